@@ -1,0 +1,1 @@
+"""Torch checkpoints to ONNX model folders: int8 quantisation, parity check, model card."""

@@ -1,0 +1,196 @@
+"""Torch models to a runtime model folder: ONNX graphs, int8 weights, a parity check, a model card.
+
+Quantisation is ONNX Runtime's dynamic int8 with per-channel weight scales: per-tensor int8 loses
+too much on MiniLM (cosine to fp32 about 0.94, against 0.99 per channel). The parity check runs
+the torch model and the int8 graph on the same inputs at several batch sizes and lengths, and
+fails the export when the mean embedding cosine falls below 0.99 (or any single one below 0.97),
+or when the ranker's order disagrees with torch's.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from codesieve.server.encoders import TokenEncoder, open_session, pad
+from codesieve.server.model_folder import (
+    RANKER_FILE,
+    RETRIEVER_FILE,
+    TOKENIZER_FILE,
+    ModelCard,
+    write_card,
+)
+from codesieve.trainer.models import CrossEncoder, DualEncoder
+
+OPSET = 17
+MIN_MEAN_COSINE = 0.99
+MIN_WORST_COSINE = 0.97
+MIN_RANK_CORRELATION = 0.9
+
+# Parity inputs: short and long, natural language and code, so that padding and truncation both show.
+PARITY_TEXTS = [
+    "parse the config file and fall back to defaults",
+    "retry an http request with exponential backoff",
+    "def load(path):\n    with open(path) as f:\n        return json.load(f)",
+    "function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }",
+    "func (s *Server) Handle(w http.ResponseWriter, r *http.Request) {\n\tif r.Method != \"GET\" {\n\t\thttp.Error(w, \"bad\", 405)\n\t\treturn\n\t}\n}",
+    "sort",
+    "class LRUCache:\n    def __init__(self, capacity):\n        self.capacity = capacity\n        self.items = OrderedDict()\n" * 6,
+    "read a csv file into a list of dictionaries keyed by header",
+]
+
+
+class ParityError(Exception):
+    """The exported graph does not reproduce the torch model closely enough."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    folder: Path
+    card: ModelCard
+    parity: dict[str, Any]
+
+
+def export_graph(model: DualEncoder | CrossEncoder, path: Path) -> None:
+    """Write `model` as an fp32 ONNX graph with dynamic batch and sequence axes."""
+    model.eval()
+    example = pad([([101, 2023, 2003, 102], [0, 0, 0, 0]), ([101, 2023, 102], [0, 0, 0])])
+    inputs = tuple(torch.from_numpy(example[name]) for name in ("input_ids", "attention_mask", "token_type_ids"))
+    output_name = "embeddings" if isinstance(model, DualEncoder) else "scores"
+    axes = {0: "batch", 1: "sequence"}
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            inputs,
+            str(path),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=[output_name],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, output_name: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantisation of MatMul/Gemm weights with one scale per output channel."""
+    quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8)
+
+
+def _parity_sequences(
+    tokens: TokenEncoder, kind: str, max_tokens: int, texts: Sequence[str]
+) -> list[tuple[list[int], list[int]]]:
+    ids = tokens.ids(texts, max_tokens)
+    if kind == "retriever":
+        return [tokens.single(row) for row in ids]
+    query = ids[0][:32]
+    return [tokens.pair(query, row) for row in ids]
+
+
+def _torch_outputs(model: torch.nn.Module, sequences: list[tuple[list[int], list[int]]]) -> np.ndarray:
+    batch = {name: torch.from_numpy(array) for name, array in pad(sequences).items()}
+    with torch.no_grad():
+        return np.asarray(model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).numpy())
+
+
+def check_parity(
+    model: DualEncoder | CrossEncoder, graph: Path, tokenizer: Path, max_tokens: int, texts: Sequence[str] = PARITY_TEXTS
+) -> dict[str, float]:
+    """Compare torch and ONNX outputs on several batch sizes; raise ParityError below the bars."""
+    kind = "retriever" if isinstance(model, DualEncoder) else "ranker"
+    session = open_session(graph, threads=1)
+    sequences = _parity_sequences(TokenEncoder(tokenizer), kind, max_tokens, texts)
+    cosines: list[float] = []
+    correlations: list[float] = []
+    for size in (1, 3, len(sequences)):
+        for start in range(0, len(sequences), size):
+            chunk = sequences[start : start + size]
+            expected = _torch_outputs(model, chunk)
+            actual = np.asarray(session.run(None, pad(chunk))[0])
+            if kind == "retriever":
+                norms = np.linalg.norm(expected, axis=1) * np.linalg.norm(actual, axis=1)
+                cosines.extend((np.sum(expected * actual, axis=1) / norms).tolist())
+            elif len(chunk) > 2:
+                correlations.append(_spearman(expected.reshape(-1), actual.reshape(-1)))
+    if kind == "retriever":
+        result = {"mean_cosine": float(np.mean(cosines)), "min_cosine": float(np.min(cosines))}
+        failed = result["mean_cosine"] < MIN_MEAN_COSINE or result["min_cosine"] < MIN_WORST_COSINE
+        bars = f"mean >= {MIN_MEAN_COSINE}, min >= {MIN_WORST_COSINE}"
+    else:
+        result = {"min_spearman": float(np.min(correlations))}
+        failed = result["min_spearman"] < MIN_RANK_CORRELATION
+        bars = f"min >= {MIN_RANK_CORRELATION}"
+    result = {key: round(value, 5) for key, value in result.items()}
+    if failed:
+        raise ParityError(f"{graph.name} against torch: {result}, needs {bars}")
+    return result
+
+
+def _spearman(first: np.ndarray, second: np.ndarray) -> float:
+    first_ranks = np.argsort(np.argsort(first)).astype(float)
+    second_ranks = np.argsort(np.argsort(second)).astype(float)
+    if first_ranks.std() == 0 or second_ranks.std() == 0:
+        return 1.0
+    return float(np.corrcoef(first_ranks, second_ranks)[0, 1])
+
+
+def export_model_folder(
+    retriever: DualEncoder,
+    ranker: CrossEncoder | None,
+    tokenizer_file: Path,
+    out: Path,
+    card: ModelCard,
+    quantize: bool = True,
+) -> ExportResult:
+    """Export both models into `out` (replaced atomically) and write the model card."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+    try:
+        parity: dict[str, Any] = {}
+        for model, name, max_tokens in (
+            (retriever, RETRIEVER_FILE, card.max_code_tokens),
+            (ranker, RANKER_FILE, card.max_code_tokens),
+        ):
+            if model is None:
+                continue
+            fp32 = staging / (name + ".fp32")
+            export_graph(model, fp32)
+            if quantize:
+                quantize_int8(fp32, staging / name)
+                fp32.unlink()
+            else:
+                fp32.rename(staging / name)
+            parity[name] = check_parity(model, staging / name, tokenizer_file, max_tokens)
+        _write_tokenizer(tokenizer_file, staging / TOKENIZER_FILE)
+        final_card = ModelCard(**{**card.__dict__, "quantization": _quantization_label(quantize)})
+        final_card = ModelCard.from_json({**final_card.to_json(), "parity": parity})
+        write_card(staging, final_card)
+        staging.chmod(0o755)  # mkdtemp makes it private
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(folder=out, card=final_card, parity=parity)
+
+
+def _quantization_label(quantize: bool) -> str:
+    return "int8 dynamic, per-channel weights (onnxruntime)" if quantize else "none (fp32)"
+
+
+def _write_tokenizer(source: Path, target: Path) -> None:
+    """Copy tokenizer.json with its baked-in padding and truncation removed."""
+    data = json.loads(source.read_text(encoding="utf-8"))
+    data["padding"] = None
+    data["truncation"] = None
+    target.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")

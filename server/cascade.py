@@ -1,0 +1,116 @@
+"""Retrieve, then rerank: the search cascade (METHODS §4).
+
+The dual encoder embeds the query and the vector index returns the top `retrieve_depth` (N)
+chunks by cosine, among the chunks the filters allow (filters apply before ranking, not after).
+The cross-encoder then scores the top `rerank_depth` (K) of them against the query. The final
+order is an explicit two-stage merge: those K ordered by the ranker's score, followed by the rest
+in retriever order. With no ranker in the model folder, or `rerank=False`, the retriever order is
+the result and the stats say why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .encoders import CrossEncoder, DualEncoder
+from .store import MetadataStore, StoredChunk
+from .vector_index import VectorIndex
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: StoredChunk
+    score: float  # the ranker's score for reranked hits, the retriever's cosine for the rest
+    stage: str  # "rerank" | "retrieve"
+
+
+@dataclass
+class SearchStats:
+    retrieved: int = 0
+    reranked: int = 0
+    retrieve_ms: float = 0.0
+    rerank_ms: float = 0.0
+    note: str = ""  # why reranking did not happen, when it did not
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "retrieved": self.retrieved,
+            "reranked": self.reranked,
+            "retrieveMs": round(self.retrieve_ms, 2),
+            "rerankMs": round(self.rerank_ms, 2),
+        }
+        if self.note:
+            data["note"] = self.note
+        return data
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit] = field(default_factory=list)
+    stats: SearchStats = field(default_factory=SearchStats)
+
+
+def merge_reranked(
+    retrieved: Sequence[tuple[StoredChunk, float]], ranker_scores: NDArray[np.float32]
+) -> list[Hit]:
+    """Top len(ranker_scores) ordered by ranker score (ties keep retriever order), then the rest."""
+    depth = len(ranker_scores)
+    order = sorted(range(depth), key=lambda index: (-float(ranker_scores[index]), index))
+    head = [Hit(retrieved[index][0], float(ranker_scores[index]), "rerank") for index in order]
+    tail = [Hit(chunk, score, "retrieve") for chunk, score in retrieved[depth:]]
+    return head + tail
+
+
+class Cascade:
+    """Dual-encoder retrieval over a vector index, then optional cross-encoder reranking."""
+
+    def __init__(
+        self, retriever: DualEncoder, ranker: CrossEncoder | None, vectors: VectorIndex, store: MetadataStore
+    ) -> None:
+        self.retriever = retriever
+        self.ranker = ranker
+        self.vectors = vectors
+        self.store = store
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 20,
+        retrieve_depth: int = 100,
+        rerank_depth: int = 10,
+        rerank: bool = True,
+        allowed: Sequence[int] | None = None,
+    ) -> SearchResult:
+        """Hits for a natural-language query, best first, at most `max(limit, ...)`: see module doc."""
+        started = time.perf_counter()
+        vector = self.retriever.encode_queries([query])[0]
+        result = self.by_vector(vector, depth=max(retrieve_depth, limit), allowed=allowed)
+        result.stats.retrieve_ms = (time.perf_counter() - started) * 1000
+        if not rerank:
+            result.stats.note = "reranking turned off"
+        elif self.ranker is None:
+            result.stats.note = "no ranker in the model folder: retriever order"
+        elif result.hits and rerank_depth > 0:
+            started = time.perf_counter()
+            head = result.hits[:rerank_depth]
+            scores = self.ranker.score(query, [hit.chunk.text for hit in head])
+            result.hits = merge_reranked([(hit.chunk, hit.score) for hit in result.hits], scores)
+            result.stats.reranked = len(head)
+            result.stats.rerank_ms = (time.perf_counter() - started) * 1000
+        result.hits = result.hits[:limit]
+        return result
+
+    def by_vector(
+        self, vector: NDArray[np.float32], *, depth: int, allowed: Sequence[int] | None = None
+    ) -> SearchResult:
+        """The `depth` chunks nearest to an embedding, in retriever order."""
+        neighbours = self.vectors.search(vector, depth, allowed)
+        chunks = self.store.chunks_by_label([label for label, _ in neighbours])
+        hits = [Hit(chunks[label], score, "retrieve") for label, score in neighbours if label in chunks]
+        return SearchResult(hits=hits, stats=SearchStats(retrieved=len(hits)))

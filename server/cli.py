@@ -1,0 +1,281 @@
+"""`codesieve`: semantic code search from the terminal, offline.
+
+    codesieve index ~/src/myrepo
+    codesieve search "retry an http request with backoff" ~/src/myrepo
+    codesieve search "parse config" . --json --limit 20 --no-rerank --lang python --path 'src/**'
+    codesieve similar ~/src/myrepo/pkg/io.py:120
+    codesieve status ~/src/myrepo
+    codesieve serve                      # the language server, over stdio
+
+Indexes live in the user cache directory (see `codesieve status`); a search on a folder with no
+index indexes it first, and every search first picks up files changed since the last one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from .cascade import Hit, SearchResult
+from .config import EngineConfig
+from .indexer import IndexReport
+from .model_folder import ModelError
+from .scanning import SourceError
+from .workspace import Filters, Workspace, WorkspaceError
+
+
+def _config(args: argparse.Namespace) -> EngineConfig:
+    values: dict[str, Any] = {}
+    for name in ("model", "index_dir", "threads", "max_file_size", "retrieve_depth", "rerank_depth"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    if getattr(args, "exclude", None):
+        values["exclude"] = tuple(args.exclude)
+    return EngineConfig(**values)
+
+
+def _open(root: Path, args: argparse.Namespace) -> Workspace:
+    workspace = Workspace(root, _config(args))
+    for warning in workspace.warnings:
+        print(f"codesieve: {warning}", file=sys.stderr)
+    return workspace
+
+
+def _sync(workspace: Workspace, quiet: bool) -> IndexReport:
+    """Index with a progress bar on stderr (hidden when quiet or nothing to do)."""
+    bar = tqdm(total=0, unit="file", desc="indexing", disable=quiet or None, file=sys.stderr, leave=False)
+
+    def progress(report: IndexReport) -> None:
+        bar.total = report.files_total
+        bar.n = report.files_done
+        bar.set_postfix(embedded=report.chunks_embedded, refresh=False)
+        bar.refresh()
+
+    try:
+        return workspace.sync(progress)
+    finally:
+        bar.close()
+
+
+def _summary(report: IndexReport) -> str:
+    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped.items()))
+    return (
+        f"{report.files_total} files ({report.files_changed} new or changed, {report.files_deleted} deleted), "
+        f"{report.chunks_total} chunks ({report.chunks_embedded} embedded, {report.chunks_reused} reused), "
+        f"skipped: {skipped or 'none'}; {report.seconds:.1f} s"
+    )
+
+
+def _display_path(workspace: Workspace, relpath: str) -> str:
+    absolute = workspace.root / relpath
+    try:
+        return absolute.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def preview(text: str, width: int = 100) -> str:
+    """The first line that is code rather than a decorator, comment or blank, shortened."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if not line.startswith(("@", "#", "//", "/*", "*", '"""', "'''")):
+            return line[:width]
+    return (lines[0] if lines else "")[:width]
+
+
+def _hit_json(workspace: Workspace, hit: Hit) -> dict[str, Any]:
+    chunk = hit.chunk
+    return {
+        "path": _display_path(workspace, chunk.path),
+        "start_line": chunk.start_line,
+        "end_line": chunk.end_line,
+        "name": chunk.name,
+        "kind": chunk.kind,
+        "language": chunk.language,
+        "score": round(hit.score, 4),
+        "stage": hit.stage,
+        "preview": preview(chunk.text),
+    }
+
+
+def _print_result(workspace: Workspace, result: SearchResult, as_json: bool, extra: dict[str, Any]) -> None:
+    if as_json:
+        stats = {**result.stats.to_json(), **extra}
+        print(json.dumps({"hits": [_hit_json(workspace, hit) for hit in result.hits], "stats": stats}, indent=2))
+        return
+    for hit in result.hits:
+        chunk = hit.chunk
+        print(f"{_display_path(workspace, chunk.path)}:{chunk.start_line}  {chunk.name}  {hit.score:.3f}")
+        print(f"    {preview(chunk.text)}")
+    stats = result.stats
+    timing = f"retrieved {stats.retrieved} in {stats.retrieve_ms:.0f} ms"
+    if stats.reranked:
+        timing += f", reranked {stats.reranked} in {stats.rerank_ms:.0f} ms"
+    note = f" ({stats.note})" if stats.note else ""
+    print(f"{len(result.hits)} hits; {timing}{note}", file=sys.stderr)
+
+
+def _prepare(workspace: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    if args.no_update and not workspace.is_empty:
+        return {}
+    report = _sync(workspace, args.quiet)
+    if report.files_changed or report.files_deleted:
+        print(f"codesieve: indexed {_summary(report)}", file=sys.stderr)
+    return {"indexed": {"changed": report.files_changed, "deleted": report.files_deleted}}
+
+
+def command_index(args: argparse.Namespace) -> int:
+    workspace = _open(args.folder, args)
+    report = _sync(workspace, args.quiet)
+    print(_summary(report))
+    print(f"index: {workspace.folder}")
+    for reason, examples in sorted(report.skipped_examples.items()):
+        print(f"  {reason}: {', '.join(examples[:3])}{' ...' if len(examples) > 3 else ''}")
+    return 0
+
+
+def command_search(args: argparse.Namespace) -> int:
+    workspace = _open(args.folder, args)
+    extra = _prepare(workspace, args)
+    filters = Filters(languages=tuple(args.lang or ()), include=tuple(args.path or ()))
+    result = workspace.search(args.query, limit=args.limit, rerank=not args.no_rerank, filters=filters)
+    _print_result(workspace, result, args.json, extra)
+    return 0
+
+
+def _split_location(location: str) -> tuple[Path, int]:
+    path, _, line = location.rpartition(":")
+    if not path or not line.isdigit() or int(line) < 1:
+        raise WorkspaceError(f"Expected FILE:LINE (for example pkg/io.py:120), got {location!r}")
+    return Path(path), int(line)
+
+
+def _workspace_root_of(file: Path) -> Path:
+    """The nearest ancestor holding .git or .codesieveignore, else the file's folder."""
+    for folder in file.resolve().parents:
+        if (folder / ".git").exists() or (folder / ".codesieveignore").exists():
+            return folder
+    return file.resolve().parent
+
+
+def command_similar(args: argparse.Namespace) -> int:
+    file, line = _split_location(args.location)
+    if not file.is_file():
+        raise WorkspaceError(f"{file} is not a file")
+    workspace = _open(args.root or _workspace_root_of(file), args)
+    extra = _prepare(workspace, args)
+    result = workspace.similar_at(file.resolve(), line, limit=args.limit)
+    _print_result(workspace, result, args.json, extra)
+    return 0
+
+
+def command_status(args: argparse.Namespace) -> int:
+    workspace = _open(args.folder, args)
+    status = workspace.status(check_staleness=True)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    ranker = "with ranker" if status["ranker"] else "retriever only"
+    print(f"workspace: {status['root']}")
+    print(f"model:     {status['model']} ({ranker}) at {status['modelPath']}")
+    print(f"index:     {status['indexPath']}: {status['files']} files, {status['chunks']} chunks, "
+          f"{status['indexBytes'] / 1e6:.1f} MB")
+    stale = status["stale"]
+    fresh = "up to date" if not (stale["changed"] or stale["deleted"]) else (
+        f"{stale['changed']} files new or changed and {stale['deleted']} deleted since the last index")
+    print(f"staleness: {fresh}")
+    return 0
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    from .lsp import serve
+
+    return serve(tcp=args.tcp, config=_config(args))
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("engine settings")
+    group.add_argument("--model", type=Path, help="model folder (default: the workspace's trained model, "
+                       "else the shipped default)")
+    group.add_argument("--index-dir", type=Path, help="where indexes live (default: the user cache "
+                       "directory, or $CODESIEVE_INDEX_DIR)")
+    group.add_argument("--threads", type=int, help="ONNX Runtime threads (default: cores, at most 4)")
+    group.add_argument("--max-file-size", type=int, help="skip files larger than this many bytes (default 1000000)")
+    group.add_argument("--exclude", action="append", metavar="GLOB", help="also ignore paths matching "
+                       "this gitignore-style glob (repeatable)")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _add_result_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print {hits: [...], stats: {...}} as JSON")
+    parser.add_argument("--limit", type=int, default=20, help="number of hits (default 20)")
+    parser.add_argument("--no-update", action="store_true", help="search the index as it is, without "
+                        "first picking up changed files")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codesieve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="index a folder (incremental after the first time)")
+    index.add_argument("folder", type=Path, nargs="?", default=Path("."), help="folder to index (default .)")
+    _add_engine_options(index)
+    index.set_defaults(run=command_index)
+
+    search = commands.add_parser("search", help="find code that does what a sentence says")
+    search.add_argument("query", help='what the code does, e.g. "parse the config file"')
+    search.add_argument("folder", type=Path, nargs="?", default=Path("."), help="folder to search (default .)")
+    _add_result_options(search)
+    search.add_argument("--no-rerank", action="store_true", help="skip the cross-encoder (faster)")
+    search.add_argument("--lang", action="append", metavar="LANGUAGE", help="only this language "
+                        "(python, javascript, typescript, tsx, go, java, rust, ruby, ...; repeatable)")
+    search.add_argument("--path", action="append", metavar="GLOB", help="only paths matching this "
+                        "gitignore-style glob, e.g. 'src/**' (repeatable)")
+    search.add_argument("--retrieve-depth", type=int, help="candidates from the retriever (default 100)")
+    search.add_argument("--rerank-depth", type=int, help="candidates the ranker reorders (default 10)")
+    _add_engine_options(search)
+    search.set_defaults(run=command_search)
+
+    similar = commands.add_parser("similar", help="find code similar to the function at FILE:LINE")
+    similar.add_argument("location", metavar="FILE:LINE", help="a line inside a function, method or class")
+    similar.add_argument("--root", type=Path, help="workspace folder (default: nearest ancestor with .git)")
+    _add_result_options(similar)
+    _add_engine_options(similar)
+    similar.set_defaults(run=command_similar)
+
+    status = commands.add_parser("status", help="model, index size and location, staleness")
+    status.add_argument("folder", type=Path, nargs="?", default=Path("."), help="workspace folder (default .)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    _add_engine_options(status)
+    status.set_defaults(run=command_status)
+
+    serve = commands.add_parser("serve", help="run the language server (stdio)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging; "
+                       "HOST defaults to 127.0.0.1)")
+    _add_engine_options(serve)
+    serve.set_defaults(run=command_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (WorkspaceError, ModelError, SourceError) as error:
+        print(f"codesieve: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("codesieve: interrupted; the index keeps everything committed so far", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Which language a file is in, its tree-sitter parser, and the node types the chunker looks for.
+
+Every grammar-backed language has a `LanguageSpec`: the table of node types that are functions,
+classes and naming containers, where their names live, and which neighbouring nodes (comments,
+decorators, attributes) belong to a definition. The chunker (`chunking.py`) is generic over these
+tables; only this module knows grammar node names.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import tree_sitter_go
+import tree_sitter_java
+import tree_sitter_javascript
+import tree_sitter_python
+import tree_sitter_ruby
+import tree_sitter_rust
+import tree_sitter_typescript
+from tree_sitter import Language, Parser, Query
+
+_EXTENSIONS: Mapping[str, str] = {
+    # Languages with a grammar: definitions become chunks.
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".jsx": "javascript",
+    ".ts": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".tsx": "tsx",
+    ".go": "go",
+    ".java": "java",
+    ".rs": "rust",
+    ".rb": "ruby",
+    ".rake": "ruby",
+    ".gemspec": "ruby",
+    # Source languages without a grammar here: chunked as line windows.
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+    ".hpp": "cpp",
+    ".hh": "cpp",
+    ".hxx": "cpp",
+    ".cs": "csharp",
+    ".kt": "kotlin",
+    ".kts": "kotlin",
+    ".swift": "swift",
+    ".php": "php",
+    ".scala": "scala",
+    ".lua": "lua",
+    ".sh": "shell",
+    ".bash": "shell",
+    ".sql": "sql",
+}
+
+_FILE_NAMES: Mapping[str, str] = {"Rakefile": "ruby", "Gemfile": "ruby"}
+
+_GRAMMARS: Mapping[str, Callable[[], object]] = {
+    "python": tree_sitter_python.language,
+    "javascript": tree_sitter_javascript.language,
+    "typescript": tree_sitter_typescript.language_typescript,
+    "tsx": tree_sitter_typescript.language_tsx,
+    "go": tree_sitter_go.language,
+    "java": tree_sitter_java.language,
+    "rust": tree_sitter_rust.language,
+    "ruby": tree_sitter_ruby.language,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageSpec:
+    """Node-type tables that tell the chunker what a definition looks like in one grammar.
+
+    A definition node's name is the text of its `name` field (or the field named in
+    `name_fields`), reduced by `NAME_UNWRAP` to a bare identifier (`S<T>` -> `S`).
+    """
+
+    functions: frozenset[str]
+    """Function-like definitions; a method when the innermost enclosing scope is class-like."""
+    classes: frozenset[str]
+    """Class-like definitions: chunks of kind "class", and class-like scopes for what they hold."""
+    containers: Mapping[str, tuple[str | None, bool]] = field(default_factory=dict)
+    """Scopes that are not chunks: node type -> (name field or None for a nameless scope, class-like)."""
+    valued: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Bindings named by a target: node type -> (name field, value field), e.g. `const f = () => 1`."""
+    value_kinds: Mapping[str, str] = field(default_factory=dict)
+    """Value node type -> what a binding to it is: "function", "class" or "container"."""
+    name_fields: Mapping[str, str] = field(default_factory=dict)
+    """Definition node type -> its name field, where that is not `name`."""
+    receiver_field: str | None = None
+    """Field holding a method receiver (Go): its type qualifies the name and makes it a method."""
+    comments: frozenset[str] = frozenset()
+    """Comment node types; a block of them directly above a definition is its doc comment."""
+    prefixes: frozenset[str] = frozenset()
+    """Decorators and attributes that belong to the definition directly below them."""
+    wrappers: frozenset[str] = frozenset()
+    """Nodes wrapping a single definition (export, decorated_definition): the chunk takes their span."""
+    docstring_field: str | None = None
+    """Body field whose first statement, when a string, is the docstring (Python)."""
+    indented_blocks: bool = False
+    """Blocks end by indentation (Python): comment lines dedented past the definition are not in it."""
+
+    def definition_types(self) -> frozenset[str]:
+        """All node types that can start a chunk."""
+        return self.functions | self.classes | frozenset(self.valued)
+
+
+NAME_UNWRAP: Mapping[str, str | None] = {
+    # node type -> field leading to the bare name, None for the first named child.
+    "generic_type": "type",
+    "scoped_type_identifier": "name",
+    "qualified_type": "name",
+    "reference_type": "type",
+    "pointer_type": None,
+    "parameter_list": None,
+    "parameter_declaration": "type",
+    "member_expression": "property",
+}
+
+_JS_FUNCTION_VALUES = {
+    "arrow_function": "function",
+    "function_expression": "function",
+    "function": "function",
+    "generator_function": "function",
+    "class": "class",
+    "object": "container",
+}
+
+_JAVASCRIPT = LanguageSpec(
+    functions=frozenset({"function_declaration", "generator_function_declaration", "method_definition"}),
+    classes=frozenset({"class_declaration"}),
+    containers={"object": (None, True)},
+    valued={
+        "variable_declarator": ("name", "value"),
+        "field_definition": ("property", "value"),
+        "pair": ("key", "value"),
+        "assignment_expression": ("left", "right"),
+    },
+    value_kinds=_JS_FUNCTION_VALUES,
+    comments=frozenset({"comment"}),
+    prefixes=frozenset({"decorator"}),
+    wrappers=frozenset(
+        {"export_statement", "lexical_declaration", "variable_declaration", "expression_statement"}
+    ),
+)
+
+_TYPESCRIPT = LanguageSpec(
+    functions=_JAVASCRIPT.functions,
+    classes=frozenset(
+        {"class_declaration", "abstract_class_declaration", "interface_declaration", "enum_declaration"}
+    ),
+    containers={"object": (None, True), "internal_module": ("name", False), "module": ("name", False)},
+    valued={
+        "variable_declarator": ("name", "value"),
+        "public_field_definition": ("name", "value"),
+        "pair": ("key", "value"),
+        "assignment_expression": ("left", "right"),
+    },
+    value_kinds=_JS_FUNCTION_VALUES,
+    comments=_JAVASCRIPT.comments,
+    prefixes=_JAVASCRIPT.prefixes,
+    wrappers=_JAVASCRIPT.wrappers | {"ambient_declaration"},
+)
+
+_SPECS: Mapping[str, LanguageSpec] = {
+    "python": LanguageSpec(
+        functions=frozenset({"function_definition"}),
+        classes=frozenset({"class_definition"}),
+        comments=frozenset({"comment"}),
+        prefixes=frozenset({"decorator"}),
+        wrappers=frozenset({"decorated_definition"}),
+        docstring_field="body",
+        indented_blocks=True,
+    ),
+    "javascript": _JAVASCRIPT,
+    "typescript": _TYPESCRIPT,
+    "tsx": _TYPESCRIPT,
+    "go": LanguageSpec(
+        functions=frozenset({"function_declaration", "method_declaration"}),
+        classes=frozenset(),
+        valued={"type_spec": ("name", "type")},
+        value_kinds={"struct_type": "class", "interface_type": "class"},
+        receiver_field="receiver",
+        comments=frozenset({"comment"}),
+        wrappers=frozenset({"type_declaration"}),
+    ),
+    "java": LanguageSpec(
+        functions=frozenset(
+            {"method_declaration", "constructor_declaration", "compact_constructor_declaration"}
+        ),
+        classes=frozenset(
+            {
+                "class_declaration",
+                "interface_declaration",
+                "enum_declaration",
+                "record_declaration",
+                "annotation_type_declaration",
+            }
+        ),
+        comments=frozenset({"line_comment", "block_comment"}),
+    ),
+    "rust": LanguageSpec(
+        functions=frozenset({"function_item"}),
+        classes=frozenset({"struct_item", "enum_item", "union_item", "trait_item"}),
+        containers={"impl_item": ("type", True), "mod_item": ("name", False)},
+        comments=frozenset({"line_comment", "block_comment"}),
+        prefixes=frozenset({"attribute_item"}),
+    ),
+    "ruby": LanguageSpec(
+        functions=frozenset({"method", "singleton_method"}),
+        classes=frozenset({"class", "module"}),
+        containers={"singleton_class": (None, True)},
+        comments=frozenset({"comment"}),
+    ),
+}
+
+
+def language_for_path(path: str) -> str | None:
+    """Return the language of a source file from its name, or None for anything that is not code."""
+    name = PurePosixPath(path.replace("\\", "/")).name
+    if name in _FILE_NAMES:
+        return _FILE_NAMES[name]
+    return _EXTENSIONS.get(PurePosixPath(name).suffix.lower())
+
+
+def spec_for(language: str) -> LanguageSpec | None:
+    """Return the node-type tables of a language, or None where it has no grammar."""
+    return _SPECS.get(language)
+
+
+@functools.cache
+def grammar_for(language: str) -> Language | None:
+    """Return the tree-sitter grammar of a language, or None where it has none."""
+    loader = _GRAMMARS.get(language)
+    return Language(loader()) if loader is not None else None
+
+
+@functools.cache
+def parser_for(language: str) -> Parser | None:
+    """Return a parser for a language, one per language, or None where it has no grammar.
+
+    A `Parser` is not safe to share between threads: callers that parse concurrently serialise
+    their use of it (the chunker holds a lock).
+    """
+    grammar = grammar_for(language)
+    return Parser(grammar) if grammar is not None else None
+
+
+@functools.cache
+def definition_query(language: str) -> Query | None:
+    """Return the query that captures a language's definitions (`@definition`) and comments and
+    decorators (`@prefix`), or None where it has no grammar."""
+    grammar = grammar_for(language)
+    spec = spec_for(language)
+    if grammar is None or spec is None:
+        return None
+    definitions = " ".join(f"({kind})" for kind in sorted(spec.definition_types()))
+    source = f"[{definitions}] @definition"
+    if spec.comments | spec.prefixes:
+        prefixes = " ".join(f"({kind})" for kind in sorted(spec.comments | spec.prefixes))
+        source += f"\n[{prefixes}] @prefix"
+    return Query(grammar, source)

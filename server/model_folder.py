@@ -1,0 +1,156 @@
+"""Model folders: what the runtime loads, and the model card that describes them.
+
+A model folder holds `retriever.onnx`, optionally `ranker.onnx`, `tokenizer.json` and
+`model-card.json`. The card records the base model, the maximum lengths, the pooling, the
+quantisation, how the models were trained, what they scored, and the sha256 of every file. The
+runtime checks those hashes on load, and the index keys itself on the retriever's hash, so a
+changed model rebuilds the index instead of mixing vectors from two models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CARD_NAME = "model-card.json"
+RETRIEVER_FILE = "retriever.onnx"
+RANKER_FILE = "ranker.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class ModelError(Exception):
+    """A model folder is missing, incomplete or corrupt; the message says what to do."""
+
+
+def default_model_dir() -> Path:
+    """The model folder shipped inside the package."""
+    return Path(str(resources.files("codesieve") / "models" / "default"))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The parsed `model-card.json`; unknown keys are kept in `extra`."""
+
+    name: str
+    base_model: str
+    dimension: int
+    max_query_tokens: int = 64
+    max_code_tokens: int = 256
+    pooling: str = "mean"
+    quantization: str = "none"
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    training: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The card as written to disk."""
+        known = {
+            "name": self.name,
+            "base_model": self.base_model,
+            "dimension": self.dimension,
+            "max_query_tokens": self.max_query_tokens,
+            "max_code_tokens": self.max_code_tokens,
+            "pooling": self.pooling,
+            "quantization": self.quantization,
+            "files": self.files,
+            "training": self.training,
+            "scores": self.scores,
+        }
+        return {**self.extra, **known}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelCard:
+        """Parse a card; raises KeyError or TypeError on a malformed one."""
+        names = {"name", "base_model", "dimension", "max_query_tokens", "max_code_tokens", "pooling"}
+        names |= {"quantization", "files", "training", "scores"}
+        known = {key: value for key, value in data.items() if key in names}
+        extra = {key: value for key, value in data.items() if key not in names}
+        card = cls(**known, extra=extra)
+        if not isinstance(card.dimension, int) or card.dimension <= 0:
+            raise TypeError("dimension must be a positive integer")
+        return card
+
+
+def write_card(folder: Path, card: ModelCard) -> None:
+    """Write the card atomically, with the sha256 of every model file in the folder filled in."""
+    files = {
+        name: sha256_file(folder / name)
+        for name in (RETRIEVER_FILE, RANKER_FILE, TOKENIZER_FILE)
+        if (folder / name).exists()
+    }
+    data = {**card.to_json(), "files": files}
+    temporary = folder / (CARD_NAME + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    temporary.replace(folder / CARD_NAME)
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A verified model folder: paths to its files and its card."""
+
+    path: Path
+    card: ModelCard
+    retriever_sha256: str
+
+    @property
+    def retriever_path(self) -> Path:
+        return self.path / RETRIEVER_FILE
+
+    @property
+    def ranker_path(self) -> Path | None:
+        ranker = self.path / RANKER_FILE
+        return ranker if ranker.exists() else None
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / TOKENIZER_FILE
+
+    @property
+    def model_id(self) -> str:
+        """What the index keys itself on: the retriever's hash and dimension."""
+        return f"{self.retriever_sha256[:16]}-{self.card.dimension}"
+
+    @classmethod
+    def load(cls, path: Path, verify: bool = True) -> ModelFolder:
+        """Open and check a model folder; raises ModelError with a fix when it is unusable."""
+        path = Path(path).expanduser()
+        fix = (
+            "Point the `model` setting (or --model) at a folder made by `trainer export`, "
+            "or leave it unset to use the shipped default model."
+        )
+        if not path.is_dir():
+            raise ModelError(f"Model folder {path} does not exist. {fix}")
+        for required in (CARD_NAME, RETRIEVER_FILE, TOKENIZER_FILE):
+            if not (path / required).is_file():
+                raise ModelError(f"Model folder {path} has no {required}. {fix}")
+        try:
+            card = ModelCard.from_json(json.loads((path / CARD_NAME).read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ModelError(f"{path / CARD_NAME} is not a valid model card ({error}). {fix}") from error
+        retriever_sha = sha256_file(path / RETRIEVER_FILE)
+        if verify:
+            actual = {RETRIEVER_FILE: retriever_sha}
+            for name in (RANKER_FILE, TOKENIZER_FILE):
+                if (path / name).exists():
+                    actual[name] = sha256_file(path / name)
+            for name, expected in card.files.items():
+                if name in actual and actual[name] != expected:
+                    raise ModelError(
+                        f"{path / name} does not match the sha256 in its model card: the file is "
+                        f"corrupt or was replaced. Re-export the model folder. {fix}"
+                    )
+        return cls(path=path, card=card, retriever_sha256=retriever_sha)

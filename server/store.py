@@ -1,0 +1,295 @@
+"""The index's source of truth: one SQLite database per workspace.
+
+It holds every indexed file (path, size, mtime, content hash), every chunk (metadata, text and its
+embedding) and the model the embeddings came from. Chunk labels are never reused (AUTOINCREMENT),
+so a vector graph saved earlier can be brought up to date from the labels alone. Each change is
+one transaction, so a process killed at any moment leaves the database as it was before or after
+that change. The hnswlib graph (`vector_index.py`) is a cache rebuilt from this database whenever
+its snapshot is missing, stale or corrupt.
+
+A database that SQLite cannot read is moved aside (`index.db.corrupt-<time>`) and a fresh one is
+started; the caller reports it and re-indexes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .chunking import Chunk
+
+SCHEMA_VERSION = "1"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, language TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, sha1 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    label INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, path TEXT NOT NULL,
+    language TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, text TEXT NOT NULL,
+    content_hash TEXT NOT NULL, generation INTEGER NOT NULL, vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
+CREATE INDEX IF NOT EXISTS chunks_content ON chunks(content_hash);
+CREATE INDEX IF NOT EXISTS chunks_generation ON chunks(generation);
+"""
+
+
+class StoreCorruptError(Exception):
+    """The database could not be read; it was moved aside and a new one was started."""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as the index returns it: its label in the vector index plus its metadata."""
+
+    label: int
+    id: str
+    path: str
+    language: str
+    kind: str
+    name: str
+    start_line: int
+    end_line: int
+    text: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    language: str
+    size: int
+    mtime_ns: int
+    sha1: str
+
+
+@dataclass(frozen=True)
+class FileUpdate:
+    """A file's new state: its record and its chunks with their vectors (one row per chunk)."""
+
+    record: FileRecord
+    chunks: Sequence[Chunk]
+    vectors: NDArray[np.float32]
+
+
+@dataclass
+class AppliedChange:
+    """Labels a change removed, and labels it added with their vectors (for the vector graph)."""
+
+    removed: list[int] = field(default_factory=list)
+    added: list[int] = field(default_factory=list)
+    vectors: list[NDArray[np.float32]] = field(default_factory=list)
+
+
+CHUNK_COLUMNS = "label, id, path, language, kind, name, start_line, end_line, text, content_hash"
+
+
+class MetadataStore:
+    """Thread-safe access to the workspace database (one connection, serialised by a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self.recovered_from: Path | None = None
+        self.connection = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            self.path.replace(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            self.recovered_from = aside
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            connection.executescript(SCHEMA)
+        except sqlite3.DatabaseError:
+            connection.close()
+            raise
+        return connection
+
+    def close(self) -> None:
+        with self.lock:
+            self.connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic change: committed on success, rolled back on any exception."""
+        with self.lock:
+            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.connection
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+            self.connection.execute("COMMIT")
+
+    # meta -------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self.lock:
+            row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @property
+    def generation(self) -> int:
+        """Incremented by every committed change; vector snapshots are named by it."""
+        return int(self.get_meta("generation") or 0)
+
+    def reset(self, model_id: str, root: str) -> None:
+        """Forget everything (a new model or schema): all rows go, the generation moves on."""
+        generation = self.generation + 1
+        with self.transaction() as db:
+            for table in ("files", "chunks", "meta"):
+                db.execute(f"DELETE FROM {table}")
+            for key, value in (
+                ("schema", SCHEMA_VERSION),
+                ("model_id", model_id),
+                ("root", root),
+                ("generation", str(generation)),
+            ):
+                db.execute("INSERT INTO meta VALUES (?, ?)", (key, value))
+
+    # reads ------------------------------------------------------------------------------------
+    def files(self) -> dict[str, FileRecord]:
+        with self.lock:
+            rows = self.connection.execute("SELECT path, language, size, mtime_ns, sha1 FROM files").fetchall()
+        return {row[0]: FileRecord(*row) for row in rows}
+
+    def chunk_count(self) -> int:
+        with self.lock:
+            return int(self.connection.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def chunks_by_label(self, labels: Sequence[int]) -> dict[int, StoredChunk]:
+        rows: list[tuple[object, ...]] = []
+        with self.lock:
+            for start in range(0, len(labels), 500):
+                part = list(labels[start : start + 500])
+                marks = ",".join("?" * len(part))
+                rows += self.connection.execute(
+                    f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE label IN ({marks})", part
+                ).fetchall()
+        return {int(row[0]): StoredChunk(*row) for row in rows}  # type: ignore[arg-type]
+
+    def chunks_of(self, path: str) -> list[StoredChunk]:
+        with self.lock:
+            rows = self.connection.execute(
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE path = ? ORDER BY start_line", (path,)
+            ).fetchall()
+        return [StoredChunk(*row) for row in rows]
+
+    def labels_where(self, languages: Sequence[str] | None, paths: Iterable[str] | None) -> list[int]:
+        """Labels of chunks in the given languages and paths (None = any)."""
+        query, parameters = "SELECT label, path FROM chunks", []
+        if languages:
+            query += f" WHERE language IN ({','.join('?' * len(languages))})"
+            parameters = list(languages)
+        with self.lock:
+            rows = self.connection.execute(query, parameters).fetchall()
+        if paths is None:
+            return [int(row[0]) for row in rows]
+        allowed = set(paths)
+        return [int(row[0]) for row in rows if row[1] in allowed]
+
+    def vectors_by_content(self, hashes: Iterable[str]) -> dict[str, NDArray[np.float32]]:
+        """Stored embeddings of any chunks with these content hashes (reused instead of re-embedding)."""
+        wanted = list(set(hashes))
+        found: dict[str, NDArray[np.float32]] = {}
+        with self.lock:
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                marks = ",".join("?" * len(part))
+                for content_hash, blob in self.connection.execute(
+                    f"SELECT content_hash, vector FROM chunks WHERE content_hash IN ({marks})", part
+                ):
+                    found[content_hash] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def vectors_since(self, generation: int) -> tuple[list[int], NDArray[np.float32]]:
+        """Labels and vectors of chunks written after `generation` (all of them for -1)."""
+        with self.lock:
+            rows = self.connection.execute(
+                "SELECT label, vector FROM chunks WHERE generation > ? ORDER BY label", (generation,)
+            ).fetchall()
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [int(row[0]) for row in rows], np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
+
+    def labels(self) -> set[int]:
+        """Labels of all stored chunks."""
+        with self.lock:
+            return {int(row[0]) for row in self.connection.execute("SELECT label FROM chunks")}
+
+    # writes -----------------------------------------------------------------------------------
+    def apply(self, updates: Sequence[FileUpdate], deleted_paths: Sequence[str]) -> AppliedChange:
+        """Replace the chunks of whole files in one transaction.
+
+        A file's record is written in the same transaction as its chunks, so a file is either fully
+        indexed at its new content or still at its old one.
+        """
+        change = AppliedChange()
+        with self.transaction() as db:
+            generation = int(db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]) + 1
+            for path in [*deleted_paths, *(update.record.path for update in updates)]:
+                change.removed += [row[0] for row in db.execute("SELECT label FROM chunks WHERE path = ?", (path,))]
+                db.execute("DELETE FROM chunks WHERE path = ?", (path,))
+            db.executemany("DELETE FROM files WHERE path = ?", [(path,) for path in deleted_paths])
+            for update in updates:
+                record = update.record
+                db.execute(
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+                    (record.path, record.language, record.size, record.mtime_ns, record.sha1),
+                )
+                for chunk, vector in zip(update.chunks, update.vectors, strict=True):
+                    cursor = db.execute(
+                        "INSERT OR IGNORE INTO chunks (id, path, language, kind, name, start_line, end_line,"
+                        " text, content_hash, generation, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        (chunk.id, chunk.path, chunk.language, chunk.kind, chunk.name, chunk.start_line,
+                         chunk.end_line, chunk.text, chunk.content_hash, generation,
+                         np.ascontiguousarray(vector, dtype=np.float32).tobytes()),
+                    )
+                    if cursor.rowcount:  # 0 for a chunk id repeated within one file
+                        change.added.append(int(cursor.lastrowid or 0))
+                        change.vectors.append(vector)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(generation),))
+        return change
+
+    def touch(self, records: Sequence[FileRecord]) -> None:
+        """Record new mtimes of files whose content did not change (no new generation)."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
+                [(record.size, record.mtime_ns, record.path) for record in records],
+            )
+
+    def size_on_disk(self) -> int:
+        return sum(
+            path.stat().st_size
+            for path in (self.path, Path(str(self.path) + "-wal"))
+            if path.exists()
+        )

@@ -1,0 +1,178 @@
+"""Nearest-neighbour search over chunk embeddings with hnswlib, and its crash-safe snapshots.
+
+Vectors are L2-normalised, so hnswlib's inner-product space ranks by cosine; `score = 1 - distance`.
+Labels are the chunk labels of the SQLite store, which holds every vector too: the graph is a
+cache. A snapshot is written to a temporary file, flushed and renamed into place under a name that
+carries the store generation it reflects and the sha256 of its bytes
+(`vectors-<generation>-<sha256[:16]>.hnsw`). On load the newest snapshot whose hash checks out is
+read, then brought up to date: labels the store no longer has are deleted, chunks written after its
+generation are added (labels are never reused, so nothing else can differ). With no usable
+snapshot the graph is rebuilt from the stored vectors. hnswlib does not save `ef`, so it is set
+after every load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+from numpy.typing import NDArray
+
+from .store import MetadataStore
+
+SNAPSHOT_PATTERN = re.compile(r"^vectors-(\d+)-([0-9a-f]{16})\.hnsw$")
+M = 16
+EF_CONSTRUCTION = 200
+MIN_EF = 128
+BRUTE_FORCE_LIMIT = 5_000  # filtered searches over at most this many chunks are exact
+
+
+class VectorIndex:
+    """An hnswlib graph that grows as needed, with replace and delete, guarded by a lock."""
+
+    def __init__(self, dimension: int, capacity: int = 1024) -> None:
+        self.dimension = dimension
+        self.lock = threading.RLock()
+        self.graph = hnswlib.Index(space="ip", dim=dimension)
+        self.graph.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M,
+                              allow_replace_deleted=True)
+        self.graph.set_ef(MIN_EF)
+        self.live: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    def add(self, labels: Sequence[int], vectors: NDArray[np.float32]) -> None:
+        """Insert or replace vectors under their labels, growing the graph when it is full."""
+        if not len(labels):
+            return
+        with self.lock:
+            needed = self.graph.element_count + len(labels)
+            if needed > self.graph.get_max_elements():
+                self.graph.resize_index(max(needed, 2 * self.graph.get_max_elements()))
+            fresh = [index for index, label in enumerate(labels) if label not in self.live]
+            if fresh:
+                self.graph.add_items(vectors[fresh], np.asarray(labels)[fresh], replace_deleted=True)
+            self.live.update(labels)
+
+    def remove(self, labels: Sequence[int]) -> None:
+        with self.lock:
+            for label in labels:
+                if label in self.live:
+                    self.graph.mark_deleted(label)
+                    self.live.discard(label)
+
+    def search(
+        self, query: NDArray[np.float32], k: int, allowed: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """Top `k` (label, cosine) pairs, best first, optionally among `allowed` labels only."""
+        with self.lock:
+            if allowed is not None:
+                allowed = [label for label in allowed if label in self.live]
+                if len(allowed) <= BRUTE_FORCE_LIMIT:
+                    return self._exact(query, k, allowed)
+            count = len(self.live) if allowed is None else len(allowed)
+            k = min(k, count)
+            if k == 0:
+                return []
+            self.graph.set_ef(max(MIN_EF, 2 * k))
+            permitted: Callable[[int], bool] | None = None
+            if allowed is not None:
+                allowed_set = set(allowed)
+                permitted = allowed_set.__contains__
+            try:
+                labels, distances = self.graph.knn_query(query.reshape(1, -1), k=k, filter=permitted)
+            except RuntimeError:  # too few reachable neighbours under a filter: fall back to exact
+                return self._exact(query, k, list(allowed) if allowed is not None else sorted(self.live))
+        return [(int(label), 1.0 - float(distance)) for label, distance in zip(labels[0], distances[0], strict=True)]
+
+    def _exact(self, query: NDArray[np.float32], k: int, labels: Sequence[int]) -> list[tuple[int, float]]:
+        if not labels:
+            return []
+        vectors = np.asarray(self.graph.get_items(list(labels)), dtype=np.float32)
+        scores = vectors @ query.reshape(-1)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(int(labels[index]), float(scores[index])) for index in order]
+
+    # snapshots --------------------------------------------------------------------------------
+    def save(self, folder: Path, generation: int) -> Path:
+        """Write a snapshot for `generation` atomically and remove older ones."""
+        temporary = folder / f".vectors-{generation}.tmp"
+        with self.lock:
+            self.graph.save_index(str(temporary))
+        digest = _sha256(temporary)
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        target = folder / f"vectors-{generation}-{digest[:16]}.hnsw"
+        temporary.replace(target)
+        for old in folder.glob("vectors-*.hnsw"):
+            if old != target:
+                old.unlink(missing_ok=True)
+        return target
+
+    @classmethod
+    def open(cls, folder: Path, store: MetadataStore, dimension: int) -> tuple[VectorIndex, int, str]:
+        """The graph for the store's current state: (index, snapshot generation used, how it was made)."""
+        for generation, path in _snapshots(folder):
+            if generation > store.generation:
+                continue
+            loaded = cls._load(path, dimension)
+            if loaded is not None:
+                loaded._replay(store, generation)
+                return loaded, generation, f"loaded {path.name}, replayed changes since generation {generation}"
+        index = cls(dimension, capacity=store.chunk_count() + 1024)
+        index._replay(store, -1)
+        return index, -1, "rebuilt from the stored vectors"
+
+    @classmethod
+    def _load(cls, path: Path, dimension: int) -> VectorIndex | None:
+        match = SNAPSHOT_PATTERN.match(path.name)
+        if match is None or _sha256(path)[:16] != match.group(2):
+            return None
+        index = cls.__new__(cls)
+        index.dimension = dimension
+        index.lock = threading.RLock()
+        index.graph = hnswlib.Index(space="ip", dim=dimension)
+        try:
+            index.graph.load_index(str(path), allow_replace_deleted=True)
+        except RuntimeError:
+            return None
+        index.graph.set_ef(MIN_EF)
+        index.live = {int(label) for label in index.graph.get_ids_list()}  # deleted ones too, for now
+        return index
+
+    def _replay(self, store: MetadataStore, since: int) -> None:
+        """Bring the graph to the store's state: drop labels it no longer has, add newer chunks."""
+        stored = store.labels()
+        for label in self.live - stored:
+            try:
+                self.graph.mark_deleted(label)
+            except RuntimeError:  # already marked deleted in the snapshot
+                pass
+        self.live &= stored
+        labels, vectors = store.vectors_since(since)
+        self.add(labels, vectors)
+
+
+def _snapshots(folder: Path) -> list[tuple[int, Path]]:
+    """Snapshot files in the folder, newest generation first."""
+    found = []
+    for path in folder.glob("vectors-*.hnsw"):
+        match = SNAPSHOT_PATTERN.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found, reverse=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

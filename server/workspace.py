@@ -1,0 +1,233 @@
+"""One workspace folder's search engine: its model, its index, and the operations on them.
+
+The CLI and the language server both drive this class. Opening a workspace picks the model
+(the `model` setting, else the model `trainer fit` installed for this workspace, else the shipped
+default), opens the index in the user cache directory, and rebuilds the index when it was made
+with another model or its database is unreadable, saying so in `warnings`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pathspec import GitIgnoreSpec
+
+from .cascade import Cascade, Hit, SearchResult
+from .chunking import Chunk, chunk_at_line, chunk_source
+from .config import EngineConfig
+from .encoders import CrossEncoder, DualEncoder
+from .indexer import Cancelled, Indexer, IndexReport, Progress
+from .languages import language_for_path
+from .model_folder import ModelFolder, default_model_dir
+from .scanning import SourceError, read_source, scan_workspace
+from .store import SCHEMA_VERSION, MetadataStore
+from .vector_index import VectorIndex
+
+WORKSPACE_MODEL = "model"  # subfolder of a workspace's index folder where `trainer fit` installs
+
+
+class WorkspaceError(Exception):
+    """A request about a workspace that cannot be answered; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict a search before ranking: languages, and path globs (gitignore syntax)."""
+
+    languages: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.languages or self.include or self.exclude)
+
+
+def index_root(config: EngineConfig) -> Path:
+    """Where indexes live: the setting, else $CODESIEVE_INDEX_DIR, else the user cache directory."""
+    if config.index_dir is not None:
+        return config.index_dir
+    if os.environ.get("CODESIEVE_INDEX_DIR"):
+        return Path(os.environ["CODESIEVE_INDEX_DIR"]).expanduser()
+    return Path(platformdirs.user_cache_dir("codesieve")) / "indexes"
+
+
+def index_folder_for(root: Path, config: EngineConfig) -> Path:
+    """The index folder of one workspace: named for the folder, keyed by its real path."""
+    key = hashlib.sha1(str(root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return index_root(config) / f"{root.resolve().name or 'root'}-{key}"
+
+
+def resolve_model_dir(root: Path, config: EngineConfig) -> Path:
+    """The model folder to use for this workspace (see the module doc for the order)."""
+    if config.model is not None:
+        return config.model
+    installed = index_folder_for(root, config) / WORKSPACE_MODEL
+    return installed if (installed / "model-card.json").exists() else default_model_dir()
+
+
+class Workspace:
+    """Index, search and find-similar for one folder."""
+
+    def __init__(self, root: Path, config: EngineConfig | None = None) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise WorkspaceError(f"{root} is not a folder")
+        self.config = config or EngineConfig()
+        self.folder = index_folder_for(self.root, self.config)
+        self.model = ModelFolder.load(resolve_model_dir(self.root, self.config))
+        self.retriever = DualEncoder(self.model, self.config.threads)
+        self.ranker = CrossEncoder(self.model, self.config.threads) if self.model.ranker_path else None
+        self.warnings: list[str] = []
+        self.store = MetadataStore(self.folder / "index.db")
+        if self.store.recovered_from is not None:
+            self.warnings.append(
+                f"The index database was unreadable; it was moved to {self.store.recovered_from} "
+                "and the workspace is indexed again."
+            )
+        self._reset_if_stale()
+        self.vectors, _, self.loaded_how = VectorIndex.open(self.folder, self.store, self.model.card.dimension)
+        self.indexer = Indexer(self.root, self.store, self.vectors, self.retriever, self.config)
+        self.cascade = Cascade(self.retriever, self.ranker, self.vectors, self.store)
+
+    def _reset_if_stale(self) -> None:
+        model_id, schema = self.store.get_meta("model_id"), self.store.get_meta("schema")
+        if model_id == self.model.model_id and schema == SCHEMA_VERSION:
+            return
+        if model_id is not None:
+            self.warnings.append(
+                f"The index was built with another model ({model_id}); rebuilding it for {self.model.model_id}."
+            )
+        self.store.reset(self.model.model_id, str(self.root))
+        for snapshot in self.folder.glob("vectors-*.hnsw"):
+            snapshot.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # indexing -----------------------------------------------------------------------------------
+    def sync(self, progress: Progress | None = None, cancelled: Cancelled | None = None) -> IndexReport:
+        """Index everything that changed since the last run (the whole folder the first time)."""
+        return self.indexer.sync(progress, cancelled)
+
+    def update_paths(self, paths: Sequence[str | Path], cancelled: Cancelled | None = None) -> IndexReport:
+        """Re-index just these files (absolute or workspace-relative); deleted ones are dropped."""
+        return self.indexer.update_paths([self.relative(path) for path in paths], cancelled)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.store.files()
+
+    def relative(self, path: str | Path) -> str:
+        """A workspace-relative POSIX path; WorkspaceError for a path outside the workspace."""
+        candidate = Path(path)
+        if not candidate.is_absolute():
+            return candidate.as_posix()
+        try:
+            return candidate.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            try:
+                return candidate.absolute().relative_to(self.root).as_posix()
+            except ValueError as error:
+                raise WorkspaceError(f"{path} is not inside the workspace {self.root}") from error
+
+    # search -------------------------------------------------------------------------------------
+    def allowed_labels(self, filters: Filters) -> list[int] | None:
+        """Labels that pass the filters, or None when there are no filters."""
+        if not filters:
+            return None
+        paths: list[str] | None = None
+        if filters.include or filters.exclude:
+            include = GitIgnoreSpec.from_lines(filters.include) if filters.include else None
+            exclude = GitIgnoreSpec.from_lines(filters.exclude) if filters.exclude else None
+            paths = [
+                path
+                for path in self.store.files()
+                if (include is None or include.match_file(path)) and not (exclude and exclude.match_file(path))
+            ]
+        return self.store.labels_where(filters.languages or None, paths)
+
+    def search(
+        self, query: str, *, limit: int = 20, rerank: bool = True, filters: Filters = Filters()
+    ) -> SearchResult:
+        """The cascade over this workspace's index."""
+        if not query.strip():
+            raise WorkspaceError("The query is empty: type what the code should do.")
+        return self.cascade.search(
+            query,
+            limit=limit,
+            retrieve_depth=self.config.retrieve_depth,
+            rerank_depth=self.config.rerank_depth,
+            rerank=rerank,
+            allowed=self.allowed_labels(filters),
+        )
+
+    def chunk_at(self, path: str | Path, line: int, text: str | None = None) -> Chunk:
+        """The function, method or class around a 1-based line, from `text` or the file on disk."""
+        relpath = self.relative(path)
+        language = language_for_path(relpath)
+        if text is None:
+            try:
+                text = read_source(self.root / relpath, self.config.max_file_size)
+            except SourceError as error:
+                raise WorkspaceError(f"Cannot read {relpath}: {error}") from error
+            except OSError as error:
+                raise WorkspaceError(f"Cannot read {relpath}: {error.strerror}") from error
+        chunk = chunk_at_line(chunk_source(relpath, text, language), line)
+        if chunk is None:
+            raise WorkspaceError(f"{relpath}:{line} is not inside a function, method or class.")
+        return chunk
+
+    def similar_to(
+        self, code: str, *, limit: int = 20, filters: Filters = Filters(), exclude: Chunk | None = None
+    ) -> SearchResult:
+        """Chunks whose embedding is nearest to `code` (retriever only: the ranker reads queries)."""
+        if not code.strip():
+            raise WorkspaceError("There is no code to compare with.")
+        vector = self.retriever.encode_code([code])[0]
+        result = self.cascade.by_vector(vector, depth=limit + 5, allowed=self.allowed_labels(filters))
+        if exclude is not None:
+            result.hits = [hit for hit in result.hits if not _same_chunk(hit, exclude)]
+        result.hits = result.hits[:limit]
+        result.stats.note = "similar code: retriever only"
+        return result
+
+    def similar_at(self, path: str | Path, line: int, *, limit: int = 20, text: str | None = None) -> SearchResult:
+        """Code similar to the function around `path:line`; that function itself is left out."""
+        chunk = self.chunk_at(path, line, text)
+        return self.similar_to(chunk.text, limit=limit, exclude=chunk)
+
+    # status ------------------------------------------------------------------------------------
+    def status(self, check_staleness: bool = False) -> dict[str, Any]:
+        """Model, index size and location; with `check_staleness`, how many files changed on disk."""
+        files = self.store.files()
+        status: dict[str, Any] = {
+            "root": str(self.root),
+            "model": self.model.card.name,
+            "modelPath": str(self.model.path),
+            "ranker": self.ranker is not None,
+            "indexPath": str(self.folder),
+            "files": len(files),
+            "chunks": self.store.chunk_count(),
+            "indexBytes": sum(path.stat().st_size for path in self.folder.glob("*") if path.is_file()),
+            "warnings": list(self.warnings),
+        }
+        if check_staleness:
+            scan = scan_workspace(self.root, max_file_size=self.config.max_file_size, exclude=self.config.exclude)
+            on_disk = {file.path: file for file in scan.files}
+            changed = sum(
+                1
+                for path, file in on_disk.items()
+                if path not in files or (files[path].size, files[path].mtime_ns) != (file.size, file.mtime_ns)
+            )
+            status["stale"] = {"changed": changed, "deleted": sum(1 for path in files if path not in on_disk)}
+        return status
+
+
+def _same_chunk(hit: Hit, chunk: Chunk) -> bool:
+    return hit.chunk.path == chunk.path and (hit.chunk.name == chunk.name or hit.chunk.content_hash == chunk.content_hash)

@@ -1,0 +1,1 @@
+"""Losses: each takes embeddings or scores, never models."""
