@@ -4,7 +4,8 @@ Quantisation is ONNX Runtime's dynamic int8 with per-channel weight scales: per-
 too much on MiniLM (cosine to fp32 about 0.94, against 0.99 per channel). The parity check runs
 the torch model and the int8 graph on the same inputs at several batch sizes and lengths, and
 fails the export when the mean embedding cosine falls below 0.99 (or any single one below 0.97),
-or when the ranker's order disagrees with torch's.
+or when the ranker's order disagrees with torch's (Spearman below 0.9) by more than noise (some
+score off by over 0.02).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ OPSET = 17
 MIN_MEAN_COSINE = 0.99
 MIN_WORST_COSINE = 0.97
 MIN_RANK_CORRELATION = 0.9
+MAX_SCORE_DIFFERENCE = 0.02  # ranker scores lie in [-1, 1]; closer than this, order is noise
 
 # Parity inputs: short and long, natural language and code, so that padding and truncation both show.
 PARITY_TEXTS = [
@@ -63,7 +65,7 @@ class ExportResult:
 def export_graph(model: DualEncoder | CrossEncoder, path: Path) -> None:
     """Write `model` as an fp32 ONNX graph with dynamic batch and sequence axes."""
     model.eval()
-    example = pad([([101, 2023, 2003, 102], [0, 0, 0, 0]), ([101, 2023, 102], [0, 0, 0])])
+    example = pad([([1, 1, 1, 1], [0, 0, 0, 0]), ([1, 1, 1], [0, 0, 0])])  # ids valid in any vocabulary
     inputs = tuple(torch.from_numpy(example[name]) for name in ("input_ids", "attention_mask", "token_type_ids"))
     output_name = "embeddings" if isinstance(model, DualEncoder) else "scores"
     axes = {0: "batch", 1: "sequence"}
@@ -110,6 +112,7 @@ def check_parity(
     sequences = _parity_sequences(TokenEncoder(tokenizer), kind, max_tokens, texts)
     cosines: list[float] = []
     correlations: list[float] = []
+    differences: list[float] = []
     for size in (1, 3, len(sequences)):
         for start in range(0, len(sequences), size):
             chunk = sequences[start : start + size]
@@ -118,16 +121,18 @@ def check_parity(
             if kind == "retriever":
                 norms = np.linalg.norm(expected, axis=1) * np.linalg.norm(actual, axis=1)
                 cosines.extend((np.sum(expected * actual, axis=1) / norms).tolist())
-            elif len(chunk) > 2:
-                correlations.append(_spearman(expected.reshape(-1), actual.reshape(-1)))
+            else:
+                differences.append(float(np.max(np.abs(expected.reshape(-1) - actual.reshape(-1)))))
+                if len(chunk) > 2:
+                    correlations.append(_spearman(expected.reshape(-1), actual.reshape(-1)))
     if kind == "retriever":
         result = {"mean_cosine": float(np.mean(cosines)), "min_cosine": float(np.min(cosines))}
         failed = result["mean_cosine"] < MIN_MEAN_COSINE or result["min_cosine"] < MIN_WORST_COSINE
         bars = f"mean >= {MIN_MEAN_COSINE}, min >= {MIN_WORST_COSINE}"
     else:
-        result = {"min_spearman": float(np.min(correlations))}
-        failed = result["min_spearman"] < MIN_RANK_CORRELATION
-        bars = f"min >= {MIN_RANK_CORRELATION}"
+        result = {"min_spearman": float(np.min(correlations)), "max_score_difference": float(np.max(differences))}
+        failed = result["min_spearman"] < MIN_RANK_CORRELATION and result["max_score_difference"] > MAX_SCORE_DIFFERENCE
+        bars = f"min_spearman >= {MIN_RANK_CORRELATION} or max_score_difference <= {MAX_SCORE_DIFFERENCE}"
     result = {key: round(value, 5) for key, value in result.items()}
     if failed:
         raise ParityError(f"{graph.name} against torch: {result}, needs {bars}")

@@ -75,7 +75,6 @@ class Indexer:
         self.vectors = vectors
         self.encoder = encoder
         self.config = config
-        self.filter = WorkspaceFilter(root, exclude=config.exclude, max_file_size=config.max_file_size)
         self.snapshot_folder = store.path.parent
         self._unsaved_chunks = 0
 
@@ -86,8 +85,9 @@ class Indexer:
         report = IndexReport(files_total=len(scan.files), skipped=scan.skipped, skipped_examples=scan.examples)
         present = {file.path for file in scan.files}
         deleted = [path for path in self.store.files() if path not in present]
-        self._delete(deleted, report)
-        self._index(scan.files, report, progress, cancelled)
+        self._index(scan.files, report, progress, cancelled)  # before deleting: a renamed file reuses vectors
+        if not report.cancelled:
+            self._delete(deleted, report)
         return self._finish(report, started)
 
     def update_paths(self, relpaths: Sequence[str], cancelled: Cancelled | None = None) -> IndexReport:
@@ -97,8 +97,10 @@ class Indexer:
         files: list[SourceFile] = []
         gone: list[str] = []
         known = self.store.files()
+        # A fresh filter: it caches ignore files, which may have changed since the last call.
+        workspace_filter = WorkspaceFilter(self.root, exclude=self.config.exclude, max_file_size=self.config.max_file_size)
         for relpath in dict.fromkeys(relpaths):
-            verdict = self.filter.classify(relpath)
+            verdict = workspace_filter.classify(relpath)
             if isinstance(verdict, SourceFile):
                 files.append(verdict)
             else:
@@ -106,8 +108,8 @@ class Indexer:
                 if relpath in known:
                     gone.append(relpath)
         report.files_total = len(files)
-        self._delete(gone, report)
         self._index(files, report, None, cancelled)
+        self._delete(gone, report)
         return self._finish(report, started)
 
     def save_snapshot(self) -> None:

@@ -119,6 +119,8 @@ class VectorIndex:
     @classmethod
     def open(cls, folder: Path, store: MetadataStore, dimension: int) -> tuple[VectorIndex, int, str]:
         """The graph for the store's current state: (index, snapshot generation used, how it was made)."""
+        for leftover in folder.glob(".vectors-*.tmp"):  # a snapshot write that was killed
+            leftover.unlink(missing_ok=True)
         for generation, path in _snapshots(folder):
             if generation > store.generation:
                 continue

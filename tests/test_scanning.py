@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -310,15 +312,20 @@ def test_names_that_are_not_utf8_are_skipped_as_bad_name(ws: Path) -> None:
 
 def test_deep_trees_do_not_hit_the_recursion_limit(ws: Path) -> None:
     depth = sys.getrecursionlimit() + 100
-    current = str(ws)
+    chain = [str(ws)]
     for _ in range(depth):  # pathlib's and os.makedirs' parent creation recurse, so go one level at a time
-        current = os.path.join(current, "d")
-        os.mkdir(current)
-    with open(os.path.join(current, "leaf.py"), "w", encoding="utf-8") as handle:
+        chain.append(os.path.join(chain[-1], "d"))
+        os.mkdir(chain[-1])
+    leaf = os.path.join(chain[-1], "leaf.py")
+    with open(leaf, "w", encoding="utf-8") as handle:
         handle.write("x = 1\n")
-    deep = "/".join(["d"] * depth)
-
-    assert paths(scan(ws)) == [deep + "/leaf.py"]
+    try:
+        assert paths(scan(ws)) == ["/".join(["d"] * depth) + "/leaf.py"]
+    finally:
+        # shutil.rmtree recurses too (Python < 3.12), and pytest's clean-up of old temporary folders with it.
+        os.remove(leaf)
+        for directory in reversed(chain[1:]):
+            os.rmdir(directory)
 
 
 def test_scan_is_deterministic_and_sorted(ws: Path) -> None:
@@ -490,3 +497,45 @@ def test_filter_agrees_with_the_walk_for_random_rules(
         workspace = WorkspaceFilter(root, language_of=language_of)
 
         assert {rel for rel in files if workspace.accepts(rel)} == indexed
+
+
+_GIT_PATHS = [
+    "a.py",
+    "b.py",
+    "src/a.py",
+    "src/gen/c.py",
+    "lib/gen/a.py",
+    "x/y/z/a.py",
+    "x/keep.py",
+    "gen/src/b.py",
+]
+_GIT_PATTERNS = [
+    *["*.py", "!a.py", "src/", "!src/", "gen/", "/a.py", "**/gen/*.py", "!gen/c.py", "src/*", "!src/gen/"],
+    *["gen", "/lib/", "!*.py", "x/**", "**/z", "!x/y/z/a.py", "*", "!*/", "*/", "!x/y/", "**/gen/**"],
+]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git as the reference for .gitignore semantics")
+@settings(max_examples=60, deadline=None)
+@given(
+    files=st.sets(st.sampled_from(_GIT_PATHS), min_size=1),
+    root_rules=st.lists(st.sampled_from(_GIT_PATTERNS), max_size=5),
+    src_rules=st.lists(st.sampled_from(_GIT_PATTERNS), max_size=3),
+)
+def test_gitignore_semantics_match_git(files: set[str], root_rules: list[str], src_rules: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for rel in files:
+            write(root, rel)
+        write(root, ".gitignore", "\n".join(root_rules) + "\n")
+        if (root / "src").is_dir():
+            write(root, "src/.gitignore", "\n".join(src_rules) + "\n")
+        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+        listing = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "-z"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+        ).stdout.decode()
+
+        assert set(paths(scan(root))) == {rel for rel in listing.split("\0") if rel.endswith(".py")}

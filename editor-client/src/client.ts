@@ -1,0 +1,272 @@
+// Owns the language client: starting `codesieve serve`, restarting it, and the status it reports.
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  DidChangeConfigurationNotification,
+  ErrorAction,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  RevealOutputChannelOn,
+  ServerOptions,
+  State,
+  TransportKind,
+} from "vscode-languageclient/node";
+import { showResults } from "./picker";
+import { FindResult, IndexStatus, IndexStatusNotification, ServerCommands, StatusRequest, isFindResult } from "./protocol";
+import { LaunchError, resolveServerLaunch } from "./python";
+import { SECTION, engineSettings } from "./settings";
+import { StatusBar } from "./status";
+
+const MAX_RESTARTS = 4;
+
+export class ClientController implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private starting: Promise<LanguageClient | undefined> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private crashes: number[] = [];
+
+  constructor(
+    private readonly output: vscode.OutputChannel,
+    private readonly status: StatusBar,
+  ) {}
+
+  log(message: string): void {
+    this.output.appendLine(`[${new Date().toISOString()}] ${message}`);
+  }
+
+  get running(): LanguageClient | undefined {
+    return this.client?.isRunning() ? this.client : undefined;
+  }
+
+  /** The running client, starting it if needed; undefined (after telling the user why) when it cannot run. */
+  async ready(): Promise<LanguageClient | undefined> {
+    if (this.running) return this.running;
+    if (this.starting) return this.starting;
+    return this.start();
+  }
+
+  start(): Promise<LanguageClient | undefined> {
+    const started = this.serialize(() => this.doStart());
+    this.starting = started;
+    void started.finally(() => {
+      if (this.starting === started) this.starting = undefined;
+    });
+    return started;
+  }
+
+  stop(): Promise<void> {
+    return this.serialize(() => this.doStop());
+  }
+
+  async restart(reason: string): Promise<LanguageClient | undefined> {
+    this.log(`restarting the server: ${reason}`);
+    await this.stop();
+    return this.start();
+  }
+
+  private serialize<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async doStop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    try {
+      if (client.needsStop()) await client.stop(5000);
+    } catch (error) {
+      this.log(`stopping the server failed: ${String(error)}`);
+    }
+    await client.dispose().then(undefined, () => undefined);
+  }
+
+  private async doStart(): Promise<LanguageClient | undefined> {
+    if (this.client?.isRunning()) return this.client;
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    if (!folder) {
+      this.status.update({ state: "stopped", lastError: "no folder is open" });
+      return undefined;
+    }
+    this.status.update({ state: "starting" });
+    let launch;
+    try {
+      launch = await resolveServerLaunch(folder.uri.fsPath, folder.uri);
+    } catch (error) {
+      if (error instanceof LaunchError) {
+        this.log(error.message + (error.detail ? `\n${error.detail}` : ""));
+        this.status.update({ state: "stopped", lastError: error.message });
+        void this.notifyLaunchError(error);
+        return undefined;
+      }
+      throw error;
+    }
+    this.log(`starting: ${[launch.command, ...launch.args].join(" ")} (from ${launch.source})`);
+    const serverOptions: ServerOptions = {
+      command: launch.command,
+      args: launch.args,
+      transport: TransportKind.stdio,
+      options: { cwd: folder.uri.fsPath, env: { ...process.env, PYTHONUNBUFFERED: "1" } },
+    };
+    const client = new LanguageClient("codesieve", "CodeSieve", serverOptions, this.clientOptions());
+    this.client = client;
+    client.onDidChangeState((event) => {
+      if (event.newState === State.Stopped && this.client === client) {
+        const current = this.status.status;
+        this.status.update({ ...current, state: "stopped" });
+      }
+    });
+    try {
+      await client.start();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.log(`the server failed to start: ${message}`);
+      this.status.update({ state: "stopped", lastError: message });
+      void vscode.window
+        .showErrorMessage(
+          `CodeSieve: the language server failed to start (${message}). The CodeSieve output has its log.`,
+          "Show Log",
+          "Open Settings",
+        )
+        .then((choice) => this.handleFix(choice));
+      if (this.client === client) this.client = undefined;
+      await client.dispose().then(undefined, () => undefined);
+      return undefined;
+    }
+    client.onNotification(IndexStatusNotification, (status) => this.status.update(status));
+    this.log("server started");
+    void this.refreshStatus();
+    return client;
+  }
+
+  private clientOptions(): LanguageClientOptions {
+    return {
+      documentSelector: [{ scheme: "file" }],
+      outputChannel: this.output,
+      revealOutputChannelOn: RevealOutputChannelOn.Never,
+      initializationOptions: engineSettings(),
+      synchronize: {
+        fileEvents: vscode.workspace.createFileSystemWatcher("**/*"),
+      },
+      errorHandler: {
+        error: () => ({ action: ErrorAction.Continue }),
+        closed: () => {
+          const now = Date.now();
+          this.crashes = this.crashes.filter((time) => now - time < 3 * 60_000);
+          this.crashes.push(now);
+          if (this.crashes.length > MAX_RESTARTS) {
+            const message = `the server stopped ${this.crashes.length} times in 3 minutes and will not be restarted`;
+            this.log(message);
+            this.status.update({ state: "stopped", lastError: message });
+            void vscode.window
+              .showErrorMessage(`CodeSieve: ${message}. The CodeSieve output has its log.`, "Show Log", "Restart Server")
+              .then((choice) => this.handleFix(choice));
+            return { action: CloseAction.DoNotRestart, handled: true };
+          }
+          this.log("the server stopped; restarting it");
+          return { action: CloseAction.Restart, handled: true };
+        },
+      },
+      middleware: {
+        executeCommand: async (command, args, next) => {
+          if (command === ServerCommands.findSimilar || command === ServerCommands.find) {
+            const client = this.client;
+            const result = Promise.resolve(next(command, args));
+            if (client) {
+              showResults(client, this.resultTitle(command, args), result.then(asFindResult));
+            }
+            return result;
+          }
+          return next(command, args);
+        },
+        workspace: {
+          configuration: async (params, token, next) => {
+            const result = await next(params, token);
+            if (!Array.isArray(result)) return result;
+            return params.items.map((item, index) =>
+              item.section === SECTION ? engineSettings(item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined) : result[index],
+            );
+          },
+        },
+      },
+    };
+  }
+
+  private resultTitle(command: string, args: unknown[]): string {
+    if (command === ServerCommands.find) {
+      return `CodeSieve: ${typeof args[0] === "string" ? args[0] : "Find Code"}`;
+    }
+    const [uri, position] = args as [unknown, { line?: number } | undefined];
+    if (typeof uri === "string") {
+      const where = vscode.workspace.asRelativePath(vscode.Uri.parse(uri), false);
+      const line = typeof position?.line === "number" ? `:${position.line + 1}` : "";
+      return `CodeSieve: Similar to ${where}${line}`;
+    }
+    return "CodeSieve: Similar Code";
+  }
+
+  /** Asks the server for its status and shows it (the notifications keep it current afterwards). */
+  async refreshStatus(): Promise<IndexStatus | undefined> {
+    const client = this.running;
+    if (!client) return undefined;
+    try {
+      const status = await client.sendRequest(StatusRequest, {});
+      if (status && typeof status === "object") {
+        if (typeof status.state === "string") this.status.update(status);
+        else this.status.merge(status);
+      }
+      return this.status.status;
+    } catch (error) {
+      this.log(`codeSearch/status failed: ${String(error)}`);
+      return undefined;
+    }
+  }
+
+  async reindex(): Promise<void> {
+    const client = await this.ready();
+    if (!client) return;
+    this.status.merge({ state: "indexing" });
+    try {
+      await client.sendRequest(ExecuteCommandRequest.type, { command: ServerCommands.reindex, arguments: [] });
+    } catch (error) {
+      void vscode.window.showErrorMessage(`CodeSieve: reindexing failed: ${String(error)}`);
+    }
+    void this.refreshStatus();
+  }
+
+  /** Sends the engine settings to a running server (workspace/didChangeConfiguration). */
+  sendSettings(): void {
+    const client = this.running;
+    if (!client) return;
+    void client
+      .sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: engineSettings() } })
+      .then(undefined, (error: unknown) => this.log(`didChangeConfiguration failed: ${String(error)}`));
+  }
+
+  private async notifyLaunchError(error: LaunchError): Promise<void> {
+    const actions = error.fix === "install" ? ["Open Settings", "Show Log"] : ["Open Settings"];
+    const choice = await vscode.window.showErrorMessage(error.message, ...actions);
+    await this.handleFix(choice);
+  }
+
+  async handleFix(choice: string | undefined): Promise<void> {
+    if (choice === "Open Settings") {
+      await vscode.commands.executeCommand("workbench.action.openSettings", "codesieve.pythonPath");
+    } else if (choice === "Show Log") {
+      this.output.show(true);
+    } else if (choice === "Restart Server") {
+      this.crashes = [];
+      await this.restart("requested by the user");
+    }
+  }
+
+  dispose(): void {
+    void this.stop();
+  }
+}
+
+function asFindResult(value: unknown): FindResult {
+  return isFindResult(value) ? value : { hits: [] };
+}

@@ -1,0 +1,136 @@
+// CodeSieve for VS Code: semantic code search through the `codesieve serve` language server.
+import * as vscode from "vscode";
+import { ClientController } from "./client";
+import { showFindCode, showResults } from "./picker";
+import { FindSimilarRequest } from "./protocol";
+import { resolvePython } from "./python";
+import { PROCESS_SETTINGS, SECTION } from "./settings";
+import { StatusBar, describe } from "./status";
+
+let controller: ClientController | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const output = vscode.window.createOutputChannel("CodeSieve");
+  const status = new StatusBar("codesieve.showStatus");
+  controller = new ClientController(output, status);
+  const clients = controller;
+  context.subscriptions.push(output, status, clients);
+
+  const register = (id: string, handler: (...args: unknown[]) => unknown): void => {
+    context.subscriptions.push(vscode.commands.registerCommand(id, handler));
+  };
+
+  register("codesieve.findCode", async (query?: unknown) => {
+    const client = await clients.ready();
+    if (client) showFindCode(client, typeof query === "string" ? query : initialQuery());
+  });
+
+  register("codesieve.findSimilar", async () => {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showInformationMessage("CodeSieve: put the cursor in a function to find code similar to it.");
+      return;
+    }
+    const client = await clients.ready();
+    if (!client) return;
+    const position = editor.selection.active;
+    const params = {
+      textDocument: { uri: client.code2ProtocolConverter.asUri(editor.document.uri) },
+      position: client.code2ProtocolConverter.asPosition(position),
+    };
+    const where = `${vscode.workspace.asRelativePath(editor.document.uri, false)}:${position.line + 1}`;
+    showResults(client, `CodeSieve: Similar to ${where}`, client.sendRequest(FindSimilarRequest, params));
+  });
+
+  register("codesieve.reindex", () => clients.reindex());
+  register("codesieve.restartServer", () => clients.restart("requested by the user"));
+  register("codesieve.showLog", () => output.show(true));
+  register("codesieve.showStatus", () => showStatusDetails(clients, status));
+  register("codesieve.retrain", () => retrain(clients));
+
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (!event.affectsConfiguration(SECTION)) return;
+      if (PROCESS_SETTINGS.some((name) => event.affectsConfiguration(`${SECTION}.${name}`))) {
+        void clients.restart("codesieve.pythonPath or codesieve.serverCommand changed");
+      } else {
+        clients.sendSettings();
+      }
+    }),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => {
+      if (!clients.running) void clients.start();
+    }),
+  );
+
+  void clients.start();
+}
+
+export async function deactivate(): Promise<void> {
+  await controller?.stop();
+  controller = undefined;
+}
+
+/** The selected text (one line) as a starting query. */
+function initialQuery(): string {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || editor.selection.isEmpty) return "";
+  const text = editor.document.getText(editor.selection).trim();
+  return text.includes("\n") || text.length > 200 ? "" : text;
+}
+
+async function showStatusDetails(clients: ClientController, status: StatusBar): Promise<void> {
+  await clients.refreshStatus();
+  const current = status.status;
+  const running = clients.running !== undefined;
+  const actions = running ? ["Reindex", "Show Log"] : ["Restart Server", "Show Log", "Open Settings"];
+  const choice = await vscode.window.showInformationMessage(
+    `CodeSieve index: ${current.state}`,
+    { modal: true, detail: describe(current).join("\n") },
+    ...actions,
+  );
+  if (choice === "Reindex") await clients.reindex();
+  else await clients.handleFix(choice);
+}
+
+/** Trains a model on the workspace in a terminal task, then restarts the server so it loads it. */
+async function retrain(clients: ClientController): Promise<void> {
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  const folder =
+    folders.length > 1
+      ? await vscode.window.showWorkspaceFolderPick({ placeHolder: "Workspace folder to train on" })
+      : folders[0];
+  if (!folder) {
+    if (folders.length === 0) void vscode.window.showInformationMessage("CodeSieve: open a folder to train on first.");
+    return;
+  }
+  const { python } = await resolvePython(folder.uri);
+  const execution = new vscode.ProcessExecution(python, ["-m", "codesieve.trainer.cli", "fit", folder.uri.fsPath], {
+    cwd: folder.uri.fsPath,
+  });
+  const task = new vscode.Task(
+    { type: "codesieve", task: "retrain" },
+    folder,
+    `Retrain on ${folder.name}`,
+    "CodeSieve",
+    execution,
+    [],
+  );
+  task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, panel: vscode.TaskPanelKind.Dedicated, clear: true };
+  clients.log(`retraining: ${python} -m codesieve.trainer.cli fit ${folder.uri.fsPath}`);
+  const running = await vscode.tasks.executeTask(task);
+  const listener = vscode.tasks.onDidEndTaskProcess(async (event) => {
+    if (event.execution !== running) return;
+    listener.dispose();
+    if (event.exitCode === 0) {
+      clients.log("retraining finished; restarting the server to load the new model");
+      await clients.restart("a new model was trained");
+      void vscode.window.showInformationMessage(
+        `CodeSieve: the model trained on ${folder.name} is in use; the index is being rebuilt with it.`,
+      );
+    } else {
+      void vscode.window.showErrorMessage(
+        `CodeSieve: retraining failed (exit code ${event.exitCode ?? "unknown"}); the terminal shows why. The previous model stays in use.`,
+      );
+    }
+  });
+}

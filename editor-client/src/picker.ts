@@ -1,0 +1,242 @@
+// The results picker shared by Find Code (results as you type) and Find Similar Code.
+import * as vscode from "vscode";
+import type { LanguageClient } from "vscode-languageclient/node";
+import { FindRequest, FindResult, Hit } from "./protocol";
+import { resultLimit } from "./settings";
+
+const DEBOUNCE_MS = 250;
+
+const KIND_ICONS: Record<number, string> = {
+  5: "symbol-class",
+  6: "symbol-method",
+  9: "symbol-constructor",
+  10: "symbol-enum",
+  11: "symbol-interface",
+  12: "symbol-function",
+  2: "symbol-module",
+  3: "symbol-namespace",
+  23: "symbol-struct",
+  13: "symbol-variable",
+  14: "symbol-constant",
+};
+
+export interface HitItem extends vscode.QuickPickItem {
+  hit: Hit;
+  uri: vscode.Uri;
+  range: vscode.Range;
+}
+
+function onePreviewLine(preview: string | undefined): string {
+  if (!preview) return "";
+  const lines = preview.split(/\r?\n/).map((line) => line.trim());
+  const first = lines.find((line) => line !== "") ?? "";
+  return first.length > 160 ? first.slice(0, 157) + "…" : first;
+}
+
+export function toItem(client: LanguageClient, hit: Hit): HitItem {
+  const uri = client.protocol2CodeConverter.asUri(hit.uri);
+  const range = client.protocol2CodeConverter.asRange(hit.range);
+  const icon = KIND_ICONS[hit.kind ?? 12] ?? "symbol-misc";
+  const language = hit.language ?? "";
+  const preview = onePreviewLine(hit.preview);
+  return {
+    label: `$(${icon}) ${hit.name}`,
+    description: `${vscode.workspace.asRelativePath(uri, false)}:${range.start.line + 1}`,
+    detail: [language, preview].filter((part) => part !== "").join(" · "),
+    alwaysShow: true, // semantic matches rarely match VS Code's fuzzy filter
+    hit,
+    uri,
+    range,
+  };
+}
+
+/** Opens the hit with the cursor on its first line and the whole range selected. */
+export async function openHit(item: HitItem, preview: boolean, preserveFocus: boolean): Promise<void> {
+  const document = await vscode.workspace.openTextDocument(item.uri);
+  const editor = await vscode.window.showTextDocument(document, { preview, preserveFocus });
+  // Anchor at the end, cursor at the start: the cursor (and "Ln" in the status bar) is on the definition.
+  editor.selection = new vscode.Selection(item.range.end, item.range.start);
+  editor.revealRange(item.range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+}
+
+function describeStats(result: FindResult, count: number): string {
+  const stats = result.stats;
+  const parts = [`${count} result${count === 1 ? "" : "s"}`];
+  if (stats) {
+    const reranked = (stats.reranked ?? 0) > 0 || result.hits.some((hit) => hit.stage === "rerank");
+    const ms = (stats.retrieveMs ?? 0) + (reranked ? stats.rerankMs ?? 0 : 0);
+    parts.push(reranked ? "reranked" : "retrieved");
+    parts.push(`${Math.round(ms)} ms`);
+    if (stats.indexState && stats.indexState !== "ready") parts.push(`index ${stats.indexState}`);
+  }
+  return parts.join(" · ");
+}
+
+/** A QuickPick that previews the active item and opens the accepted one. */
+class ResultsPicker {
+  readonly quickPick = vscode.window.createQuickPick<HitItem>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private previewed = false;
+  private accepted = false;
+  private readonly originalEditor = vscode.window.activeTextEditor;
+
+  constructor(
+    readonly client: LanguageClient,
+    title: string,
+    placeholder: string,
+  ) {
+    this.quickPick.title = title;
+    this.quickPick.placeholder = placeholder;
+    this.quickPick.matchOnDescription = false;
+    this.quickPick.matchOnDetail = false;
+    this.quickPick.ignoreFocusOut = false;
+    this.disposables.push(
+      this.quickPick.onDidChangeActive((items) => {
+        const item = items[0];
+        if (!item) return;
+        if (item === this.automaticActive) {
+          // VS Code activated it because the list changed, not because the user moved: no preview.
+          this.automaticActive = undefined;
+          return;
+        }
+        {
+          this.previewed = true;
+          void openHit(item, true, true).catch(() => undefined);
+        }
+      }),
+      this.quickPick.onDidAccept(() => {
+        const item = this.quickPick.selectedItems[0] ?? this.quickPick.activeItems[0];
+        if (!item) return;
+        this.accepted = true;
+        this.quickPick.hide();
+        void openHit(item, false, false).catch((error: unknown) =>
+          vscode.window.showErrorMessage(`CodeSieve: cannot open ${item.uri.fsPath}: ${String(error)}`),
+        );
+      }),
+      this.quickPick.onDidHide(() => {
+        if (!this.accepted && this.previewed && this.originalEditor) {
+          // Escape: go back where the user was.
+          void vscode.window
+            .showTextDocument(this.originalEditor.document, {
+              selection: this.originalEditor.selection,
+              viewColumn: this.originalEditor.viewColumn,
+            })
+            .then(undefined, () => undefined);
+        }
+        this.dispose();
+      }),
+    );
+  }
+
+  /** The item VS Code will make active after a list change; previewing waits for the user to move. */
+  private automaticActive: HitItem | undefined;
+
+  setResult(result: FindResult, prefix?: string): void {
+    const items = result.hits.map((hit) => toItem(this.client, hit));
+    const active = this.quickPick.activeItems[0];
+    this.automaticActive = items[0];
+    this.quickPick.items = items;
+    // Keep the user's place when the reranked list replaces the fast one.
+    if (active) {
+      const same = items.find((item) => item.uri.toString() === active.uri.toString() && item.range.isEqual(active.range));
+      if (same) {
+        this.automaticActive = same;
+        this.quickPick.activeItems = [same];
+      }
+    }
+    const summary = items.length === 0 ? "no results" : describeStats(result, items.length);
+    this.quickPick.title = prefix ? `${prefix} — ${summary}` : summary;
+  }
+
+  dispose(): void {
+    for (const disposable of this.disposables.splice(0)) disposable.dispose();
+    this.quickPick.dispose();
+  }
+}
+
+/** CodeSieve: Find Code — results as you type, fast retrieve first, then the reranked list. */
+export function showFindCode(client: LanguageClient, initialQuery = ""): void {
+  const picker = new ResultsPicker(client, "CodeSieve: Find Code", "Describe the code you are looking for, or paste some");
+  const quickPick = picker.quickPick;
+  let timer: NodeJS.Timeout | undefined;
+  let generation = 0;
+  let pending: vscode.CancellationTokenSource | undefined;
+
+  const cancelPending = (): void => {
+    pending?.cancel();
+    pending?.dispose();
+    pending = undefined;
+  };
+
+  const search = async (query: string): Promise<void> => {
+    const mine = ++generation;
+    cancelPending();
+    const source = new vscode.CancellationTokenSource();
+    pending = source;
+    if (query.trim() === "") {
+      quickPick.items = [];
+      quickPick.title = "CodeSieve: Find Code";
+      quickPick.busy = false;
+      return;
+    }
+    quickPick.busy = true;
+    const limit = resultLimit();
+    try {
+      const fast = await client.sendRequest(FindRequest, { query, limit, rerank: false }, source.token);
+      if (mine !== generation) return; // a newer query is under way
+      picker.setResult(fast, "CodeSieve: Find Code");
+      const full = await client.sendRequest(FindRequest, { query, limit, rerank: true }, source.token);
+      if (mine !== generation) return;
+      picker.setResult(full, "CodeSieve: Find Code");
+    } catch (error) {
+      if (mine !== generation || source.token.isCancellationRequested) return;
+      quickPick.title = `CodeSieve: Find Code — ${errorMessage(error)}`;
+    } finally {
+      if (mine === generation) {
+        quickPick.busy = false;
+        if (pending === source) pending = undefined;
+        source.dispose();
+      }
+    }
+  };
+
+  quickPick.onDidChangeValue((value) => {
+    if (timer) clearTimeout(timer);
+    generation++; // results for the previous text are stale from now on
+    cancelPending();
+    timer = setTimeout(() => void search(value), DEBOUNCE_MS);
+  });
+  quickPick.onDidHide(() => {
+    if (timer) clearTimeout(timer);
+    generation++;
+    cancelPending();
+  });
+  quickPick.value = initialQuery;
+  quickPick.show();
+  if (initialQuery) void search(initialQuery);
+}
+
+/** Shows results that are already known or on their way (Find Similar Code). */
+export function showResults(client: LanguageClient, title: string, result: Thenable<FindResult | undefined>): void {
+  const picker = new ResultsPicker(client, title, "Similar code — move to preview, Enter to open");
+  picker.quickPick.busy = true;
+  picker.quickPick.show();
+  result.then(
+    (value) => {
+      picker.quickPick.busy = false;
+      picker.setResult(value ?? { hits: [] }, title);
+    },
+    (error: unknown) => {
+      picker.quickPick.busy = false;
+      picker.quickPick.title = `${title} — ${errorMessage(error)}`;
+    },
+  );
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === "object" && error !== null && "message" in error) {
+    return String((error as { message: unknown }).message);
+  }
+  return String(error);
+}

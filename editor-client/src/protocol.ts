@@ -1,0 +1,106 @@
+// The custom part of the CodeSieve language server protocol (see server/lsp.py).
+import { NotificationType, RequestType } from "vscode-languageclient/node";
+
+export interface LspPosition {
+  line: number;
+  character: number;
+}
+
+export interface LspRange {
+  start: LspPosition;
+  end: LspPosition;
+}
+
+export interface FindParams {
+  query: string;
+  limit?: number;
+  rerank?: boolean;
+  include?: string[];
+  exclude?: string[];
+  languages?: string[];
+}
+
+export type FindSimilarParams =
+  | { textDocument: { uri: string }; position: LspPosition; limit?: number }
+  | { code: string; language?: string; limit?: number };
+
+export interface Hit {
+  uri: string;
+  range: LspRange;
+  name: string;
+  kind?: number;
+  language?: string;
+  score?: number;
+  stage?: "retrieve" | "rerank";
+  preview?: string;
+}
+
+export interface FindStats {
+  retrieved?: number;
+  reranked?: number;
+  retrieveMs?: number;
+  rerankMs?: number;
+  indexState?: string;
+}
+
+export interface FindResult {
+  hits: Hit[];
+  stats?: FindStats;
+}
+
+export type IndexState = "starting" | "indexing" | "ready" | "error" | "stopped";
+
+export interface IndexStatus {
+  state: IndexState;
+  files?: number;
+  chunks?: number;
+  model?: string;
+  indexPath?: string;
+  lastError?: string;
+  // Progress while indexing; servers may send any of these.
+  percentage?: number;
+  fraction?: number;
+  progress?: number;
+  filesDone?: number;
+  filesTotal?: number;
+  message?: string;
+  [key: string]: unknown;
+}
+
+export const FindRequest = new RequestType<FindParams, FindResult, void>("codeSearch/find");
+export const FindSimilarRequest = new RequestType<FindSimilarParams, FindResult, void>("codeSearch/findSimilar");
+export const StatusRequest = new RequestType<Record<string, never> | null, IndexStatus, void>("codeSearch/status");
+export const IndexStatusNotification = new NotificationType<IndexStatus>("codeSearch/indexStatus");
+
+/** Commands the server advertises (executeCommandProvider); vscode-languageclient registers them. */
+export const ServerCommands = {
+  find: "codeSearch.find",
+  findSimilar: "codeSearch.findSimilar",
+  reindex: "codeSearch.reindex",
+} as const;
+
+export function isFindResult(value: unknown): value is FindResult {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    Array.isArray((value as { hits?: unknown }).hits)
+  );
+}
+
+/** Indexing progress as a percentage, from whichever fields the server filled in. */
+export function progressPercent(status: IndexStatus): number | undefined {
+  const clamp = (value: number): number => Math.max(0, Math.min(100, Math.round(value)));
+  if (typeof status.percentage === "number") {
+    return clamp(status.percentage);
+  }
+  if (typeof status.fraction === "number") {
+    return clamp(status.fraction * 100);
+  }
+  if (typeof status.progress === "number") {
+    return clamp(status.progress <= 1 ? status.progress * 100 : status.progress);
+  }
+  if (typeof status.filesDone === "number" && typeof status.filesTotal === "number" && status.filesTotal > 0) {
+    return clamp((100 * status.filesDone) / status.filesTotal);
+  }
+  return undefined;
+}

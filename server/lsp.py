@@ -1,0 +1,265 @@
+"""CodeSieve's language server: the handlers. docs/PROTOCOL.md is the contract they implement.
+
+Each handler takes `(server, params)`, says in one line what it answers, and hands the work to
+`Engine` (lsp_engine.py), which runs blocking engine calls off the event loop. The wire format of
+the `codeSearch/*` extensions lives in lsp_protocol.py. Only protocol goes to stdout: `serve`
+moves file descriptor 1 to stderr before anything else can print, and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from .config import EngineConfig
+from .lsp_engine import Engine
+from .lsp_protocol import (
+    CODE_ACTION_KIND,
+    CODE_ACTION_TITLE,
+    COMMAND_FIND,
+    COMMAND_FIND_SIMILAR,
+    COMMAND_REINDEX,
+    FIND,
+    FIND_SIMILAR,
+    STATUS,
+    invalid_params,
+    line_of,
+    parse_find,
+    parse_find_similar,
+    path_of,
+    raw_params_converter,
+)
+
+VERSION = "0.1.0"
+SETTINGS_SECTION = "codesieve"
+log = logging.getLogger("codesieve.lsp")
+
+
+class CodeSieveServer(LanguageServer):
+    """pygls' LanguageServer plus the CodeSieve engine and the settings messages still to show."""
+
+    def __init__(self) -> None:
+        super().__init__("codesieve", VERSION, converter_factory=raw_params_converter)
+        self.engine = Engine(self, EngineConfig())
+        self.pending_messages: list[str] = []
+
+    def warn(self, messages: list[str]) -> None:
+        """Show setting errors and the like as one warning."""
+        if messages:
+            text = "CodeSieve: " + "\n".join(messages)
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, text))
+
+
+SERVER = CodeSieveServer()
+
+
+def _section(settings: Any) -> Mapping[str, Any] | None:
+    """The `codesieve` section of a settings object, or the object itself when it has none."""
+    if not isinstance(settings, Mapping):
+        return None
+    section = settings.get(SETTINGS_SECTION, settings)
+    return section if isinstance(section, Mapping) else None
+
+
+# lifecycle -------------------------------------------------------------------------------------
+@SERVER.feature(types.INITIALIZE)
+def initialize(server: CodeSieveServer, params: types.InitializeParams) -> None:
+    """Take the settings from initializationOptions (shown as warnings once initialized)."""
+    section = _section(params.initialization_options)
+    if section is not None:
+        _, errors = server.engine.apply_settings(section)
+        server.pending_messages.extend(errors)
+
+
+@SERVER.feature(types.INITIALIZED)
+async def initialized(server: CodeSieveServer, params: types.InitializedParams) -> None:
+    """Watch files (through the client when it can, else by polling) and index every folder."""
+    server.warn(server.pending_messages)
+    server.pending_messages.clear()
+    watch = (
+        server.client_capabilities.workspace and server.client_capabilities.workspace.did_change_watched_files
+    )
+    if watch and watch.dynamic_registration:
+        options = types.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
+        )
+        registration = types.Registration(
+            id="codesieve-watch", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES, register_options=options
+        )
+        try:
+            await server.client_register_capability_async(types.RegistrationParams([registration]))
+            server.engine.watched_by_client = True
+        except Exception as error:
+            log.warning("the client did not register the file watcher (%s); polling instead", error)
+    if not server.engine.watched_by_client:
+        server.engine.start_polling()
+    folders = server.workspace.folders
+    for uri in folders or ([server.workspace.root_uri] if server.workspace.root_uri else []):
+        server.engine.add_folder(uri)
+
+
+@SERVER.feature(types.SHUTDOWN)
+async def shutdown(server: CodeSieveServer, params: None) -> None:
+    """Stop indexing and close every index."""
+    await server.engine.close()
+
+
+@SERVER.feature(types.EXIT)
+def exit_(server: CodeSieveServer, params: None) -> None:
+    """Ask running syncs to stop, so the process can exit promptly."""
+    for folder in server.engine.folders.values():
+        folder.closing.set()
+
+
+# workspace events ------------------------------------------------------------------------------
+@SERVER.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+async def change_folders(server: CodeSieveServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    """Index added folders in the background; forget removed ones."""
+    for removed in params.event.removed:
+        await server.engine.remove_folder(removed.uri)
+    for added in params.event.added:
+        server.engine.add_folder(added.uri)
+
+
+@SERVER.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def change_configuration(server: CodeSieveServer, params: types.DidChangeConfigurationParams) -> None:
+    """Apply new settings (pulled with workspace/configuration when not pushed); reopen on change."""
+    section = _section(params.settings) if params.settings else None
+    capabilities = server.client_capabilities.workspace
+    if section is None and capabilities is not None and capabilities.configuration:
+        items = [types.ConfigurationItem(section=SETTINGS_SECTION)]
+        pulled = await server.workspace_configuration_async(types.ConfigurationParams(items))
+        section = _section(pulled[0]) if pulled else None
+    changed, errors = server.engine.apply_settings(section or {})
+    server.warn(errors)
+    if changed:
+        await server.engine.reopen()
+
+
+@SERVER.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def watched_files_changed(server: CodeSieveServer, params: types.DidChangeWatchedFilesParams) -> None:
+    """Re-index created and changed files, drop deleted ones (debounced)."""
+    for change in params.changes:
+        server.engine.file_changed(path_of(change.uri))
+
+
+@SERVER.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(server: CodeSieveServer, params: types.DidSaveTextDocumentParams) -> None:
+    """Re-index a saved file (debounced)."""
+    server.engine.file_changed(path_of(params.text_document.uri))
+
+
+# requests --------------------------------------------------------------------------------------
+@SERVER.feature(FIND)
+async def find(server: CodeSieveServer, params: Any) -> dict[str, Any]:
+    """Search every folder for code that does what the query says."""
+    return await server.engine.find(parse_find(params))
+
+
+@SERVER.feature(FIND_SIMILAR)
+async def find_similar(server: CodeSieveServer, params: Any) -> dict[str, Any]:
+    """Code similar to the function at a position (as edited) or to a given snippet."""
+    return await server.engine.find_similar(parse_find_similar(params))
+
+
+@SERVER.feature(STATUS)
+async def status(server: CodeSieveServer, params: Any) -> dict[str, Any]:
+    """State, size, model and index location, aggregated and per folder."""
+    return await server.engine.status()
+
+
+@SERVER.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[CODE_ACTION_KIND])
+)
+async def code_action(
+    server: CodeSieveServer, params: types.CodeActionParams
+) -> list[types.CodeAction | types.Command] | None:
+    """ "Find similar code" inside a function, method or class; nothing elsewhere."""
+    only = params.context.only
+    if only is not None and not any(
+        kind in ("", CODE_ACTION_KIND) or CODE_ACTION_KIND.startswith(f"{kind}.") for kind in only
+    ):
+        return None
+    position = params.range.start
+    if await server.engine.chunk_at(params.text_document.uri, position.line) is None:
+        return None
+    arguments = [params.text_document.uri, {"line": position.line, "character": position.character}]
+    command = types.Command(title=CODE_ACTION_TITLE, command=COMMAND_FIND_SIMILAR, arguments=arguments)
+    document = server.client_capabilities.text_document
+    actions = document.code_action if document is not None else None
+    if actions is None or actions.code_action_literal_support is None:
+        return [command]
+    return [types.CodeAction(title=CODE_ACTION_TITLE, kind=CODE_ACTION_KIND, command=command)]
+
+
+# commands (workspace/executeCommand) -----------------------------------------------------------
+@SERVER.command(COMMAND_FIND)
+async def find_command(server: CodeSieveServer, *arguments: Any) -> dict[str, Any]:
+    """`codeSearch.find` [query, options?]: the same answer as codeSearch/find."""
+    if not arguments or not isinstance(arguments[0], str):
+        raise invalid_params(
+            "codeSearch.find takes [query] or [query, {limit, rerank, include, exclude, languages}]"
+        )
+    options = arguments[1] if len(arguments) > 1 and isinstance(arguments[1], Mapping) else {}
+    return await server.engine.find(parse_find({**options, "query": arguments[0]}))
+
+
+@SERVER.command(COMMAND_FIND_SIMILAR)
+async def find_similar_command(server: CodeSieveServer, *arguments: Any) -> dict[str, Any]:
+    """`codeSearch.findSimilar` [uri, position]: the same answer as codeSearch/findSimilar."""
+    if len(arguments) < 2 or not isinstance(arguments[0], str):
+        raise invalid_params("codeSearch.findSimilar takes [uri, position]")
+    params = {
+        "textDocument": {"uri": arguments[0]},
+        "position": {"line": line_of(arguments[1]), "character": 0},
+    }
+    return await server.engine.find_similar(parse_find_similar(params))
+
+
+@SERVER.command(COMMAND_REINDEX)
+async def reindex_command(server: CodeSieveServer, *arguments: Any) -> dict[str, Any]:
+    """`codeSearch.reindex`: reopen every folder (retrying a failed model) and sync it."""
+    await server.engine.reopen()
+    return {"started": sorted(server.engine.folders)}
+
+
+# entry point -----------------------------------------------------------------------------------
+def _claim_stdout() -> BinaryIO:
+    """The protocol's stdout; file descriptor 1 and sys.stdout then write to stderr instead."""
+    protocol = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return protocol
+
+
+def _address(tcp: str) -> tuple[str, int]:
+    host, _, port = tcp.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"--tcp expects HOST:PORT or PORT, got {tcp!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def serve(tcp: str | None = None, config: EngineConfig | None = None) -> int:
+    """Run the language server over stdio (or TCP, on 127.0.0.1 unless a host is given)."""
+    protocol_out = _claim_stdout()
+    level = os.environ.get("CODESIEVE_LOG", "INFO").upper()
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format="codesieve %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
+    SERVER.engine.base = SERVER.engine.config = config or EngineConfig()
+    try:
+        if tcp is None:
+            SERVER.start_io(sys.stdin.buffer, protocol_out)
+        else:
+            SERVER.start_tcp(*_address(tcp))
+    finally:
+        for folder in SERVER.engine.folders.values():
+            folder.closing.set()
+    return 0

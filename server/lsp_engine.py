@@ -1,0 +1,370 @@
+"""What the language server does between its handlers and the engine's Workspaces.
+
+`Engine` holds one `IndexedFolder` per workspace folder and does the asynchronous parts: opening
+folders and indexing them in the background with `$/progress`, announcing state changes with
+`codeSearch/indexStatus`, applying file changes (debounced), the polling watcher for clients that
+cannot watch files, and answering searches across folders (merged by score, limit after merge).
+Blocking engine calls run on executors, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Coroutine, Mapping
+from concurrent.futures import Future as ThreadFuture
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from .cascade import Hit, SearchResult
+from .chunking import Chunk
+from .config import EngineConfig, from_mapping
+from .indexer import IndexReport
+from .lsp_folders import IndexedFolder, apply_changes, chunk_around, describe
+from .lsp_protocol import (
+    INDEX_STATUS,
+    FindRequest,
+    SimilarRequest,
+    aggregate_state,
+    hit_json,
+    path_of,
+    request_failed,
+    uri_of,
+)
+from .workspace import WorkspaceError, index_root
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LSP_ONLY_SETTINGS = {"pollInterval"}  # settings of the server itself, not of the engine
+DEFAULT_POLL_SECONDS = 3.0
+
+
+class Engine:
+    """The server's folders, their indexing, and search across them."""
+
+    def __init__(self, server: LanguageServer, base: EngineConfig) -> None:
+        self.server = server
+        self.base = base  # from the command line; settings apply over it
+        self.config = base
+        self.settings: dict[str, Any] = {}
+        self.poll_seconds = DEFAULT_POLL_SECONDS
+        self.folders: dict[str, IndexedFolder] = {}
+        self.watched_by_client = False
+        self.searcher = ThreadPoolExecutor(2, thread_name_prefix="codesieve-search")
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tokens = itertools.count(1)
+        self._announced: tuple[str, tuple[str, ...]] | None = None
+        self._poller: asyncio.Task[None] | None = None
+
+    # settings -----------------------------------------------------------------------------------
+    def apply_settings(self, settings: Mapping[str, Any]) -> tuple[bool, list[str]]:
+        """Take a settings object; returns whether the engine config changed, and error messages."""
+        engine = {key: value for key, value in settings.items() if key not in LSP_ONLY_SETTINGS}
+        config, errors = from_mapping(engine, self.base)
+        poll = settings.get("pollInterval", DEFAULT_POLL_SECONDS)
+        if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 <= poll <= 3600:
+            errors.append(
+                f"Invalid CodeSieve setting: pollInterval must be seconds from 0 to 3600 (0 = off), "
+                f"got {poll!r}; using the default {DEFAULT_POLL_SECONDS}"
+            )
+            poll = DEFAULT_POLL_SECONDS
+        self.poll_seconds = float(poll)
+        changed, self.config = config != self.config, config
+        return changed, errors
+
+    # folders ------------------------------------------------------------------------------------
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine in the background, keeping a reference and logging its failure."""
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    def add_folder(self, uri: str) -> None:
+        """Start serving a folder: open it and index it in the background."""
+        if uri in self.folders:
+            return
+        folder = IndexedFolder(uri, path_of(uri), self.config)
+        self.folders[uri] = folder
+        self.spawn(self._open_and_index(folder))
+
+    async def remove_folder(self, uri: str) -> None:
+        """Stop serving a folder (its index stays on disk)."""
+        folder = self.folders.pop(uri, None)
+        if folder is not None:
+            await folder.close()
+            await self.announce()
+
+    async def reopen(self) -> None:
+        """Reopen every folder with the current config (a new model rebuilds its index)."""
+        for folder in self.folders.values():
+            folder.config = self.config
+            self.spawn(self._open_and_index(folder))
+
+    async def _open_and_index(self, folder: IndexedFolder) -> None:
+        await self.announce()
+        warnings = await folder.open()
+        for warning in warnings:
+            self.server.window_show_message(
+                types.ShowMessageParams(types.MessageType.Warning, f"CodeSieve: {warning}")
+            )
+        if folder.workspace is None:
+            self.server.window_show_message(
+                types.ShowMessageParams(types.MessageType.Error, f"CodeSieve: {folder.last_error}")
+            )
+            await self.announce()
+            return
+        await self.index(folder)
+
+    async def index(self, folder: IndexedFolder) -> None:
+        """Sync one folder with `$/progress` (cancellable); state "indexing" until it ends."""
+        workspace = folder.workspace
+        if workspace is None:
+            return
+        folder.state = "indexing"
+        await self.announce()
+        progress = await self._begin_progress(f"CodeSieve: indexing {folder.root.name}")
+        cancel = self.server.work_done_progress.tokens.get(progress) if progress else None
+        loop, last = asyncio.get_running_loop(), [-1]
+
+        def on_progress(report: IndexReport) -> None:
+            percentage = int(report.fraction * 100)
+            if progress is not None and percentage != last[0]:
+                last[0] = percentage
+                message = f"{report.files_done}/{report.files_total} files"
+                value = types.WorkDoneProgressReport(message=message, percentage=percentage, cancellable=True)
+                loop.call_soon_threadsafe(self.server.work_done_progress.report, progress, value)
+
+        def cancelled() -> bool:
+            return folder.closing.is_set() or (cancel is not None and cancel.cancelled())
+
+        message = "done"
+        try:
+            report = await folder.run(workspace.sync, on_progress, cancelled)
+            folder.state, folder.last_error = "ready", None
+            message = f"{report.files_total} files, {report.chunks_total} chunks"
+            if report.cancelled:
+                message = "cancelled: the index has what was done so far; run codeSearch.reindex to finish"
+                log.info("indexing %s cancelled", folder.root)
+        except Exception as error:
+            log.exception("indexing %s failed", folder.root)
+            folder.state, folder.last_error = "error", describe(error)
+            message = f"failed: {folder.last_error}"
+        finally:
+            if progress is not None:
+                self.server.work_done_progress.end(progress, types.WorkDoneProgressEnd(message=message))
+        await self.announce()
+
+    async def _begin_progress(self, title: str) -> str | None:
+        """A server-created progress token, begun; None when the client cannot show progress."""
+        capabilities = self.server.client_capabilities
+        if not (capabilities.window and capabilities.window.work_done_progress):
+            return None
+        token = f"codesieve-index-{next(self._tokens)}"
+        try:
+            await self.server.work_done_progress.create_async(token)
+        except Exception as error:
+            log.warning("the client refused a progress token: %s", error)
+            return None
+        begin = types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0)
+        self.server.work_done_progress.begin(token, begin)
+        return token
+
+    async def close(self) -> None:
+        """Close every folder (on shutdown)."""
+        if self._poller is not None:
+            self._poller.cancel()
+        for folder in list(self.folders.values()):
+            await folder.close()
+        self.folders.clear()
+        self.searcher.shutdown(wait=False)
+
+    # status ------------------------------------------------------------------------------------
+    def _status_now(self) -> dict[str, Any]:
+        folders = [folder.status() for folder in list(self.folders.values())]
+        status: dict[str, Any] = {
+            "state": aggregate_state([folder["state"] for folder in folders]),
+            "files": sum(folder["files"] for folder in folders),
+            "chunks": sum(folder["chunks"] for folder in folders),
+            "model": next((folder["model"] for folder in folders if folder["model"]), None),
+            "indexPath": folders[0]["indexPath"] if len(folders) == 1 else str(index_root(self.config)),
+            "folders": folders,
+        }
+        errors = [folder["lastError"] for folder in folders if folder.get("lastError")]
+        if errors:
+            status["lastError"] = "; ".join(errors)
+        return status
+
+    async def status(self) -> dict[str, Any]:
+        """The `codeSearch/status` payload."""
+        return await asyncio.get_running_loop().run_in_executor(self.searcher, self._status_now)
+
+    async def announce(self) -> None:
+        """Send `codeSearch/indexStatus` when the state of the server or of a folder changed."""
+        states = tuple(folder.state for folder in self.folders.values())
+        key = (aggregate_state(list(states)), states)
+        if key == self._announced:
+            return
+        self._announced = key
+        self.server.protocol.notify(INDEX_STATUS, await self.status())
+
+    # live updates ------------------------------------------------------------------------------
+    def folder_of(self, path: Path) -> IndexedFolder | None:
+        """The innermost folder that holds `path`."""
+        holders = [folder for folder in self.folders.values() if path.is_relative_to(folder.root)]
+        return max(holders, key=lambda folder: len(folder.root.parts), default=None)
+
+    def file_changed(self, path: Path) -> None:
+        """A file was saved, created, changed or deleted: re-index it after a quiet period."""
+        folder = self.folder_of(path)
+        if folder is not None:
+            folder.schedule(str(path), lambda ready: self.spawn(self._flush(ready)))
+
+    async def _flush(self, folder: IndexedFolder) -> None:
+        paths = folder.take_pending()
+        await folder.opened.wait()
+        workspace = folder.workspace
+        if not paths or workspace is None:
+            return
+        try:
+            report = await folder.run(apply_changes, workspace, paths)
+            log.info("updated %d files, dropped %d", report.files_changed, report.files_deleted)
+        except Exception:
+            log.exception("updating %s failed", paths)
+
+    def start_polling(self) -> None:
+        """Watch the folders by re-syncing them (stat-only scan) every `poll_seconds`."""
+        if self._poller is None:
+            self._poller = asyncio.ensure_future(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds or DEFAULT_POLL_SECONDS)
+            if self.poll_seconds <= 0 or self.watched_by_client:
+                continue
+            for folder in list(self.folders.values()):
+                workspace = folder.workspace
+                if workspace is None or folder.state != "ready" or folder.queued:
+                    continue
+                try:
+                    report = await folder.run(workspace.sync, None, folder.closing.is_set)
+                except Exception:
+                    log.exception("polling %s failed", folder.root)
+                    continue
+                if report.files_changed or report.files_deleted:
+                    log.info("poll: %d files changed, %d deleted", report.files_changed, report.files_deleted)
+
+    # search ------------------------------------------------------------------------------------
+    async def _usable(self) -> list[IndexedFolder]:
+        """Folders that can answer now (waiting for those still opening); errors when none can."""
+        if not self.folders:
+            raise request_failed("CodeSieve has no workspace folder: open a folder, then search.")
+        folders = list(self.folders.values())
+        await asyncio.gather(*(folder.opened.wait() for folder in folders))
+        usable = [folder for folder in folders if folder.workspace is not None]
+        if not usable:
+            errors = "; ".join(folder.last_error or "unknown error" for folder in folders)
+            raise request_failed(f"CodeSieve cannot search: {errors}")
+        return usable
+
+    async def _in_searcher(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        future: ThreadFuture[Any] = self.searcher.submit(partial(function, *args, **kwargs))
+        try:
+            return await asyncio.wrap_future(future)
+        except (WorkspaceError, ValueError) as error:
+            raise request_failed(str(error)) from error
+
+    def _answer(self, results: list[tuple[IndexedFolder, SearchResult]], limit: int) -> dict[str, Any]:
+        """Merge per-folder results by score, cut to `limit`, and shape them for the wire."""
+        codec = self.server.workspace.position_codec
+        hits: list[tuple[IndexedFolder, Hit]] = [
+            (folder, hit) for folder, result in results for hit in result.hits
+        ]
+        hits.sort(key=lambda pair: -pair[1].score)
+        stats = [result.stats for _, result in results]
+        body: dict[str, Any] = {
+            "hits": [
+                hit_json(folder.root, hit, codec, self._open_line(folder, hit))
+                for folder, hit in hits[:limit]
+            ],
+            "stats": {
+                "retrieved": sum(stat.retrieved for stat in stats),
+                "reranked": sum(stat.reranked for stat in stats),
+                "retrieveMs": round(sum(stat.retrieve_ms for stat in stats), 2),
+                "rerankMs": round(sum(stat.rerank_ms for stat in stats), 2),
+                "indexState": aggregate_state([folder.state for folder, _ in results]),
+            },
+        }
+        notes = sorted({stat.note for stat in stats if stat.note})
+        if notes:
+            body["stats"]["note"] = "; ".join(notes)
+        return body
+
+    def _open_line(self, folder: IndexedFolder, hit: Hit) -> str | None:
+        """The hit's last line as the editor has it, when the file is open there."""
+        document = self.server.workspace.text_documents.get(str(hit_uri(folder, hit)))
+        if document is None:
+            return None
+        lines = document.source.split("\n")
+        return lines[hit.chunk.end_line - 1] if hit.chunk.end_line <= len(lines) else None
+
+    async def find(self, request: FindRequest) -> dict[str, Any]:
+        """`codeSearch/find` across folders; cancellation is checked between folders."""
+        results = []
+        for folder in await self._usable():
+            workspace = folder.workspace
+            if workspace is None:
+                continue
+            search = partial(workspace.search, request.query, limit=request.limit, rerank=request.rerank)
+            results.append((folder, await self._in_searcher(search, filters=request.filters)))
+        return self._answer(results, request.limit)
+
+    async def find_similar(self, request: SimilarRequest) -> dict[str, Any]:
+        """`codeSearch/findSimilar` by code, or by the function at a position (left out of the hits)."""
+        folders = await self._usable()
+        code, own, home = request.code, None, None
+        if code is None:
+            path = path_of(str(request.uri))
+            home = self.folder_of(path)
+            if home is None or home.workspace is None:
+                raise request_failed(f"{path} is not inside a workspace folder CodeSieve has indexed.")
+            document = self.server.workspace.text_documents.get(str(request.uri))
+            text = document.source if document is not None else None
+            own = await self._in_searcher(home.workspace.chunk_at, path, request.line + 1, text)
+            code = own.text
+        results = []
+        for folder in folders:
+            workspace = folder.workspace
+            if workspace is None:
+                continue
+            exclude: Chunk | None = own if folder is home else None
+            similar = partial(workspace.similar_to, code, limit=request.limit, filters=request.filters)
+            results.append((folder, await self._in_searcher(similar, exclude=exclude)))
+        return self._answer(results, request.limit)
+
+    async def chunk_at(self, uri: str, line: int) -> Chunk | None:
+        """The function, method or class around a 0-based line of a document, if any (no model needed)."""
+        path = path_of(uri)
+        folder = self.folder_of(path)
+        if folder is None:
+            return None
+        document = self.server.workspace.text_documents.get(uri)
+        text = document.source if document is not None else None
+        find = partial(chunk_around, folder.root, path, line + 1, text, self.config.max_file_size)
+        return await asyncio.get_running_loop().run_in_executor(self.searcher, find)
+
+
+def hit_uri(folder: IndexedFolder, hit: Hit) -> str:
+    """The file URI of a hit."""
+    return uri_of(folder.root / hit.chunk.path)

@@ -1,0 +1,149 @@
+"""One workspace folder as the language server holds it: its Workspace, its state, its worker.
+
+Every call that writes to a folder's index (open, sync, update, close) runs on the folder's own
+single-thread executor, so two of them never overlap; searches run elsewhere and read while it
+writes (the store and the vector index lock themselves). File events are collected and applied
+after a quiet period (`DEBOUNCE_SECONDS`), as one update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .chunking import Chunk, chunk_at_line, chunk_source
+from .config import EngineConfig
+from .indexer import IndexReport
+from .languages import language_for_path
+from .model_folder import ModelError
+from .scanning import SourceError, read_source
+from .workspace import Workspace, WorkspaceError
+
+DEBOUNCE_SECONDS = 0.3
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def apply_changes(workspace: Workspace, paths: list[str]) -> IndexReport:
+    """Re-index changed or deleted files; a created or deleted folder makes it a (stat-only) sync."""
+    known = workspace.store.files()
+    relpaths: list[str] = []
+    for path in paths:
+        try:
+            relpath = workspace.relative(path)
+        except WorkspaceError:
+            continue
+        absolute = workspace.root / relpath
+        if absolute.is_dir() or (relpath not in known and not absolute.exists()):
+            return workspace.sync()
+        relpaths.append(relpath)
+    return workspace.update_paths(relpaths) if relpaths else IndexReport()
+
+
+def chunk_around(root: Path, path: Path, line: int, text: str | None, max_file_size: int) -> Chunk | None:
+    """The definition around a 1-based line of `text` (else the file on disk); None outside any."""
+    try:
+        relpath = path.relative_to(root).as_posix()
+        if text is None:
+            text = read_source(path, max_file_size)
+    except (ValueError, OSError, SourceError):
+        return None
+    chunk = chunk_at_line(chunk_source(relpath, text, language_for_path(relpath)), line)
+    return chunk if chunk is not None and chunk.kind != "window" else None
+
+
+def describe(error: BaseException) -> str:
+    """A message for the user: engine errors already say what to do; others get a pointer."""
+    if isinstance(error, ModelError | WorkspaceError | SourceError):
+        return str(error)
+    return f"{type(error).__name__}: {error} (see the server log on stderr; `codeSearch.reindex` retries)"
+
+
+class IndexedFolder:
+    """A workspace folder: its engine Workspace (once open), its state and its index worker."""
+
+    def __init__(self, uri: str, root: Path, config: EngineConfig) -> None:
+        self.uri = uri
+        self.root = root
+        self.config = config
+        self.workspace: Workspace | None = None
+        self.state = "indexing"  # "indexing" | "ready" | "error"; opening counts as indexing
+        self.last_error: str | None = None
+        self.opened = asyncio.Event()  # set once opening has finished, whether it worked or not
+        self.closing = threading.Event()  # asks a running sync to stop
+        self.queued = 0  # jobs submitted to the worker and not yet finished
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"codesieve-index-{root.name}")
+        self._pending: set[str] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """Run blocking index work on this folder's worker thread."""
+        self.queued += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._worker, partial(function, *args))
+        finally:
+            self.queued -= 1
+
+    async def open(self) -> list[str]:
+        """Open (or reopen) the Workspace; returns its warnings. On failure: state "error"."""
+        self.opened.clear()
+        old, self.workspace = self.workspace, None
+        self.state, self.last_error = "indexing", None
+        try:
+            if old is not None:
+                await self.run(old.close)
+            self.workspace = await self.run(Workspace, self.root, self.config)
+            return list(self.workspace.warnings)
+        except Exception as error:
+            log.exception("cannot open %s", self.root)
+            self.state, self.last_error = "error", describe(error)
+            return []
+        finally:
+            self.opened.set()
+
+    def schedule(self, path: str, flush: Callable[[IndexedFolder], None]) -> None:
+        """Remember a changed path; `flush(self)` runs once no change came for DEBOUNCE_SECONDS."""
+        self._pending.add(path)
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(DEBOUNCE_SECONDS, flush, self)
+
+    def take_pending(self) -> list[str]:
+        """The paths changed since the last call, in no particular order."""
+        paths, self._pending, self._timer = sorted(self._pending), set(), None
+        return paths
+
+    async def close(self) -> None:
+        """Stop the running sync, close the index and the worker."""
+        self.closing.set()
+        if self._timer is not None:
+            self._timer.cancel()
+        workspace, self.workspace = self.workspace, None
+        if workspace is not None:
+            await self.run(workspace.close)
+        self._worker.shutdown(wait=False)
+
+    def status(self) -> dict[str, Any]:
+        """This folder's part of `codeSearch/status` (reads the store: call off the event loop)."""
+        status: dict[str, Any] = {"uri": self.uri, "root": str(self.root), "state": self.state}
+        workspace = self.workspace
+        if workspace is not None:
+            status |= {
+                "files": len(workspace.store.files()),
+                "chunks": workspace.store.chunk_count(),
+                "model": workspace.model.card.name,
+                "indexPath": str(workspace.folder),
+                "warnings": list(workspace.warnings),
+            }
+        else:
+            status |= {"files": 0, "chunks": 0, "model": None, "indexPath": None}
+        if self.last_error:
+            status["lastError"] = self.last_error
+        return status

@@ -1,0 +1,204 @@
+"""The wire format of CodeSieve's LSP extensions: parsing their params, shaping their results.
+
+Everything here is pure (no I/O, no server state), so the handlers in `lsp.py` and the folder
+engine in `lsp_engine.py` share one definition of what a hit, a status and a find request look
+like on the wire. docs/PROTOCOL.md describes the same shapes with examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cattrs
+from lsprotocol import converters, types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
+from pygls.uris import from_fs_path, to_fs_path
+from pygls.workspace import PositionCodec
+
+from .cascade import Hit
+from .cli import preview
+from .workspace import Filters
+
+FIND = "codeSearch/find"
+FIND_SIMILAR = "codeSearch/findSimilar"
+STATUS = "codeSearch/status"
+INDEX_STATUS = "codeSearch/indexStatus"  # notification, server -> client
+COMMAND_FIND = "codeSearch.find"
+COMMAND_FIND_SIMILAR = "codeSearch.findSimilar"
+COMMAND_REINDEX = "codeSearch.reindex"
+CODE_ACTION_KIND = "refactor.codeSearch"  # a refactor sub-kind: VS Code's light bulb and Neovim both list it
+CODE_ACTION_TITLE = "Find similar code"
+
+REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid but the server could not answer it
+
+# Chunk kinds of the engine -> LSP SymbolKind. A line window is a slice of a file, not a symbol.
+SYMBOL_KINDS = {
+    "function": types.SymbolKind.Function,
+    "method": types.SymbolKind.Method,
+    "class": types.SymbolKind.Class,
+    "window": types.SymbolKind.File,
+}
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 1000
+
+
+def request_failed(message: str) -> JsonRpcException:
+    """An LSP error (RequestFailed) whose message a person can act on."""
+    return JsonRpcException(message=message, code=REQUEST_FAILED)
+
+
+def invalid_params(message: str) -> JsonRpcInvalidParams:
+    """An InvalidParams error with a message that names the bad parameter."""
+    return JsonRpcInvalidParams(message=message)
+
+
+def raw_params_converter() -> cattrs.Converter:
+    """pygls' converter, except that params of custom methods stay plain JSON (dicts, lists)."""
+    converter = converters.get_converter()
+    for message_type in (JsonRPCRequestMessage, JsonRPCNotification, JsonRPCResponseMessage):
+        converter.register_structure_hook(message_type, lambda obj, cls: cls(**obj))
+    return converter
+
+
+# params ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FindRequest:
+    query: str
+    limit: int
+    rerank: bool
+    filters: Filters
+
+
+def _mapping(params: Any, method: str) -> Mapping[str, Any]:
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise invalid_params(f"{method}: params must be an object, got {type(params).__name__}")
+    return params
+
+
+def _strings(params: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = params.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise invalid_params(f"{key} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _limit(params: Mapping[str, Any]) -> int:
+    limit = params.get("limit", DEFAULT_LIMIT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_LIMIT:
+        raise invalid_params(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+    return limit
+
+
+def filters_of(params: Mapping[str, Any]) -> Filters:
+    """The include/exclude/languages filters of a find or findSimilar request."""
+    return Filters(
+        languages=_strings(params, "languages"),
+        include=_strings(params, "include"),
+        exclude=_strings(params, "exclude"),
+    )
+
+
+def parse_find(params: Any) -> FindRequest:
+    """Validate `codeSearch/find` params."""
+    params = _mapping(params, FIND)
+    query = params.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise invalid_params("codeSearch/find needs a non-empty `query` string: what the code should do.")
+    rerank = params.get("rerank", True)
+    if not isinstance(rerank, bool):
+        raise invalid_params(f"rerank must be true or false, got {rerank!r}")
+    return FindRequest(query, _limit(params), rerank, filters_of(params))
+
+
+@dataclass(frozen=True)
+class SimilarRequest:
+    limit: int
+    filters: Filters
+    code: str | None = None  # either code ...
+    uri: str | None = None  # ... or a document position
+    line: int = 0  # 0-based, as LSP positions are
+
+
+def parse_find_similar(params: Any) -> SimilarRequest:
+    """Validate `codeSearch/findSimilar` params: {textDocument, position} or {code, language?}."""
+    params = _mapping(params, FIND_SIMILAR)
+    limit, filters = _limit(params), filters_of(params)
+    if "code" in params:
+        code = params["code"]
+        if not isinstance(code, str) or not code.strip():
+            raise invalid_params("codeSearch/findSimilar: `code` must be a non-empty string.")
+        language = params.get("language")
+        if language is not None:
+            if not isinstance(language, str):
+                raise invalid_params(f"language must be a string, got {language!r}")
+            filters = Filters((*filters.languages, language), filters.include, filters.exclude)
+        return SimilarRequest(limit, filters, code=code)
+    document, position = params.get("textDocument"), params.get("position")
+    if not isinstance(document, Mapping) or not isinstance(document.get("uri"), str):
+        raise invalid_params(
+            "codeSearch/findSimilar needs either `code` or `textDocument: {uri}` and `position`."
+        )
+    return SimilarRequest(limit, filters, uri=document["uri"], line=line_of(position))
+
+
+def line_of(position: Any) -> int:
+    """The 0-based line of an LSP Position given as JSON or as an lsprotocol Position."""
+    line = position.line if isinstance(position, types.Position) else None
+    if isinstance(position, Mapping):
+        line = position.get("line")
+    if isinstance(line, bool) or not isinstance(line, int) or line < 0:
+        raise invalid_params(f"position must be {{line, character}} with a line >= 0, got {position!r}")
+    return line
+
+
+def path_of(uri: str) -> Path:
+    """The file system path of a file:// URI."""
+    path = to_fs_path(uri) if uri.startswith("file:") else None
+    if not path:
+        raise invalid_params(f"{uri} is not a file:// URI; CodeSieve searches files on disk.")
+    return Path(path)
+
+
+def uri_of(path: Path) -> str:
+    """The file:// URI of a path."""
+    return str(from_fs_path(str(path)))
+
+
+# results --------------------------------------------------------------------------------------
+def hit_json(root: Path, hit: Hit, codec: PositionCodec, last_line: str | None = None) -> dict[str, Any]:
+    """One hit on the wire; `last_line` is the chunk's last line as the editor has it, if open."""
+    chunk = hit.chunk
+    if last_line is None:
+        last_line = chunk.text.split("\n")[-1]
+    end_character = codec.client_num_units(last_line.rstrip("\r\n"))
+    return {
+        "uri": uri_of(root / chunk.path),
+        "range": {
+            "start": {"line": chunk.start_line - 1, "character": 0},
+            "end": {"line": chunk.end_line - 1, "character": end_character},
+        },
+        "name": chunk.name,
+        "kind": int(SYMBOL_KINDS.get(chunk.kind, types.SymbolKind.File)),
+        "chunkKind": chunk.kind,
+        "language": chunk.language,
+        "score": round(hit.score, 6),
+        "stage": hit.stage,
+        "preview": preview(chunk.text),
+    }
+
+
+def aggregate_state(states: Sequence[str]) -> str:
+    """One state for many folders: indexing while any is, error only when all are."""
+    if any(state == "indexing" for state in states):
+        return "indexing"
+    if states and all(state == "error" for state in states):
+        return "error"
+    return "ready"

@@ -1,0 +1,20 @@
+"""The invariant every index must satisfy, whatever happened to the process that wrote it."""
+
+from __future__ import annotations
+
+from codesieve.server.chunking import chunk_source
+from codesieve.server.workspace import Workspace
+
+
+def assert_consistent(workspace: Workspace) -> None:
+    """Every stored chunk matches its file on disk, no duplicates, and the graph holds exactly them."""
+    files = workspace.store.files()
+    labels = workspace.store.labels()
+    stored = workspace.store.chunks_by_label(sorted(labels))
+    assert len({chunk.id for chunk in stored.values()}) == len(stored)
+    for path, record in files.items():
+        text = (workspace.root / path).read_text(encoding="utf-8", errors="replace")
+        expected = {chunk.id for chunk in chunk_source(path, text, record.language)}
+        assert {chunk.id for chunk in workspace.store.chunks_of(path)} == expected, path
+    assert {chunk.path for chunk in stored.values()} <= set(files)
+    assert workspace.vectors.live == labels

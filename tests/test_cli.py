@@ -1,0 +1,104 @@
+"""The `codesieve` command line, run as a user would: real processes, real output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codesieve.server.model_folder import ModelFolder, default_model_dir
+
+
+def codesieve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "codesieve.server.cli", *args],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+    )
+
+
+def test_search_json_lists_hits_and_stats(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    result = codesieve("search", "read a json config", str(sample_workspace), "--json", "--limit", "7",
+                       "--model", str(tiny_model), "-q")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert len(output["hits"]) == 7
+    hit = output["hits"][0]
+    assert set(hit) == {"path", "start_line", "end_line", "name", "kind", "language", "score", "stage", "preview"}
+    assert Path(hit["path"]).exists() and hit["start_line"] <= hit["end_line"]
+    assert output["stats"]["retrieved"] >= 7 and output["stats"]["reranked"] == 10  # K, whatever the limit
+    assert output["stats"]["indexed"]["changed"] == 10  # the first search indexed the folder
+
+
+def test_plain_output_filters_and_no_rerank(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    result = codesieve("search", "a handler", str(sample_workspace), "--lang", "go", "--no-rerank",
+                       "--model", str(tiny_model), "-q")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    locations = lines[0::2]
+    assert locations and all(".go:" in line for line in locations)
+    assert all(line.startswith("    ") for line in lines[1::2])
+    assert "reranking turned off" in result.stderr
+
+
+def test_similar_and_status(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    (sample_workspace / ".git").mkdir()
+    result = codesieve("similar", f"{sample_workspace / 'sample.py'}:20", "--json", "--model", str(tiny_model), "-q")
+    assert result.returncode == 0, result.stderr
+    names = [hit["name"] for hit in json.loads(result.stdout)["hits"]]
+    assert names and "Config.load" not in names
+    status = codesieve("status", str(sample_workspace), "--json", "--model", str(tiny_model))
+    data = json.loads(status.stdout)
+    assert data["files"] == 10 and data["chunks"] > 30 and data["stale"] == {"changed": 0, "deleted": 0}
+    (sample_workspace / "sample.rb").unlink()
+    stale = codesieve("status", str(sample_workspace), "--model", str(tiny_model))
+    assert "1 deleted since the last index" in stale.stdout
+
+
+def test_index_prints_a_summary(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    (sample_workspace / "blob.py").write_bytes(b"\x00" * 100)
+    result = codesieve("index", str(sample_workspace), "--model", str(tiny_model), "-q")
+    assert result.returncode == 0, result.stderr
+    assert "10 files (10 new or changed, 0 deleted)" in result.stdout
+    assert "1 binary" in result.stdout and str(index_dir) in result.stdout
+
+
+def test_errors_say_what_to_do(sample_workspace: Path, tmp_path: Path, index_dir: Path) -> None:
+    missing = codesieve("search", "x", str(sample_workspace), "--model", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "--model" in missing.stderr
+    bad = codesieve("similar", "sample.py", "--model", str(tmp_path / "nope"))
+    assert bad.returncode == 2 and "FILE:LINE" in bad.stderr
+    for command in ("index", "search", "similar", "status", "serve"):
+        helped = codesieve(command, "--help")
+        assert helped.returncode == 0 and "usage: codesieve" in helped.stdout
+
+
+def test_search_never_imports_torch(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    script = (
+        "import sys\n"
+        "from codesieve.server.cli import main\n"
+        f"code = main(['search', 'parse config', {str(sample_workspace)!r}, '--model', {str(tiny_model)!r}, '-q'])\n"
+        "assert code == 0\n"
+        "loaded = [name for name in sys.modules if name.split('.')[0] in ('torch', 'transformers')"
+        " or name.startswith('codesieve.trainer') or name.startswith('codesieve.export')]\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+def test_shipped_default_model_loads_and_searches(sample_workspace: Path, index_dir: Path) -> None:
+    folder = ModelFolder.load(default_model_dir())  # verifies every sha256 in the card
+    assert folder.card.quantization.startswith("int8") and folder.card.dimension == 384
+    result = codesieve("search", "load settings from a json file", str(sample_workspace), "--json", "-q")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["hits"]
+
+
+@pytest.mark.parametrize("location", ["sample.py:0", "sample.py:x", ":3"])
+def test_bad_locations(location: str, tiny_model: Path) -> None:
+    result = codesieve("similar", location, "--model", str(tiny_model))
+    assert result.returncode == 2 and "FILE:LINE" in result.stderr

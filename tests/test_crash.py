@@ -1,0 +1,110 @@
+"""A process killed with SIGKILL while it writes the index leaves a usable, consistent index."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from codesieve.server.config import EngineConfig
+from codesieve.server.workspace import Workspace
+from indexcheck import assert_consistent
+
+WRITER = """
+import sys
+from pathlib import Path
+from codesieve.server.config import EngineConfig
+from codesieve.server.workspace import Workspace
+
+workspace = Workspace(Path(sys.argv[1]), EngineConfig(model=Path(sys.argv[2]), threads=1, batch_size=8))
+def progress(report):
+    print(report.files_done, flush=True)
+workspace.sync(progress)
+print("done", flush=True)
+"""
+
+TEMPLATE = '''
+def handler_{n}(request_{n}, retries={n}):
+    """Handle request number {n}."""
+    for attempt in range({n} % 7 + 1):
+        if request_{n}.ok_{n}(attempt):
+            return request_{n}.value * {n}
+    return None
+
+
+class Store{n}:
+    def put_{n}(self, key, value):
+        self.items_{n}[key] = value + {n}
+'''
+
+
+def make_workspace(root: Path, files: int) -> None:
+    root.mkdir()
+    for n in range(files):
+        (root / f"module_{n:04d}.py").write_text(TEMPLATE.format(n=n))
+
+
+def kill_during_indexing(root: Path, model: Path, delay: float) -> str:
+    """Start a writer, SIGKILL it `delay` seconds after its first commit; return what it printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(root), str(model)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    output = first + process.stdout.read()
+    process.wait(timeout=30)
+    return output
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_leaves_a_consistent_index(
+    tmp_path: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    root = tmp_path / "workspace"
+    make_workspace(root, files=300)
+    rng = random.Random(7)
+    config = EngineConfig(model=tiny_model, threads=1)
+    committed_before = 0
+    killed_mid_run = 0
+    for _ in range(4):
+        output = kill_during_indexing(root, tiny_model, delay=rng.uniform(0.0, 1.5))
+        killed_mid_run += "done" not in output
+        workspace = Workspace(root, config)
+        assert_consistent(workspace)
+        committed = len(workspace.store.files())
+        assert committed >= committed_before  # finished work is never lost
+        committed_before = committed
+        assert workspace.search("handle a request", limit=5).hits or committed == 0
+        workspace.close()
+    assert killed_mid_run >= 2, "the kills should land while indexing, not after it"
+    workspace = Workspace(root, config)
+    report = workspace.sync()
+    assert report.files_changed == 300 - committed_before  # resumes where the killed runs stopped
+    assert len(workspace.store.files()) == 300
+    assert_consistent(workspace)
+
+
+@pytest.mark.slow
+def test_sigkill_during_incremental_update(tmp_path: Path, tiny_model: Path, index_dir: Path) -> None:
+    root = tmp_path / "workspace"
+    make_workspace(root, files=120)
+    config = EngineConfig(model=tiny_model, threads=1)
+    Workspace(root, config).sync()
+    for n in range(0, 120, 2):  # a branch switch: half the files change, some disappear
+        path = root / f"module_{n:04d}.py"
+        if n % 10 == 0:
+            path.unlink()
+        else:
+            path.write_text(TEMPLATE.format(n=n + 1000))
+    kill_during_indexing(root, tiny_model, delay=0.3)
+    workspace = Workspace(root, config)
+    workspace.sync()
+    assert_consistent(workspace)
+    assert len(workspace.store.files()) == 108

@@ -1,0 +1,295 @@
+"""The engine on real files with a tiny real model: indexing, incremental updates, search, recovery."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codesieve.server.cascade import merge_reranked
+from codesieve.server.config import EngineConfig, from_mapping
+from codesieve.server.model_folder import ModelError, ModelFolder
+from codesieve.server.store import StoredChunk
+from codesieve.server.workspace import Filters, Workspace, WorkspaceError
+from indexcheck import assert_consistent
+
+NEW_FUNCTION = '''
+
+def checksum_of_blocks(blocks: list[bytes]) -> int:
+    """Add up the bytes of every block, modulo a prime."""
+    total = 0
+    for block in blocks:
+        total = (total + sum(block)) % 1_000_003
+    return total
+'''
+
+
+def open_workspace(root: Path, model: Path, **settings: object) -> Workspace:
+    return Workspace(root, EngineConfig(model=model, threads=1, **settings))  # type: ignore[arg-type]
+
+
+def indexed_names(workspace: Workspace) -> set[str]:
+    return {chunk.name for path in workspace.store.files() for chunk in workspace.store.chunks_of(path)}
+
+
+def test_index_then_exact_copy_ranks_first(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    report = workspace.sync()
+    assert report.files_total == 10 and report.files_changed == 10
+    assert report.chunks_total == workspace.store.chunk_count() > 30
+    assert report.chunks_embedded + report.chunks_reused >= report.chunks_total
+    for path in ("sample.py", "sample.go", "Sample.java"):
+        for chunk in workspace.store.chunks_of(path):
+            hits = workspace.similar_to(chunk.text, limit=3).hits
+            assert hits[0].chunk.content_hash == chunk.content_hash, chunk.name
+            assert hits[0].score == pytest.approx(1.0, abs=1e-3)
+    assert_consistent(workspace)
+
+
+def test_results_are_deterministic(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    first = workspace.search("read a json file into a config", limit=10)
+    second = workspace.search("read a json file into a config", limit=10)
+    assert [(hit.chunk.id, hit.score) for hit in first.hits] == [(hit.chunk.id, hit.score) for hit in second.hits]
+    assert len(first.hits) == 10
+
+
+def test_cascade_reranks_top_k_then_keeps_retriever_order(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model, rerank_depth=5)
+    workspace.sync()
+    plain = workspace.search("retry a function", limit=20, rerank=False)
+    reranked = workspace.search("retry a function", limit=20, rerank=True)
+    assert [hit.stage for hit in reranked.hits] == ["rerank"] * 5 + ["retrieve"] * 15
+    assert reranked.stats.reranked == 5 and reranked.stats.rerank_ms > 0
+    assert {hit.chunk.id for hit in reranked.hits[:5]} == {hit.chunk.id for hit in plain.hits[:5]}
+    assert [hit.chunk.id for hit in reranked.hits[5:]] == [hit.chunk.id for hit in plain.hits[5:]]
+    head_scores = [hit.score for hit in reranked.hits[:5]]
+    assert head_scores == sorted(head_scores, reverse=True)
+    assert plain.stats.note == "reranking turned off"
+
+
+def test_merge_reranked_is_an_explicit_two_stage_merge() -> None:
+    chunks = [StoredChunk(i, str(i), "a.py", "python", "function", f"f{i}", 1, 2, "x", "h") for i in range(5)]
+    retrieved = [(chunk, 1.0 - 0.1 * i) for i, chunk in enumerate(chunks)]
+    hits = merge_reranked(retrieved, np.array([0.1, 0.9, 0.5], dtype=np.float32))
+    assert [hit.chunk.label for hit in hits] == [1, 2, 0, 3, 4]
+    assert [hit.stage for hit in hits] == ["rerank"] * 3 + ["retrieve"] * 2
+    assert hits[3].score == pytest.approx(0.7)
+
+
+def test_no_ranker_means_retriever_order_and_says_so(
+    sample_workspace: Path, other_tiny_model: Path, index_dir: Path
+) -> None:
+    workspace = open_workspace(sample_workspace, other_tiny_model)
+    workspace.sync()
+    result = workspace.search("retry a function", limit=5)
+    assert all(hit.stage == "retrieve" for hit in result.hits)
+    assert "no ranker" in result.stats.note
+
+
+def test_filters_apply_before_ranking(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    (sample_workspace / "src").mkdir()
+    shutil.copy(sample_workspace / "sample.go", sample_workspace / "src" / "server.go")
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    go_only = workspace.search("handle a request", limit=50, filters=Filters(languages=("go",)))
+    assert go_only.hits and {hit.chunk.language for hit in go_only.hits} == {"go"}
+    under_src = workspace.search("handle a request", limit=50, filters=Filters(include=("src/**",)))
+    assert under_src.hits and {hit.chunk.path for hit in under_src.hits} == {"src/server.go"}
+    # a narrow filter returns every chunk it admits, however far they rank overall
+    ruby = {chunk.id for chunk in workspace.store.chunks_of("sample.rb")}
+    only = workspace.search("anything", limit=100, filters=Filters(languages=("ruby",), include=("sample.rb",)))
+    assert {hit.chunk.id for hit in only.hits} == ruby
+
+
+def test_edit_reembeds_only_changed_functions(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    path = sample_workspace / "sample.py"
+    path.write_text(path.read_text() + NEW_FUNCTION)
+    report = workspace.sync()
+    assert report.files_changed == 1
+    assert report.chunks_embedded == 1  # only the new function; the file's other chunks reuse vectors
+    assert "checksum_of_blocks" in indexed_names(workspace)
+    assert_consistent(workspace)
+    unchanged = workspace.sync()
+    assert unchanged.files_changed == 0 and unchanged.chunks_embedded == 0
+
+
+def test_delete_and_rename(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    (sample_workspace / "sample.rb").unlink()
+    (sample_workspace / "sample.go").rename(sample_workspace / "renamed.go")
+    report = workspace.sync()
+    assert report.files_deleted == 2 and report.chunks_embedded == 0
+    paths = {hit.chunk.path for hit in workspace.search("anything", limit=100).hits}
+    assert "sample.rb" not in paths and "sample.go" not in paths and "renamed.go" in paths
+    assert_consistent(workspace)
+
+
+def test_update_paths_handles_create_change_delete(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    created = sample_workspace / "blocks.py"
+    created.write_text(NEW_FUNCTION)
+    workspace.update_paths([created])
+    assert "checksum_of_blocks" in indexed_names(workspace)
+    created.unlink()
+    report = workspace.update_paths([created])
+    assert report.files_deleted == 1 and "checksum_of_blocks" not in indexed_names(workspace)
+    assert_consistent(workspace)
+
+
+def test_index_survives_reopen_without_reembedding(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    first = open_workspace(sample_workspace, tiny_model)
+    first.sync()
+    expected = [hit.chunk.id for hit in first.search("parse", limit=10).hits]
+    first.close()
+    second = open_workspace(sample_workspace, tiny_model)
+    assert second.loaded_how.startswith("loaded vectors-")
+    report = second.sync()
+    assert report.chunks_embedded == 0 and report.files_changed == 0
+    assert [hit.chunk.id for hit in second.search("parse", limit=10).hits] == expected
+
+
+def test_model_change_rebuilds_the_index(
+    sample_workspace: Path, tiny_model: Path, other_tiny_model: Path, index_dir: Path
+) -> None:
+    open_workspace(sample_workspace, tiny_model).sync()
+    switched = open_workspace(sample_workspace, other_tiny_model)
+    assert any("another model" in warning for warning in switched.warnings)
+    assert switched.store.chunk_count() == 0
+    report = switched.sync()
+    assert report.files_changed == 10 and report.chunks_total > 0
+    assert_consistent(switched)
+
+
+def test_corrupt_database_is_reported_and_rebuilt(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    database = workspace.store.path
+    workspace.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(database) + suffix).unlink(missing_ok=True)
+    database.write_bytes(b"this is not a database" * 100)
+    reopened = open_workspace(sample_workspace, tiny_model)
+    assert any("unreadable" in warning for warning in reopened.warnings)
+    assert list(database.parent.glob("index.db.corrupt-*"))
+    report = reopened.sync()
+    assert report.files_changed == 10
+    assert_consistent(reopened)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "delete"])
+def test_corrupt_vector_snapshot_is_rebuilt_from_the_store(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path, damage: str
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    expected = [hit.chunk.id for hit in workspace.search("parse", limit=10).hits]
+    workspace.close()
+    (snapshot,) = workspace.folder.glob("vectors-*.hnsw")
+    if damage == "truncate":
+        snapshot.write_bytes(snapshot.read_bytes()[:1000])
+    elif damage == "garbage":
+        snapshot.write_bytes(os.urandom(snapshot.stat().st_size))
+    else:
+        snapshot.unlink()
+    reopened = open_workspace(sample_workspace, tiny_model)
+    assert reopened.loaded_how == "rebuilt from the stored vectors"
+    assert reopened.sync().chunks_embedded == 0
+    assert [hit.chunk.id for hit in reopened.search("parse", limit=10).hits] == expected
+
+
+def test_stale_snapshot_is_brought_up_to_date(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    """A crash after a commit but before the snapshot: the old snapshot plus the store's newer rows."""
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    (old_snapshot,) = workspace.folder.glob("vectors-*.hnsw")
+    kept = old_snapshot.read_bytes()
+    (sample_workspace / "sample.rb").unlink()
+    (sample_workspace / "blocks.py").write_text(NEW_FUNCTION)
+    workspace.sync()
+    workspace.close()
+    for snapshot in workspace.folder.glob("vectors-*.hnsw"):
+        snapshot.unlink()
+    old_snapshot.write_bytes(kept)
+    reopened = open_workspace(sample_workspace, tiny_model)
+    assert reopened.loaded_how.startswith(f"loaded {old_snapshot.name}")
+    assert_consistent(reopened)
+    assert "checksum_of_blocks" in {hit.chunk.name for hit in reopened.search("checksum", limit=100).hits}
+
+
+def test_bad_files_are_skipped_with_counts(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    (sample_workspace / "blob.py").write_bytes(b"\x00\x01binary" * 100)
+    with (sample_workspace / "huge.py").open("wb") as handle:
+        handle.truncate(20 * 1024 * 1024)
+    (sample_workspace / "latin1.py").write_bytes(b"def caf\xe9():\n    return '\xe9t\xe9'\n")
+    (sample_workspace / "loop").symlink_to(sample_workspace, target_is_directory=True)
+    os.mkfifo(sample_workspace / "pipe.py")
+    workspace = open_workspace(sample_workspace, tiny_model)
+    report = workspace.sync()
+    assert report.skipped["binary"] == 1
+    assert report.skipped["too-large"] == 1
+    assert report.skipped["symlink-loop"] == 1
+    assert report.skipped["not-regular"] == 1
+    assert "latin1.py" in workspace.store.files()  # invalid UTF-8 is still searchable
+    assert "broken.py" in workspace.store.files()  # so is a file with syntax errors
+    assert_consistent(workspace)
+
+
+def test_similar_at_leaves_out_the_function_itself(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    result = workspace.similar_at(sample_workspace / "sample.py", 20)  # inside Config.load
+    names = [(hit.chunk.path, hit.chunk.name) for hit in result.hits]
+    assert ("sample.py", "Config.load") not in names and len(names) == 20
+    with pytest.raises(WorkspaceError, match="not inside a function"):
+        workspace.similar_at(sample_workspace / "sample.py", 3)
+    with pytest.raises(WorkspaceError, match="not inside the workspace"):
+        workspace.similar_at(Path("/etc/hostname"), 1)
+
+
+def test_missing_or_corrupt_model_gives_a_clear_error(tmp_path: Path, tiny_model: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        ModelFolder.load(tmp_path / "nowhere")
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    with (broken / "retriever.onnx").open("r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\xff" * 16)
+    with pytest.raises(ModelError, match="sha256"):
+        ModelFolder.load(broken)
+
+
+def test_settings_are_validated_with_defaults() -> None:
+    config, errors = from_mapping({"rerankDepth": -3, "exclude": "nope", "threads": 2, "colour": "blue"})
+    assert config.rerank_depth == 10 and config.exclude == () and config.threads == 2
+    assert len(errors) == 3 and any("colour" in error for error in errors)
+    config, errors = from_mapping({"retrieveDepth": 5, "rerankDepth": 8})
+    assert config.rerank_depth == 5 and errors
+
+
+def test_index_database_is_sqlite_with_vectors(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    assert str(workspace.folder).startswith(str(index_dir))
+    with sqlite3.connect(workspace.store.path) as db:
+        (rows,) = db.execute("SELECT COUNT(*) FROM chunks WHERE length(vector) = 32 * 4").fetchone()
+    assert rows == workspace.store.chunk_count()

@@ -1,0 +1,152 @@
+"""What the training loops share: the optimiser schedule, RNG state, and checkpoint folders.
+
+A training output folder holds:
+
+    checkpoint/     the latest weights (`models.save_model`), `train-config.json` and
+                    `train-state.pt` (optimiser, scheduler, step, RNG states, the config as
+                    JSON, dev history): what `--resume` continues from
+    best/           the weights with the best dev MRR so far (only when a dev set is given)
+    model/          the result: best/ when there is a dev set, else the last weights, with
+                    `train-config.json` (config, data file and its sha256, steps, dev scores)
+
+Each folder is written beside its final name and renamed into place, so an interruption leaves
+either the previous checkpoint or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from .models import CrossEncoder, DualEncoder, save_model
+
+CHECKPOINT = "checkpoint"
+BEST = "best"
+MODEL = "model"
+STATE_FILE = "train-state.pt"
+CONFIG_FILE = "train-config.json"
+
+Model = TypeVar("Model", DualEncoder, CrossEncoder)
+
+
+def linear_warmup_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first `warmup` share of the steps, then linear decay to 0."""
+    warmup_steps = max(1, round(warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """The RNG states of Python, numpy and torch (CPU, and CUDA when present)."""
+    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Undo `rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def frozen_copy(model: Model) -> Model:
+    """A deep copy in eval mode with no gradients: a teacher or estimator that never drifts."""
+    frozen = copy.deepcopy(model).eval()
+    frozen.requires_grad_(False)
+    return frozen
+
+
+def _replace_folder(staging: Path, target: Path) -> None:
+    """Rename `staging` to `target`, replacing it (the old one is moved aside first)."""
+    old = target.with_name(target.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def save_weights(folder: Path, model: DualEncoder | CrossEncoder, tokenizer: Path, info: dict[str, Any]) -> None:
+    """Save a model folder with `train-config.json` (`info`), atomically."""
+    staging = folder.with_name(folder.name + ".tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    save_model(model, staging, tokenizer)
+    (staging / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    _replace_folder(staging, folder)
+
+
+def save_checkpoint(
+    out: Path, model: DualEncoder | CrossEncoder, tokenizer: Path, info: dict[str, Any], state: dict[str, Any]
+) -> None:
+    """Write `out/checkpoint/`: weights, the config, and the training state for `--resume`."""
+    staging = out / (CHECKPOINT + ".tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    save_model(model, staging, tokenizer)
+    (staging / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    torch.save({**state, "rng": rng_state()}, staging / STATE_FILE)
+    _replace_folder(staging, out / CHECKPOINT)
+
+
+def load_state(out: Path) -> dict[str, Any] | None:
+    """The training state in `out/checkpoint/`, or None when there is none."""
+    path = out / CHECKPOINT / STATE_FILE
+    if not path.exists():
+        return None
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    return state
+
+
+def finish(out: Path, use_best: bool, info: dict[str, Any]) -> Path:
+    """Copy the chosen weights (best/ or checkpoint/) to `out/model/` with the final info."""
+    source = out / BEST if use_best and (out / BEST).exists() else out / CHECKPOINT
+    staging = out / (MODEL + ".tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(source, staging, ignore=shutil.ignore_patterns(STATE_FILE))
+    (staging / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    _replace_folder(staging, out / MODEL)
+    return out / MODEL
+
+
+def default_threads() -> int:
+    """All cores."""
+    return max(1, os.cpu_count() or 1)
+
+
+def stored_config(out: Path) -> dict[str, Any] | None:
+    """The config saved in `out/checkpoint/` (what `--resume` continues with), or None."""
+    path = out / CHECKPOINT / CONFIG_FILE
+    if not path.exists():
+        return None
+    config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["config"]
+    return config

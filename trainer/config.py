@@ -1,0 +1,75 @@
+"""Training configs on the command line and on disk.
+
+Each training loop owns a config dataclass whose fields carry their defaults and a trailing
+``# comment``. `add_config_arguments` turns those fields into ``--flags`` whose help is that
+comment, so the dataclass stays the one place a setting is described; `config_to_json` and
+`config_from_json` store a config beside the checkpoint it made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import re
+import typing
+from typing import Any, TypeVar
+
+Config = TypeVar("Config")
+
+_FIELD_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.*)$")
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """The trailing comment of each field line in a dataclass's source."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    comments: dict[str, str] = {}
+    for line in source.splitlines():
+        match = _FIELD_COMMENT.match(line)
+        if match:
+            comments[match.group(1)] = match.group(2).strip()
+    return comments
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One ``--flag`` per dataclass field (underscores become dashes); defaults are left unset
+    (None) so that `config_from_args` can tell what was given."""
+    comments = field_comments(cls)
+    hints = typing.get_type_hints(cls)
+    for item in dataclasses.fields(cls):
+        if item.name in skip:
+            continue
+        flag = "--" + item.name.replace("_", "-")
+        kind = hints[item.name]
+        default = item.default
+        text = f"{comments.get(item.name, '')} (default: {default!r})".replace("%", "%%")
+        if kind is bool:
+            parser.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            base = kind if kind in (int, float, str) else str
+            parser.add_argument(flag, dest=item.name, type=base, default=None, help=text, metavar=item.name.upper())
+
+
+def config_from_args(cls: type[Config], args: argparse.Namespace, base: Config | None = None) -> Config:
+    """A config with the flags that were given applied over `base` (default: the dataclass defaults)."""
+    start = base if base is not None else cls()
+    changes = {
+        item.name: getattr(args, item.name)
+        for item in dataclasses.fields(start)  # type: ignore[arg-type]
+        if getattr(args, item.name, None) is not None
+    }
+    return dataclasses.replace(start, **changes)  # type: ignore[type-var]
+
+
+def config_to_json(config: Any) -> dict[str, Any]:
+    """The config as a JSON-ready dict."""
+    return dict(dataclasses.asdict(config))
+
+
+def config_from_json(cls: type[Config], data: dict[str, Any]) -> Config:
+    """A config from a stored dict; unknown keys (from another version) are ignored."""
+    names = {item.name for item in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{key: value for key, value in data.items() if key in names})

