@@ -44,9 +44,10 @@ PARITY_TEXTS = [
     "retry an http request with exponential backoff",
     "def load(path):\n    with open(path) as f:\n        return json.load(f)",
     "function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }",
-    "func (s *Server) Handle(w http.ResponseWriter, r *http.Request) {\n\tif r.Method != \"GET\" {\n\t\thttp.Error(w, \"bad\", 405)\n\t\treturn\n\t}\n}",
+    'func (s *Server) Handle(w http.ResponseWriter, r *http.Request) {\n\tif r.Method != "GET" {\n\t\thttp.Error(w, "bad", 405)\n\t\treturn\n\t}\n}',
     "sort",
-    "class LRUCache:\n    def __init__(self, capacity):\n        self.capacity = capacity\n        self.items = OrderedDict()\n" * 6,
+    "class LRUCache:\n    def __init__(self, capacity):\n        self.capacity = capacity\n        self.items = OrderedDict()\n"
+    * 6,
     "read a csv file into a list of dictionaries keyed by header",
 ]
 
@@ -66,7 +67,9 @@ def export_graph(model: DualEncoder | CrossEncoder, path: Path) -> None:
     """Write `model` as an fp32 ONNX graph with dynamic batch and sequence axes."""
     model.eval()
     example = pad([([1, 1, 1, 1], [0, 0, 0, 0]), ([1, 1, 1], [0, 0, 0])])  # ids valid in any vocabulary
-    inputs = tuple(torch.from_numpy(example[name]) for name in ("input_ids", "attention_mask", "token_type_ids"))
+    inputs = tuple(
+        torch.from_numpy(example[name]) for name in ("input_ids", "attention_mask", "token_type_ids")
+    )
     output_name = "embeddings" if isinstance(model, DualEncoder) else "scores"
     axes = {0: "batch", 1: "sequence"}
     with torch.no_grad():
@@ -76,7 +79,12 @@ def export_graph(model: DualEncoder | CrossEncoder, path: Path) -> None:
             str(path),
             input_names=["input_ids", "attention_mask", "token_type_ids"],
             output_names=[output_name],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, output_name: {0: "batch"}},
+            dynamic_axes={
+                "input_ids": axes,
+                "attention_mask": axes,
+                "token_type_ids": axes,
+                output_name: {0: "batch"},
+            },
             opset_version=OPSET,
             dynamo=False,
         )
@@ -104,7 +112,11 @@ def _torch_outputs(model: torch.nn.Module, sequences: list[tuple[list[int], list
 
 
 def check_parity(
-    model: DualEncoder | CrossEncoder, graph: Path, tokenizer: Path, max_tokens: int, texts: Sequence[str] = PARITY_TEXTS
+    model: DualEncoder | CrossEncoder,
+    graph: Path,
+    tokenizer: Path,
+    max_tokens: int,
+    texts: Sequence[str] = PARITY_TEXTS,
 ) -> dict[str, float]:
     """Compare torch and ONNX outputs on several batch sizes; raise ParityError below the bars."""
     kind = "retriever" if isinstance(model, DualEncoder) else "ranker"
@@ -130,8 +142,14 @@ def check_parity(
         failed = result["mean_cosine"] < MIN_MEAN_COSINE or result["min_cosine"] < MIN_WORST_COSINE
         bars = f"mean >= {MIN_MEAN_COSINE}, min >= {MIN_WORST_COSINE}"
     else:
-        result = {"min_spearman": float(np.min(correlations)), "max_score_difference": float(np.max(differences))}
-        failed = result["min_spearman"] < MIN_RANK_CORRELATION and result["max_score_difference"] > MAX_SCORE_DIFFERENCE
+        result = {
+            "min_spearman": float(np.min(correlations)),
+            "max_score_difference": float(np.max(differences)),
+        }
+        failed = (
+            result["min_spearman"] < MIN_RANK_CORRELATION
+            and result["max_score_difference"] > MAX_SCORE_DIFFERENCE
+        )
         bars = f"min_spearman >= {MIN_RANK_CORRELATION} or max_score_difference <= {MAX_SCORE_DIFFERENCE}"
     result = {key: round(value, 5) for key, value in result.items()}
     if failed:

@@ -16,11 +16,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${CODESIEVE_E2E_CACHE:-$HOME/.cache/codesieve-e2e}"
 CODE_SERVER_VERSION="4.139.1"
-PLAYWRIGHT_VERSION="1.56.1"
+PLAYWRIGHT_VERSION="1.65.1"
 NODE_MAJOR="24"
 mkdir -p "$CACHE"
 
 log() { echo "setup-editor-tests: $*" >&2; }
+# Exit 75: a tool could not be installed on this machine (tests/test_vscode_e2e.py then skips); any other
+# failure (the extension does not build, say) is an error.
+unavailable() { log "cannot install $*"; exit 75; }
 
 # --- Debian packages ---------------------------------------------------------------------------------
 need_apt=()
@@ -31,8 +34,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]} (apt-get)"
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
+  { $SUDO apt-get update -qq >&2 &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2; } ||
+    unavailable "${need_apt[*]} with apt-get"
 fi
 
 # --- node 24 from the npm registry ---------------------------------------------------------------------
@@ -42,12 +46,12 @@ NODE="$NODE_PKG/bin/node"
 if ! [ -x "$NODE" ] || ! "$NODE" --version 2>/dev/null | grep -q "^v$NODE_MAJOR\."; then
   log "installing node@$NODE_MAJOR (npm package) into $CACHE/node$NODE_MAJOR"
   rm -rf "$CACHE/node$NODE_MAJOR"
-  npm install --prefix "$CACHE/node$NODE_MAJOR" --no-save "node@$NODE_MAJOR" >&2
+  npm install --prefix "$CACHE/node$NODE_MAJOR" --no-save "node@$NODE_MAJOR" >&2 || unavailable "node@$NODE_MAJOR"
 fi
-"$NODE" --version >/dev/null
+"$NODE" --version >/dev/null || unavailable "a working node $NODE_MAJOR"
 NODE_DIR="$(dirname "$(find "$NODE_PKG" -path '*/node-linux-*/include/node/node.h' -print -quit)")"
 NODE_DIR="${NODE_DIR%/include/node}"
-[ -d "$NODE_DIR/include/node" ] || { log "no node headers under $NODE_PKG"; exit 1; }
+[ -d "$NODE_DIR/include/node" ] || unavailable "node headers (none under $NODE_PKG)"
 export npm_config_nodedir="$NODE_DIR"
 # npm itself runs on node 24 too, so install scripts and node-gyp build for node 24's ABI.
 NPM_CLI="$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js"
@@ -63,12 +67,11 @@ if ! [ -f "$CS_DIR/.installed" ] || ! [ -f "$CS_ENTRY" ]; then
   rm -rf "$CS_DIR"
   mkdir -p "$CS_DIR"
   echo '{"name": "codesieve-e2e-tools", "private": true}' >"$CS_DIR/package.json"
-  (cd "$CS_DIR" && npm24 install --no-audit --no-fund --foreground-scripts=false \
-    "code-server@$CODE_SERVER_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" >&2)
-  [ -d "$CS_DIR/node_modules/code-server/lib/vscode/node_modules" ] || {
-    log "code-server's postinstall did not run (lib/vscode/node_modules is missing)"
-    exit 1
-  }
+  (cd "$CS_DIR" && npm24 install --no-audit --no-fund \
+    "code-server@$CODE_SERVER_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" >&2) ||
+    unavailable "code-server@$CODE_SERVER_VERSION"
+  [ -d "$CS_DIR/node_modules/code-server/lib/vscode/node_modules" ] ||
+    unavailable "code-server (its postinstall did not run: lib/vscode/node_modules is missing)"
   touch "$CS_DIR/.installed"
 fi
 
@@ -77,8 +80,9 @@ EXT="$ROOT/editor-client"
 VERSION="$("$NODE" -p "require('$EXT/package.json').version")"
 VSIX="$EXT/codesieve-$VERSION.vsix"
 # A hash of everything that goes into the .vsix: rebuild only when it changed.
-SOURCES_HASH="$(cd "$EXT" && find src package.json package-lock.json tsconfig.json esbuild.mjs .vscodeignore README.md \
-  -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+SOURCES_HASH="$(cd "$EXT" && { find src -type f -print0; for f in package.json package-lock.json tsconfig.json \
+  esbuild.mjs .vscodeignore README.md CHANGELOG.md LICENSE; do if [ -f "$f" ]; then printf "%s\0" "$f"; fi; done; } |
+  sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 STAMP="$EXT/node_modules/.codesieve-vsix-$SOURCES_HASH"
 if ! [ -f "$VSIX" ] || ! [ -f "$STAMP" ]; then
   LOCK_HASH="$(sha256sum "$EXT/package-lock.json" | cut -c1-16)"

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
+from tree_sitter import Node, QueryCursor
+
 from codesieve.server.languages import (
     NAME_UNWRAP,
     LanguageSpec,
@@ -37,7 +39,6 @@ from codesieve.server.languages import (
     parser_for,
     spec_for,
 )
-from tree_sitter import Node, QueryCursor
 
 MAX_CHUNK_LINES = 400  # longest chunk text, in lines
 WINDOW_LINES = 60  # lines per fallback window

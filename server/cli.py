@@ -106,8 +106,12 @@ def _hit_json(workspace: Workspace, hit: Hit) -> dict[str, Any]:
 
 def _print_result(workspace: Workspace, result: SearchResult, as_json: bool, extra: dict[str, Any]) -> None:
     if as_json:
-        stats = {**result.stats.to_json(), **extra}
-        print(json.dumps({"hits": [_hit_json(workspace, hit) for hit in result.hits], "stats": stats}, indent=2))
+        summary = {**result.stats.to_json(), **extra}
+        print(
+            json.dumps(
+                {"hits": [_hit_json(workspace, hit) for hit in result.hits], "stats": summary}, indent=2
+            )
+        )
         return
     for hit in result.hits:
         chunk = hit.chunk
@@ -184,11 +188,16 @@ def command_status(args: argparse.Namespace) -> int:
     ranker = "with ranker" if status["ranker"] else "retriever only"
     print(f"workspace: {status['root']}")
     print(f"model:     {status['model']} ({ranker}) at {status['modelPath']}")
-    print(f"index:     {status['indexPath']}: {status['files']} files, {status['chunks']} chunks, "
-          f"{status['indexBytes'] / 1e6:.1f} MB")
+    print(
+        f"index:     {status['indexPath']}: {status['files']} files, {status['chunks']} chunks, "
+        f"{status['indexBytes'] / 1e6:.1f} MB"
+    )
     stale = status["stale"]
-    fresh = "up to date" if not (stale["changed"] or stale["deleted"]) else (
-        f"{stale['changed']} files new or changed and {stale['deleted']} deleted since the last index")
+    fresh = (
+        "up to date"
+        if not (stale["changed"] or stale["deleted"])
+        else (f"{stale['changed']} files new or changed and {stale['deleted']} deleted since the last index")
+    )
     print(f"staleness: {fresh}")
     return 0
 
@@ -201,22 +210,37 @@ def command_serve(args: argparse.Namespace) -> int:
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("engine settings")
-    group.add_argument("--model", type=Path, help="model folder (default: the workspace's trained model, "
-                       "else the shipped default)")
-    group.add_argument("--index-dir", type=Path, help="where indexes live (default: the user cache "
-                       "directory, or $CODESIEVE_INDEX_DIR)")
+    group.add_argument(
+        "--model",
+        type=Path,
+        help="model folder (default: the workspace's trained model, else the shipped default)",
+    )
+    group.add_argument(
+        "--index-dir",
+        type=Path,
+        help="where indexes live (default: the user cache directory, or $CODESIEVE_INDEX_DIR)",
+    )
     group.add_argument("--threads", type=int, help="ONNX Runtime threads (default: cores, at most 4)")
-    group.add_argument("--max-file-size", type=int, help="skip files larger than this many bytes (default 1000000)")
-    group.add_argument("--exclude", action="append", metavar="GLOB", help="also ignore paths matching "
-                       "this gitignore-style glob (repeatable)")
+    group.add_argument(
+        "--max-file-size", type=int, help="skip files larger than this many bytes (default 1000000)"
+    )
+    group.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help="also ignore paths matching this gitignore-style glob (repeatable)",
+    )
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def _add_result_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print {hits: [...], stats: {...}} as JSON")
     parser.add_argument("--limit", type=int, default=20, help="number of hits (default 20)")
-    parser.add_argument("--no-update", action="store_true", help="search the index as it is, without "
-                        "first picking up changed files")
+    parser.add_argument(
+        "--no-update",
+        action="store_true",
+        help="search the index as it is, without first picking up changed files",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,13 +256,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="find code that does what a sentence says")
     search.add_argument("query", help='what the code does, e.g. "parse the config file"')
-    search.add_argument("folder", type=Path, nargs="?", default=Path("."), help="folder to search (default .)")
+    search.add_argument(
+        "folder", type=Path, nargs="?", default=Path("."), help="folder to search (default .)"
+    )
     _add_result_options(search)
     search.add_argument("--no-rerank", action="store_true", help="skip the cross-encoder (faster)")
-    search.add_argument("--lang", action="append", metavar="LANGUAGE", help="only this language "
-                        "(python, javascript, typescript, tsx, go, java, rust, ruby, ...; repeatable)")
-    search.add_argument("--path", action="append", metavar="GLOB", help="only paths matching this "
-                        "gitignore-style glob, e.g. 'src/**' (repeatable)")
+    search.add_argument(
+        "--lang",
+        action="append",
+        metavar="LANGUAGE",
+        help="only this language "
+        "(python, javascript, typescript, tsx, go, java, rust, ruby, ...; repeatable)",
+    )
+    search.add_argument(
+        "--path",
+        action="append",
+        metavar="GLOB",
+        help="only paths matching this gitignore-style glob, e.g. 'src/**' (repeatable)",
+    )
     search.add_argument("--retrieve-depth", type=int, help="candidates from the retriever (default 100)")
     search.add_argument("--rerank-depth", type=int, help="candidates the ranker reorders (default 10)")
     _add_engine_options(search)
@@ -252,14 +287,19 @@ def build_parser() -> argparse.ArgumentParser:
     similar.set_defaults(run=command_similar)
 
     status = commands.add_parser("status", help="model, index size and location, staleness")
-    status.add_argument("folder", type=Path, nargs="?", default=Path("."), help="workspace folder (default .)")
+    status.add_argument(
+        "folder", type=Path, nargs="?", default=Path("."), help="workspace folder (default .)"
+    )
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     _add_engine_options(status)
     status.set_defaults(run=command_status)
 
     serve = commands.add_parser("serve", help="run the language server (stdio)")
-    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging; "
-                       "HOST defaults to 127.0.0.1)")
+    serve.add_argument(
+        "--tcp",
+        metavar="HOST:PORT",
+        help="listen on TCP instead of stdio (debugging; HOST defaults to 127.0.0.1)",
+    )
     _add_engine_options(serve)
     serve.set_defaults(run=command_serve)
     return parser

@@ -70,7 +70,9 @@ def _parse(key: str, value: Any) -> Any:
     return _positive_int(key, value, upper.get(key, 10_000))
 
 
-def from_mapping(settings: Mapping[str, Any], base: EngineConfig | None = None) -> tuple[EngineConfig, list[str]]:
+def from_mapping(
+    settings: Mapping[str, Any], base: EngineConfig | None = None
+) -> tuple[EngineConfig, list[str]]:
     """Apply LSP-style settings (camelCase keys) over `base`; returns the config and error messages.
 
     Unknown keys and invalid values are reported and leave the default in place.

@@ -130,7 +130,9 @@ class DualEncoder:
         self.tokens = TokenEncoder(folder.tokenizer_path)
         self.runner = _Runner(folder.retriever_path, threads or default_threads())
 
-    def encode_code(self, texts: Sequence[str], batch_tokens: int = DEFAULT_BATCH_TOKENS) -> NDArray[np.float32]:
+    def encode_code(
+        self, texts: Sequence[str], batch_tokens: int = DEFAULT_BATCH_TOKENS
+    ) -> NDArray[np.float32]:
         """Embeddings of code chunks, truncated to the card's `max_code_tokens`."""
         return self._encode(texts, self.card.max_code_tokens, batch_tokens)
 
@@ -159,13 +161,17 @@ class CrossEncoder:
         self.tokens = TokenEncoder(folder.tokenizer_path)
         self.runner = _Runner(ranker, threads or default_threads())
 
-    def score(self, query: str, codes: Sequence[str], batch_tokens: int = DEFAULT_BATCH_TOKENS) -> NDArray[np.float32]:
+    def score(
+        self, query: str, codes: Sequence[str], batch_tokens: int = DEFAULT_BATCH_TOKENS
+    ) -> NDArray[np.float32]:
         """Scores of `query` against each code, in the order given."""
         scores = np.zeros(len(codes), dtype=np.float32)
         if not codes:
             return scores
         query_ids = self.tokens.ids([query], self.card.max_query_tokens)[0]
-        pairs = [self.tokens.pair(query_ids, ids) for ids in self.tokens.ids(codes, self.card.max_code_tokens)]
+        pairs = [
+            self.tokens.pair(query_ids, ids) for ids in self.tokens.ids(codes, self.card.max_code_tokens)
+        ]
         for batch in length_sorted_batches([len(ids) for ids, _ in pairs], batch_tokens):
             scores[batch] = self.runner.run([pairs[index] for index in batch]).reshape(-1)
         return scores

@@ -68,7 +68,12 @@ class Indexer:
     """Brings a store and its vector graph up to date with the files of one workspace."""
 
     def __init__(
-        self, root: Path, store: MetadataStore, vectors: VectorIndex, encoder: DualEncoder, config: EngineConfig
+        self,
+        root: Path,
+        store: MetadataStore,
+        vectors: VectorIndex,
+        encoder: DualEncoder,
+        config: EngineConfig,
     ) -> None:
         self.root = root
         self.store = store
@@ -82,7 +87,9 @@ class Indexer:
         """Scan the whole workspace and index what changed since the last run."""
         started = time.perf_counter()
         scan = scan_workspace(self.root, max_file_size=self.config.max_file_size, exclude=self.config.exclude)
-        report = IndexReport(files_total=len(scan.files), skipped=scan.skipped, skipped_examples=scan.examples)
+        report = IndexReport(
+            files_total=len(scan.files), skipped=scan.skipped, skipped_examples=scan.examples
+        )
         present = {file.path for file in scan.files}
         deleted = [path for path in self.store.files() if path not in present]
         self._index(scan.files, report, progress, cancelled)  # before deleting: a renamed file reuses vectors
@@ -98,7 +105,9 @@ class Indexer:
         gone: list[str] = []
         known = self.store.files()
         # A fresh filter: it caches ignore files, which may have changed since the last call.
-        workspace_filter = WorkspaceFilter(self.root, exclude=self.config.exclude, max_file_size=self.config.max_file_size)
+        workspace_filter = WorkspaceFilter(
+            self.root, exclude=self.config.exclude, max_file_size=self.config.max_file_size
+        )
         for relpath in dict.fromkeys(relpaths):
             verdict = workspace_filter.classify(relpath)
             if isinstance(verdict, SourceFile):
@@ -131,7 +140,11 @@ class Indexer:
             report.files_deleted += len(paths)
 
     def _index(
-        self, files: Sequence[SourceFile], report: IndexReport, progress: Progress | None, cancelled: Cancelled | None
+        self,
+        files: Sequence[SourceFile],
+        report: IndexReport,
+        progress: Progress | None,
+        cancelled: Cancelled | None,
     ) -> None:
         known = self.store.files()
         group: list[_Pending] = []

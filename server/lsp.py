@@ -70,11 +70,14 @@ def _section(settings: Any) -> Mapping[str, Any] | None:
 # lifecycle -------------------------------------------------------------------------------------
 @SERVER.feature(types.INITIALIZE)
 def initialize(server: CodeSieveServer, params: types.InitializeParams) -> None:
-    """Take the settings from initializationOptions (shown as warnings once initialized)."""
+    """Take the settings from initializationOptions (shown once initialized) and the folders."""
     section = _section(params.initialization_options)
     if section is not None:
         _, errors = server.engine.apply_settings(section)
         server.pending_messages.extend(errors)
+    folders = [folder.uri for folder in params.workspace_folders or []]
+    for uri in folders or ([params.root_uri] if params.root_uri else []):
+        server.engine.add_folder(uri, start=False)  # "indexing" from now on; started once initialized
 
 
 @SERVER.feature(types.INITIALIZED)
@@ -82,6 +85,7 @@ async def initialized(server: CodeSieveServer, params: types.InitializedParams) 
     """Watch files (through the client when it can, else by polling) and index every folder."""
     server.warn(server.pending_messages)
     server.pending_messages.clear()
+    server.engine.start()
     watch = (
         server.client_capabilities.workspace and server.client_capabilities.workspace.did_change_watched_files
     )
@@ -99,9 +103,6 @@ async def initialized(server: CodeSieveServer, params: types.InitializedParams) 
             log.warning("the client did not register the file watcher (%s); polling instead", error)
     if not server.engine.watched_by_client:
         server.engine.start_polling()
-    folders = server.workspace.folders
-    for uri in folders or ([server.workspace.root_uri] if server.workspace.root_uri else []):
-        server.engine.add_folder(uri)
 
 
 @SERVER.feature(types.SHUTDOWN)
@@ -250,9 +251,10 @@ def serve(tcp: str | None = None, config: EngineConfig | None = None) -> int:
     protocol_out = _claim_stdout()
     level = os.environ.get("CODESIEVE_LOG", "INFO").upper()
     logging.basicConfig(
-        stream=sys.stderr, level=level, format="codesieve %(levelname)s %(name)s: %(message)s"
+        stream=sys.stderr, level=level, format="codesieve %(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if level != "DEBUG":  # pygls logs every message it sends at INFO
+        logging.getLogger("pygls").setLevel(logging.WARNING)
     SERVER.engine.base = SERVER.engine.config = config or EngineConfig()
     try:
         if tcp is None:

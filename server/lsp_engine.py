@@ -91,13 +91,18 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
 
-    def add_folder(self, uri: str) -> None:
-        """Start serving a folder: open it and index it in the background."""
-        if uri in self.folders:
-            return
-        folder = IndexedFolder(uri, path_of(uri), self.config)
-        self.folders[uri] = folder
-        self.spawn(self._open_and_index(folder))
+    def add_folder(self, uri: str, start: bool = True) -> None:
+        """Serve a folder: its state is "indexing" from now; `start` opens and indexes it."""
+        if uri not in self.folders:
+            self.folders[uri] = IndexedFolder(uri, path_of(uri), self.config)
+            if start:
+                self.spawn(self._open_and_index(self.folders[uri]))
+
+    def start(self) -> None:
+        """Open and index, in the background, the folders added with `start=False`."""
+        for folder in self.folders.values():
+            if not folder.started:
+                self.spawn(self._open_and_index(folder))
 
     async def remove_folder(self, uri: str) -> None:
         """Stop serving a folder (its index stays on disk)."""
@@ -113,6 +118,7 @@ class Engine:
             self.spawn(self._open_and_index(folder))
 
     async def _open_and_index(self, folder: IndexedFolder) -> None:
+        folder.started = True
         await self.announce()
         warnings = await folder.open()
         for warning in warnings:

@@ -78,6 +78,7 @@ class IndexedFolder:
         self.last_error: str | None = None
         self.opened = asyncio.Event()  # set once opening has finished, whether it worked or not
         self.closing = threading.Event()  # asks a running sync to stop
+        self.started = False  # whether opening has begun
         self.queued = 0  # jobs submitted to the worker and not yet finished
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"codesieve-index-{root.name}")
         self._pending: set[str] = set()

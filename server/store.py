@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -178,7 +179,9 @@ class MetadataStore:
     # reads ------------------------------------------------------------------------------------
     def files(self) -> dict[str, FileRecord]:
         with self.lock:
-            rows = self.connection.execute("SELECT path, language, size, mtime_ns, sha1 FROM files").fetchall()
+            rows = self.connection.execute(
+                "SELECT path, language, size, mtime_ns, sha1 FROM files"
+            ).fetchall()
         return {row[0]: FileRecord(*row) for row in rows}
 
     def chunk_count(self) -> int:
@@ -186,7 +189,7 @@ class MetadataStore:
             return int(self.connection.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     def chunks_by_label(self, labels: Sequence[int]) -> dict[int, StoredChunk]:
-        rows: list[tuple[object, ...]] = []
+        rows: list[Any] = []
         with self.lock:
             for start in range(0, len(labels), 500):
                 part = list(labels[start : start + 500])
@@ -194,7 +197,7 @@ class MetadataStore:
                 rows += self.connection.execute(
                     f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE label IN ({marks})", part
                 ).fetchall()
-        return {int(row[0]): StoredChunk(*row) for row in rows}  # type: ignore[arg-type]
+        return {int(row[0]): StoredChunk(*row) for row in rows}
 
     def chunks_of(self, path: str) -> list[StoredChunk]:
         with self.lock:
@@ -238,7 +241,9 @@ class MetadataStore:
             ).fetchall()
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
-        return [int(row[0]) for row in rows], np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
+        return [int(row[0]) for row in rows], np.stack(
+            [np.frombuffer(row[1], dtype=np.float32) for row in rows]
+        )
 
     def labels(self) -> set[int]:
         """Labels of all stored chunks."""
@@ -256,7 +261,9 @@ class MetadataStore:
         with self.transaction() as db:
             generation = int(db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]) + 1
             for path in [*deleted_paths, *(update.record.path for update in updates)]:
-                change.removed += [row[0] for row in db.execute("SELECT label FROM chunks WHERE path = ?", (path,))]
+                change.removed += [
+                    row[0] for row in db.execute("SELECT label FROM chunks WHERE path = ?", (path,))
+                ]
                 db.execute("DELETE FROM chunks WHERE path = ?", (path,))
             db.executemany("DELETE FROM files WHERE path = ?", [(path,) for path in deleted_paths])
             for update in updates:
@@ -269,9 +276,19 @@ class MetadataStore:
                     cursor = db.execute(
                         "INSERT OR IGNORE INTO chunks (id, path, language, kind, name, start_line, end_line,"
                         " text, content_hash, generation, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        (chunk.id, chunk.path, chunk.language, chunk.kind, chunk.name, chunk.start_line,
-                         chunk.end_line, chunk.text, chunk.content_hash, generation,
-                         np.ascontiguousarray(vector, dtype=np.float32).tobytes()),
+                        (
+                            chunk.id,
+                            chunk.path,
+                            chunk.language,
+                            chunk.kind,
+                            chunk.name,
+                            chunk.start_line,
+                            chunk.end_line,
+                            chunk.text,
+                            chunk.content_hash,
+                            generation,
+                            np.ascontiguousarray(vector, dtype=np.float32).tobytes(),
+                        ),
                     )
                     if cursor.rowcount:  # 0 for a chunk id repeated within one file
                         change.added.append(int(cursor.lastrowid or 0))
@@ -289,7 +306,5 @@ class MetadataStore:
 
     def size_on_disk(self) -> int:
         return sum(
-            path.stat().st_size
-            for path in (self.path, Path(str(self.path) + "-wal"))
-            if path.exists()
+            path.stat().st_size for path in (self.path, Path(str(self.path) + "-wal")) if path.exists()
         )

@@ -13,6 +13,7 @@ after every load.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -40,8 +41,9 @@ class VectorIndex:
         self.dimension = dimension
         self.lock = threading.RLock()
         self.graph = hnswlib.Index(space="ip", dim=dimension)
-        self.graph.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M,
-                              allow_replace_deleted=True)
+        self.graph.init_index(
+            max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M, allow_replace_deleted=True
+        )
         self.graph.set_ef(MIN_EF)
         self.live: set[int] = set()
 
@@ -90,7 +92,10 @@ class VectorIndex:
                 labels, distances = self.graph.knn_query(query.reshape(1, -1), k=k, filter=permitted)
             except RuntimeError:  # too few reachable neighbours under a filter: fall back to exact
                 return self._exact(query, k, list(allowed) if allowed is not None else sorted(self.live))
-        return [(int(label), 1.0 - float(distance)) for label, distance in zip(labels[0], distances[0], strict=True)]
+        return [
+            (int(label), 1.0 - float(distance))
+            for label, distance in zip(labels[0], distances[0], strict=True)
+        ]
 
     def _exact(self, query: NDArray[np.float32], k: int, labels: Sequence[int]) -> list[tuple[int, float]]:
         if not labels:
@@ -127,7 +132,11 @@ class VectorIndex:
             loaded = cls._load(path, dimension)
             if loaded is not None:
                 loaded._replay(store, generation)
-                return loaded, generation, f"loaded {path.name}, replayed changes since generation {generation}"
+                return (
+                    loaded,
+                    generation,
+                    f"loaded {path.name}, replayed changes since generation {generation}",
+                )
         index = cls(dimension, capacity=store.chunk_count() + 1024)
         index._replay(store, -1)
         return index, -1, "rebuilt from the stored vectors"
@@ -153,10 +162,8 @@ class VectorIndex:
         """Bring the graph to the store's state: drop labels it no longer has, add newer chunks."""
         stored = store.labels()
         for label in self.live - stored:
-            try:
+            with contextlib.suppress(RuntimeError):  # it may be marked deleted in the snapshot already
                 self.graph.mark_deleted(label)
-            except RuntimeError:  # already marked deleted in the snapshot
-                pass
         self.live &= stored
         labels, vectors = store.vectors_since(since)
         self.add(labels, vectors)

@@ -91,7 +91,9 @@ class Workspace:
                 "and the workspace is indexed again."
             )
         self._reset_if_stale()
-        self.vectors, _, self.loaded_how = VectorIndex.open(self.folder, self.store, self.model.card.dimension)
+        self.vectors, _, self.loaded_how = VectorIndex.open(
+            self.folder, self.store, self.model.card.dimension
+        )
         self.indexer = Indexer(self.root, self.store, self.vectors, self.retriever, self.config)
         self.cascade = Cascade(self.retriever, self.ranker, self.vectors, self.store)
 
@@ -148,7 +150,8 @@ class Workspace:
             paths = [
                 path
                 for path in self.store.files()
-                if (include is None or include.match_file(path)) and not (exclude and exclude.match_file(path))
+                if (include is None or include.match_file(path))
+                and not (exclude and exclude.match_file(path))
             ]
         return self.store.labels_where(filters.languages or None, paths)
 
@@ -197,7 +200,9 @@ class Workspace:
         result.stats.note = "similar code: retriever only"
         return result
 
-    def similar_at(self, path: str | Path, line: int, *, limit: int = 20, text: str | None = None) -> SearchResult:
+    def similar_at(
+        self, path: str | Path, line: int, *, limit: int = 20, text: str | None = None
+    ) -> SearchResult:
         """Code similar to the function around `path:line`; that function itself is left out."""
         chunk = self.chunk_at(path, line, text)
         return self.similar_to(chunk.text, limit=limit, exclude=chunk)
@@ -218,7 +223,9 @@ class Workspace:
             "warnings": list(self.warnings),
         }
         if check_staleness:
-            scan = scan_workspace(self.root, max_file_size=self.config.max_file_size, exclude=self.config.exclude)
+            scan = scan_workspace(
+                self.root, max_file_size=self.config.max_file_size, exclude=self.config.exclude
+            )
             on_disk = {file.path: file for file in scan.files}
             changed = sum(
                 1
@@ -230,4 +237,6 @@ class Workspace:
 
 
 def _same_chunk(hit: Hit, chunk: Chunk) -> bool:
-    return hit.chunk.path == chunk.path and (hit.chunk.name == chunk.name or hit.chunk.content_hash == chunk.content_hash)
+    return hit.chunk.path == chunk.path and (
+        hit.chunk.name == chunk.name or hit.chunk.content_hash == chunk.content_hash
+    )

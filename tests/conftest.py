@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,25 +18,49 @@ DATA = Path(__file__).parent / "data"
 SAMPLES = DATA / "chunking"
 
 
-def _train_tokenizer(target: Path) -> None:
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+def _write_tokenizer(target: Path) -> None:
+    """A WordPiece tokenizer whose vocabulary is built deterministically from the sample files.
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    (tokenizers' WordPiece trainer breaks ties by hash order, so it is not reproducible.)
+    """
+    import re
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    text = " ".join(path.read_text(encoding="utf-8", errors="replace") for path in sorted(SAMPLES.iterdir()))
+    words = Counter(re.findall(r"[a-z]+|[0-9]", text.lower()))
+    characters = sorted({character for word in words for character in word})
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocabulary += characters + [f"##{character}" for character in characters]
+    vocabulary += sorted(set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"))
+    vocabulary += [word for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0]))[:1500]]
+    vocabulary = list(dict.fromkeys(vocabulary))
+    tokenizer = Tokenizer(models.WordPiece({token: index for index, token in enumerate(vocabulary)}, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=2000, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], show_progress=False
-    )
-    texts = [path.read_text(encoding="utf-8", errors="replace") for path in sorted(SAMPLES.iterdir())]
-    tokenizer.train_from_iterator(texts * 3, trainer=trainer)
     tokenizer.save(str(target))
+
+
+def _tiny_bert_config(tokenizer: Path) -> Any:
+    from tokenizers import Tokenizer
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=Tokenizer.from_file(str(tokenizer)).get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
 
 
 def build_tiny_model(folder: Path, with_ranker: bool = True, seed: int = 0, quantize: bool = True) -> Path:
     """A tiny random BERT retriever (and ranker) exported as a runtime model folder."""
     import torch
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
     from codesieve.export.onnx_export import export_model_folder
     from codesieve.server.model_folder import ModelCard
@@ -44,20 +69,14 @@ def build_tiny_model(folder: Path, with_ranker: bool = True, seed: int = 0, quan
     work = folder.parent / f".{folder.name}-work"
     work.mkdir(parents=True, exist_ok=True)
     tokenizer = work / "tokenizer.json"
-    _train_tokenizer(tokenizer)
-    from tokenizers import Tokenizer
-
-    config = BertConfig(
-        vocab_size=Tokenizer.from_file(str(tokenizer)).get_vocab_size(),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-    )
+    _write_tokenizer(tokenizer)
+    config = _tiny_bert_config(tokenizer)
     torch.manual_seed(seed)
     retriever = DualEncoder(BertModel(config, add_pooling_layer=False))
-    ranker = CrossEncoder(BertModel(config, add_pooling_layer=False)) if with_ranker else None
+    ranker = None
+    if with_ranker:
+        ranker = CrossEncoder(BertModel(config, add_pooling_layer=False))
+        torch.nn.init.normal_(ranker.head.weight, std=0.3)  # spread the scores so their order is not noise
     card = ModelCard(name=f"tiny-random-{seed}", base_model="random tiny BERT (tests)", dimension=32)
     export_model_folder(retriever, ranker, tokenizer, folder, card, quantize=quantize)
     shutil.rmtree(work, ignore_errors=True)
@@ -94,3 +113,21 @@ def sample_workspace(tmp_path: Path) -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def build_tiny_base_model(folder: Path, seed: int = 0) -> Path:
+    """A tiny random BERT saved like the base weights package: config.json, model.safetensors, tokenizer.json."""
+    import torch
+    from transformers import BertModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_tokenizer(folder / "tokenizer.json")
+    torch.manual_seed(seed)
+    BertModel(_tiny_bert_config(folder / "tokenizer.json"), add_pooling_layer=False).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Torch base weights (tiny, random) for training tests: pass as base_model / --base-model."""
+    return build_tiny_base_model(tmp_path_factory.mktemp("base") / "tiny-base")

@@ -16,26 +16,59 @@ from codesieve.server.model_folder import ModelFolder, default_model_dir
 def codesieve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "codesieve.server.cli", *args],
-        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
     )
 
 
 def test_search_json_lists_hits_and_stats(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
-    result = codesieve("search", "read a json config", str(sample_workspace), "--json", "--limit", "7",
-                       "--model", str(tiny_model), "-q")
+    result = codesieve(
+        "search",
+        "read a json config",
+        str(sample_workspace),
+        "--json",
+        "--limit",
+        "7",
+        "--model",
+        str(tiny_model),
+        "-q",
+    )
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     assert len(output["hits"]) == 7
     hit = output["hits"][0]
-    assert set(hit) == {"path", "start_line", "end_line", "name", "kind", "language", "score", "stage", "preview"}
+    assert set(hit) == {
+        "path",
+        "start_line",
+        "end_line",
+        "name",
+        "kind",
+        "language",
+        "score",
+        "stage",
+        "preview",
+    }
     assert Path(hit["path"]).exists() and hit["start_line"] <= hit["end_line"]
     assert output["stats"]["retrieved"] >= 7 and output["stats"]["reranked"] == 10  # K, whatever the limit
     assert output["stats"]["indexed"]["changed"] == 10  # the first search indexed the folder
 
 
-def test_plain_output_filters_and_no_rerank(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
-    result = codesieve("search", "a handler", str(sample_workspace), "--lang", "go", "--no-rerank",
-                       "--model", str(tiny_model), "-q")
+def test_plain_output_filters_and_no_rerank(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    result = codesieve(
+        "search",
+        "a handler",
+        str(sample_workspace),
+        "--lang",
+        "go",
+        "--no-rerank",
+        "--model",
+        str(tiny_model),
+        "-q",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     locations = lines[0::2]
@@ -46,7 +79,9 @@ def test_plain_output_filters_and_no_rerank(sample_workspace: Path, tiny_model: 
 
 def test_similar_and_status(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
     (sample_workspace / ".git").mkdir()
-    result = codesieve("similar", f"{sample_workspace / 'sample.py'}:20", "--json", "--model", str(tiny_model), "-q")
+    result = codesieve(
+        "similar", f"{sample_workspace / 'sample.py'}:20", "--json", "--model", str(tiny_model), "-q"
+    )
     assert result.returncode == 0, result.stderr
     names = [hit["name"] for hit in json.loads(result.stdout)["hits"]]
     assert names and "Config.load" not in names

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from indexcheck import assert_consistent
 
 from codesieve.server.config import EngineConfig
 from codesieve.server.workspace import Workspace
-from indexcheck import assert_consistent
 
 WRITER = """
 import sys

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from indexcheck import assert_consistent
 
 from codesieve.server.cascade import merge_reranked
 from codesieve.server.config import EngineConfig, from_mapping
 from codesieve.server.model_folder import ModelError, ModelFolder
 from codesieve.server.store import StoredChunk
 from codesieve.server.workspace import Filters, Workspace, WorkspaceError
-from indexcheck import assert_consistent
 
 NEW_FUNCTION = '''
 
@@ -55,7 +55,9 @@ def test_results_are_deterministic(sample_workspace: Path, tiny_model: Path, ind
     workspace.sync()
     first = workspace.search("read a json file into a config", limit=10)
     second = workspace.search("read a json file into a config", limit=10)
-    assert [(hit.chunk.id, hit.score) for hit in first.hits] == [(hit.chunk.id, hit.score) for hit in second.hits]
+    assert [(hit.chunk.id, hit.score) for hit in first.hits] == [
+        (hit.chunk.id, hit.score) for hit in second.hits
+    ]
     assert len(first.hits) == 10
 
 
@@ -105,11 +107,15 @@ def test_filters_apply_before_ranking(sample_workspace: Path, tiny_model: Path, 
     assert under_src.hits and {hit.chunk.path for hit in under_src.hits} == {"src/server.go"}
     # a narrow filter returns every chunk it admits, however far they rank overall
     ruby = {chunk.id for chunk in workspace.store.chunks_of("sample.rb")}
-    only = workspace.search("anything", limit=100, filters=Filters(languages=("ruby",), include=("sample.rb",)))
+    only = workspace.search(
+        "anything", limit=100, filters=Filters(languages=("ruby",), include=("sample.rb",))
+    )
     assert {hit.chunk.id for hit in only.hits} == ruby
 
 
-def test_edit_reembeds_only_changed_functions(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+def test_edit_reembeds_only_changed_functions(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
     workspace = open_workspace(sample_workspace, tiny_model)
     workspace.sync()
     path = sample_workspace / "sample.py"
@@ -215,7 +221,9 @@ def test_corrupt_vector_snapshot_is_rebuilt_from_the_store(
     assert [hit.chunk.id for hit in reopened.search("parse", limit=10).hits] == expected
 
 
-def test_stale_snapshot_is_brought_up_to_date(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+def test_stale_snapshot_is_brought_up_to_date(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
     """A crash after a commit but before the snapshot: the old snapshot plus the store's newer rows."""
     workspace = open_workspace(sample_workspace, tiny_model)
     workspace.sync()
@@ -286,7 +294,9 @@ def test_settings_are_validated_with_defaults() -> None:
     assert config.rerank_depth == 5 and errors
 
 
-def test_index_database_is_sqlite_with_vectors(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+def test_index_database_is_sqlite_with_vectors(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
     workspace = open_workspace(sample_workspace, tiny_model)
     workspace.sync()
     assert str(workspace.folder).startswith(str(index_dir))

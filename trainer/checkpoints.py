@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from .models import CrossEncoder, DualEncoder, save_model
+from .models import CrossEncoder, DualEncoder, load_model, save_model
 
 CHECKPOINT = "checkpoint"
 BEST = "best"
@@ -60,7 +60,11 @@ def seed_everything(seed: int) -> None:
 
 def rng_state() -> dict[str, Any]:
     """The RNG states of Python, numpy and torch (CPU, and CUDA when present)."""
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -94,7 +98,9 @@ def _replace_folder(staging: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
-def save_weights(folder: Path, model: DualEncoder | CrossEncoder, tokenizer: Path, info: dict[str, Any]) -> None:
+def save_weights(
+    folder: Path, model: DualEncoder | CrossEncoder, tokenizer: Path, info: dict[str, Any]
+) -> None:
     """Save a model folder with `train-config.json` (`info`), atomically."""
     staging = folder.with_name(folder.name + ".tmp")
     if staging.exists():
@@ -150,3 +156,17 @@ def stored_config(out: Path) -> dict[str, Any] | None:
         return None
     config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["config"]
     return config
+
+
+def load_retriever(folder: Path) -> DualEncoder:
+    """A DualEncoder from a saved retriever or from base weights."""
+    model = load_model(folder, "retriever")
+    assert isinstance(model, DualEncoder)
+    return model
+
+
+def load_ranker(folder: Path) -> CrossEncoder:
+    """A CrossEncoder from a saved ranker, or base weights with a fresh head."""
+    model = load_model(folder, "ranker")
+    assert isinstance(model, CrossEncoder)
+    return model

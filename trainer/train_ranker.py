@@ -35,6 +35,8 @@ from .checkpoints import (
     default_threads,
     finish,
     linear_warmup_schedule,
+    load_ranker,
+    load_retriever,
     load_state,
     restore_rng,
     save_checkpoint,
@@ -42,10 +44,17 @@ from .checkpoints import (
     seed_everything,
 )
 from .config import config_to_json
-from .data import bucketed_batches, embed, file_sha256, load_eval_set, read_pairs, resolve_device, to_tensors
-from .data import tokenize
+from .data import (
+    bucketed_batches,
+    embed,
+    file_sha256,
+    load_eval_set,
+    read_pairs,
+    resolve_device,
+    to_tensors,
+)
 from .losses.listwise import listwise_ranking_loss
-from .models import CrossEncoder, DualEncoder, base_model_dir, load_model
+from .models import CrossEncoder, base_model_dir
 from .negatives import PAD, code_key, ranked_window, ranking_based_negatives
 
 NEGATIVE_KINDS = ("ranking", "inbatch")
@@ -88,7 +97,9 @@ def check_config(config: RankerConfig) -> None:
     if config.negatives not in NEGATIVE_KINDS:
         raise ValueError(f"negatives {config.negatives!r} unknown; choose one of {', '.join(NEGATIVE_KINDS)}")
     if config.negatives == "ranking" and not config.retriever:
-        raise ValueError("negatives=ranking needs --retriever: a trained retriever checkpoint (or use inbatch)")
+        raise ValueError(
+            "negatives=ranking needs --retriever: a trained retriever checkpoint (or use inbatch)"
+        )
     if config.dev and not config.retriever:
         raise ValueError("--dev for the ranker needs --retriever: the ranker reorders the retriever's top K")
     if config.num_negatives < 1:
@@ -104,11 +115,15 @@ def fill_padding(negatives: Tensor, keys: list[str], seed: int) -> Tensor:
     return negatives
 
 
-def in_batch_negatives(indices: list[int], keys: list[str], count: int, generator: random.Random) -> list[list[int]]:
+def in_batch_negatives(
+    indices: list[int], keys: list[str], count: int, generator: random.Random
+) -> list[list[int]]:
     """For each query of a batch, `count` other batch codes that do not duplicate its own (repeats if short)."""
     rows = []
     for index in indices:
-        others = [other for other in indices if keys[other] != keys[index]] or [i for i in indices if i != index]
+        others = [other for other in indices if keys[other] != keys[index]] or [
+            i for i in indices if i != index
+        ]
         generator.shuffle(others)
         rows.append([others[position % len(others)] for position in range(count)])
     return rows
@@ -122,7 +137,10 @@ def score_pairs(
 
 
 def dev_metrics(
-    model: CrossEncoder, tokens: TokenEncoder, dev: tuple[list[list[int]], list[list[int]], Tensor, Tensor], device: torch.device
+    model: CrossEncoder,
+    tokens: TokenEncoder,
+    dev: tuple[list[list[int]], list[list[int]], Tensor, Tensor],
+    device: torch.device,
 ) -> dict[str, float]:
     """Cascade metrics: the ranker reorders each query's top K retrieved codes (ties count against gold)."""
     queries, codes, candidates, retriever_ranks = dev
@@ -151,7 +169,7 @@ def load_dev(
     gold = torch.as_tensor(benchmark.gold_positions()[: len(queries)])
     query_ids = tokens.ids([query.text for query in queries], config.max_query_tokens)
     code_ids = tokens.ids([row.code for row in benchmark.codebase], config.max_code_tokens)
-    retriever = load_model(Path(config.retriever), "retriever")
+    retriever = load_retriever(Path(config.retriever))
     query_emb = embed(retriever.to(device), [tokens.single(ids) for ids in query_ids], device)
     code_emb = embed(retriever, [tokens.single(ids) for ids in code_ids], device)
     scores = query_emb @ code_emb.T
@@ -164,7 +182,9 @@ def load_dev(
     for row in range(len(queries)):  # put the gold at its (tie-pessimistic) rank inside the top K
         rank = int(ranks[row])
         if rank <= depth:
-            candidates[row] = torch.cat([others[row, : rank - 1], gold[row : row + 1], others[row, rank - 1 : depth - 1]])
+            candidates[row] = torch.cat(
+                [others[row, : rank - 1], gold[row : row + 1], others[row, rank - 1 : depth - 1]]
+            )
     return query_ids, code_ids, candidates, ranks
 
 
@@ -182,8 +202,7 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     start_dir = Path(config.init or config.base_model or base_model_dir())
     tokenizer = start_dir / "tokenizer.json"
     tokens = TokenEncoder(tokenizer)
-    model = load_model(out / CHECKPOINT if state is not None else start_dir, "ranker")
-    assert isinstance(model, CrossEncoder)
+    model = load_ranker(out / CHECKPOINT if state is not None else start_dir)
     model.to(device)
 
     # data
@@ -199,13 +218,14 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
         negatives = torch.load(negatives_path)
     elif config.negatives == "ranking":
         print(f"ranking {len(pairs)} training codes with {config.retriever} for negatives", file=sys.stderr)
-        retriever = load_model(Path(config.retriever), "retriever")
-        assert isinstance(retriever, DualEncoder)
+        retriever = load_retriever(Path(config.retriever))
         retriever.to(device)
         query_emb = embed(retriever, [tokens.single(ids) for ids in query_ids], device)
         code_emb = embed(retriever, [tokens.single(ids) for ids in code_ids], device)
         gold = torch.arange(len(pairs))
-        found = ranking_based_negatives(query_emb, code_emb, gold, keys, M=config.num_negatives, lam=config.lam)
+        found = ranking_based_negatives(
+            query_emb, code_emb, gold, keys, M=config.num_negatives, lam=config.lam
+        )
         negatives = fill_padding(found, keys, config.seed)
         torch.save(negatives, negatives_path)
         del retriever
@@ -237,7 +257,9 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
             if metrics["mrr"] > best["mrr"]:
                 best = {"step": step, "mrr": metrics["mrr"]}
                 save_weights(out / BEST, model, tokenizer, {**info, "step": step, "dev": metrics})
-            print(f"step {step}: dev cascade MRR {metrics['mrr']:.4f} (best {best['mrr']:.4f})", file=sys.stderr)
+            print(
+                f"step {step}: dev cascade MRR {metrics['mrr']:.4f} (best {best['mrr']:.4f})", file=sys.stderr
+            )
         training_state = {
             "step": step,
             "optimizer": optimizer.state_dict(),
@@ -250,7 +272,9 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
 
     model.train()
     epoch_batches: dict[int, list[list[int]]] = {}
-    progress = tqdm(total=total, initial=step, desc="ranker", unit="step", file=sys.stderr, dynamic_ncols=True)
+    progress = tqdm(
+        total=total, initial=step, desc="ranker", unit="step", file=sys.stderr, dynamic_ncols=True
+    )
     while step < total:
         epoch, position = divmod(step, steps_per_epoch)
         if epoch not in epoch_batches:
@@ -259,7 +283,9 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
         if negatives is not None:
             rows = negatives[indices].tolist()
         else:
-            rows = in_batch_negatives(indices, keys, config.num_negatives, random.Random(config.seed * 1_000_003 + step))
+            rows = in_batch_negatives(
+                indices, keys, config.num_negatives, random.Random(config.seed * 1_000_003 + step)
+            )
         sequences = [
             tokens.pair(query_ids[index], code_ids[candidate])
             for index, row in zip(indices, rows, strict=True)
@@ -267,7 +293,7 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
         ]
         scores = model(**to_tensors(sequences, device)).reshape(len(indices), -1)
         loss = listwise_ranking_loss(scores, config.scale)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()

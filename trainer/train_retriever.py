@@ -40,6 +40,8 @@ from .checkpoints import (
     finish,
     frozen_copy,
     linear_warmup_schedule,
+    load_ranker,
+    load_retriever,
     load_state,
     restore_rng,
     save_checkpoint,
@@ -47,8 +49,18 @@ from .checkpoints import (
     seed_everything,
 )
 from .config import config_to_json
-from .data import Pair, Sequences, bucketed_batches, embed, file_sha256, load_eval_set, read_pairs, resolve_device
-from .data import to_tensors, tokenize
+from .data import (
+    Pair,
+    Sequences,
+    bucketed_batches,
+    embed,
+    file_sha256,
+    load_eval_set,
+    read_pairs,
+    resolve_device,
+    to_tensors,
+    tokenize,
+)
 from .losses.cosent import cosent, teacher_labels
 from .losses.info_nce import duplicate_mask, info_nce
 from .losses.soft_info_nce import (
@@ -59,7 +71,7 @@ from .losses.soft_info_nce import (
     soft_weights,
     trained_model_similarity,
 )
-from .models import CrossEncoder, DualEncoder, base_model_dir, load_model
+from .models import CrossEncoder, DualEncoder, base_model_dir
 from .negatives import PAD, code_key, mine_hard_negatives
 
 LOSSES = ("infonce", "softinfonce", "oasis")
@@ -116,7 +128,9 @@ def check_config(config: RetrieverConfig) -> None:
     if config.teacher not in TEACHERS:
         raise ValueError(f"teacher {config.teacher!r} unknown; choose one of {', '.join(TEACHERS)}")
     if config.loss == "softinfonce" and config.estimator == "trained" and not config.estimator_model:
-        raise ValueError("estimator=trained needs --estimator-model: a retriever already trained with InfoNCE")
+        raise ValueError(
+            "estimator=trained needs --estimator-model: a retriever already trained with InfoNCE"
+        )
     if config.loss == "oasis" and config.teacher == "ranker" and not config.teacher_model:
         raise ValueError("teacher=ranker needs --teacher-model: a trained ranker checkpoint")
     if config.batch_size < 2:
@@ -181,10 +195,14 @@ def load_dev(config: RetrieverConfig, tokens: TokenEncoder) -> tuple[Sequences, 
     )
 
 
-def dev_metrics(model: DualEncoder, dev: tuple[Sequences, Sequences, Tensor], device: torch.device) -> dict[str, float]:
+def dev_metrics(
+    model: DualEncoder, dev: tuple[Sequences, Sequences, Tensor], device: torch.device
+) -> dict[str, float]:
     """MRR and Recall@k of `model` on the dev set, ranking each query against the whole pool."""
     queries, codes, gold = dev
-    ranks = rank_of_gold_dot(embed(model, queries, device).numpy(), embed(model, codes, device).numpy(), gold.numpy())
+    ranks = rank_of_gold_dot(
+        embed(model, queries, device).numpy(), embed(model, codes, device).numpy(), gold.numpy()
+    )
     return retrieval_metrics(ranks)
 
 
@@ -205,14 +223,12 @@ def load_frozen(config: RetrieverConfig, device: torch.device) -> Frozen:
     frozen = Frozen()
     soft = config.loss == "softinfonce"
     if (soft and config.estimator == "base") or (config.loss == "oasis" and config.teacher == "base"):
-        base = load_model(Path(config.base_model) if config.base_model else base_model_dir(), "retriever")
-        frozen.base = frozen_copy(base).to(device)  # type: ignore[arg-type]
+        base = load_retriever(Path(config.base_model) if config.base_model else base_model_dir())
+        frozen.base = frozen_copy(base).to(device)
     if soft and config.estimator == "trained":
-        trained = load_model(Path(config.estimator_model), "retriever")
-        frozen.trained = frozen_copy(trained).to(device)  # type: ignore[arg-type]
+        frozen.trained = frozen_copy(load_retriever(Path(config.estimator_model))).to(device)
     if config.loss == "oasis" and config.teacher == "ranker":
-        ranker = load_model(Path(config.teacher_model), "ranker")
-        frozen.ranker = frozen_copy(ranker).to(device)  # type: ignore[arg-type]
+        frozen.ranker = frozen_copy(load_ranker(Path(config.teacher_model))).to(device)
     return frozen
 
 
@@ -303,8 +319,7 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     # model
     start_dir = Path(config.init or config.base_model or base_model_dir())
     tokenizer = start_dir / "tokenizer.json"
-    model = load_model(out / CHECKPOINT if state is not None else start_dir, "retriever")
-    assert isinstance(model, DualEncoder)
+    model = load_retriever(out / CHECKPOINT if state is not None else start_dir)
     tokens = TokenEncoder(tokenizer)
     model.to(device)
 
@@ -314,9 +329,11 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     if config.hard_negatives and state is not None and negatives_path.exists():
         data.hard_negatives = torch.load(negatives_path)
     elif config.hard_negatives:
-        miner = load_model(Path(config.negatives_model), "retriever") if config.negatives_model else model
+        miner = load_retriever(Path(config.negatives_model)) if config.negatives_model else model
         print(f"mining {config.hard_negatives} hard negatives for {len(data.pairs)} pairs", file=sys.stderr)
-        data.hard_negatives = mine_negatives(miner.to(device), data, config.hard_negatives, device, config.seed)  # type: ignore[arg-type]
+        data.hard_negatives = mine_negatives(
+            miner.to(device), data, config.hard_negatives, device, config.seed
+        )  # type: ignore[arg-type]
         torch.save(data.hard_negatives, negatives_path)
     frozen = load_frozen(config, device)
     dev = load_dev(config, tokens)
@@ -346,7 +363,10 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
             if metrics["mrr"] > best["mrr"]:
                 best = {"step": step, "mrr": metrics["mrr"]}
                 save_weights(out / BEST, model, tokenizer, {**info, "step": step, "dev": metrics})
-            print(f"step {step}: dev MRR {metrics['mrr']:.4f} (best {best['mrr']:.4f} at {best['step']})", file=sys.stderr)
+            print(
+                f"step {step}: dev MRR {metrics['mrr']:.4f} (best {best['mrr']:.4f} at {best['step']})",
+                file=sys.stderr,
+            )
         training_state = {
             "step": step,
             "optimizer": optimizer.state_dict(),
@@ -359,7 +379,9 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
 
     model.train()
     epoch_batches: dict[int, list[list[int]]] = {}
-    progress = tqdm(total=total, initial=step, desc="retriever", unit="step", file=sys.stderr, dynamic_ncols=True)
+    progress = tqdm(
+        total=total, initial=step, desc="retriever", unit="step", file=sys.stderr, dynamic_ncols=True
+    )
     while step < total:
         epoch, position = divmod(step, steps_per_epoch)
         if epoch not in epoch_batches:
@@ -370,7 +392,7 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
         size = len(batch["queries"])
         hard_emb = code_emb[size:].reshape(size, config.hard_negatives, -1) if config.hard_negatives else None
         loss = batch_loss(config, frozen, tokens, batch, query_emb, code_emb[:size], hard_emb, device)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()

@@ -10,7 +10,9 @@ import {
   RevealOutputChannelOn,
   ServerOptions,
   State,
-  TransportKind,
+  WorkDoneProgress,
+  WorkDoneProgressCancelNotification,
+  WorkDoneProgressCreateRequest,
 } from "vscode-languageclient/node";
 import { showResults } from "./picker";
 import { FindResult, IndexStatus, IndexStatusNotification, ServerCommands, StatusRequest, isFindResult } from "./protocol";
@@ -25,6 +27,9 @@ export class ClientController implements vscode.Disposable {
   private starting: Promise<LanguageClient | undefined> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private crashes: number[] = [];
+  /** Ends VS Code's progress indicators of the running server (they would spin forever after a crash). */
+  private readonly progressFinishers = new Set<() => void>();
+  private statusRefresh: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly output: vscode.OutputChannel,
@@ -72,6 +77,8 @@ export class ClientController implements vscode.Disposable {
   }
 
   private async doStop(): Promise<void> {
+    for (const finish of this.progressFinishers) finish();
+    this.progressFinishers.clear();
     const client = this.client;
     this.client = undefined;
     if (!client) return;
@@ -107,10 +114,11 @@ export class ClientController implements vscode.Disposable {
     const serverOptions: ServerOptions = {
       command: launch.command,
       args: launch.args,
-      transport: TransportKind.stdio,
+      // No `transport`: TransportKind.stdio would append --stdio, which `codesieve serve` does not take.
       options: { cwd: folder.uri.fsPath, env: { ...process.env, PYTHONUNBUFFERED: "1" } },
     };
-    const client = new LanguageClient("codesieve", "CodeSieve", serverOptions, this.clientOptions());
+    let started = false;
+    const client = new LanguageClient("codesieve", "CodeSieve", serverOptions, this.clientOptions(() => started));
     this.client = client;
     client.onDidChangeState((event) => {
       if (event.newState === State.Stopped && this.client === client) {
@@ -135,13 +143,58 @@ export class ClientController implements vscode.Disposable {
       await client.dispose().then(undefined, () => undefined);
       return undefined;
     }
+    started = true;
     client.onNotification(IndexStatusNotification, (status) => this.status.update(status));
+    this.trackProgress(client);
     this.log("server started");
     void this.refreshStatus();
     return client;
   }
 
-  private clientOptions(): LanguageClientOptions {
+  /**
+   * Indexing progress ($/progress) into the status bar item as a percentage, and as VS Code's own
+   * window progress. This replaces vscode-languageclient's handler for window/workDoneProgress/create
+   * (a token can have one handler only), so it does both.
+   */
+  private trackProgress(client: LanguageClient): void {
+    client.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => {
+      let resolveFinished: () => void = () => undefined;
+      const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
+      const finish = (): void => {
+        this.progressFinishers.delete(finish);
+        resolveFinished();
+      };
+      this.progressFinishers.add(finish);
+      let reporter: vscode.Progress<{ message?: string }> | undefined;
+      const subscription = client.onProgress(WorkDoneProgress.type, token, (value) => {
+        if (value.kind === "begin") {
+          this.status.merge({ state: "indexing", percentage: value.percentage ?? 0, message: value.message ?? "" });
+          void vscode.window.withProgress(
+            { location: vscode.ProgressLocation.Window, title: value.title, cancellable: value.cancellable ?? false },
+            (progress, cancel) => {
+              reporter = progress;
+              cancel.onCancellationRequested(() => {
+                void client.sendNotification(WorkDoneProgressCancelNotification.type, { token });
+              });
+              return finished;
+            },
+          );
+        } else if (value.kind === "report") {
+          const partial: { percentage?: number; message?: string } = {};
+          if (value.percentage !== undefined) partial.percentage = value.percentage;
+          if (value.message !== undefined) partial.message = value.message;
+          if (this.status.status.state === "indexing") this.status.merge(partial);
+          const text = [value.percentage !== undefined ? `${value.percentage}%` : "", value.message ?? ""];
+          reporter?.report({ message: text.filter((part) => part !== "").join(" ") });
+        } else {
+          subscription.dispose();
+          finish();
+        }
+      });
+    });
+  }
+
+  private clientOptions(started: () => boolean): LanguageClientOptions {
     return {
       documentSelector: [{ scheme: "file" }],
       outputChannel: this.output,
@@ -153,6 +206,10 @@ export class ClientController implements vscode.Disposable {
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue }),
         closed: () => {
+          if (!started()) {
+            // It never came up: doStart reports why; restarting would fail the same way.
+            return { action: CloseAction.DoNotRestart, handled: true };
+          }
           const now = Date.now();
           this.crashes = this.crashes.filter((time) => now - time < 3 * 60_000);
           this.crashes.push(now);
@@ -222,6 +279,15 @@ export class ClientController implements vscode.Disposable {
       this.log(`codeSearch/status failed: ${String(error)}`);
       return undefined;
     }
+  }
+
+  /** Asks for the status a little later (after a save, the server updates the index without a state change). */
+  refreshStatusSoon(delayMs = 2000): void {
+    if (this.statusRefresh) clearTimeout(this.statusRefresh);
+    this.statusRefresh = setTimeout(() => {
+      this.statusRefresh = undefined;
+      void this.refreshStatus();
+    }, delayMs);
   }
 
   async reindex(): Promise<void> {

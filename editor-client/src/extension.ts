@@ -57,6 +57,9 @@ export function activate(context: vscode.ExtensionContext): void {
         clients.sendSettings();
       }
     }),
+    vscode.workspace.onDidSaveTextDocument((document) => {
+      if (document.uri.scheme === "file") clients.refreshStatusSoon();
+    }),
     vscode.workspace.onDidChangeWorkspaceFolders(() => {
       if (!clients.running) void clients.start();
     }),

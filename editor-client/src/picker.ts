@@ -59,14 +59,14 @@ export async function openHit(item: HitItem, preview: boolean, preserveFocus: bo
   editor.revealRange(item.range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
 }
 
-function describeStats(result: FindResult, count: number): string {
+function describeStats(result: FindResult, count: number, showStage: boolean): string {
   const stats = result.stats;
   const parts = [`${count} result${count === 1 ? "" : "s"}`];
   if (stats) {
     const reranked = (stats.reranked ?? 0) > 0 || result.hits.some((hit) => hit.stage === "rerank");
     const ms = (stats.retrieveMs ?? 0) + (reranked ? stats.rerankMs ?? 0 : 0);
-    parts.push(reranked ? "reranked" : "retrieved");
-    parts.push(`${Math.round(ms)} ms`);
+    if (showStage) parts.push(reranked ? "reranked" : "retrieved");
+    if (ms > 0) parts.push(`${Math.round(ms)} ms`);
     if (stats.indexState && stats.indexState !== "ready") parts.push(`index ${stats.indexState}`);
   }
   return parts.join(" · ");
@@ -99,6 +99,7 @@ class ResultsPicker {
           this.automaticActive = undefined;
           return;
         }
+        this.userMoved = true;
         {
           this.previewed = true;
           void openHit(item, true, true).catch(() => undefined);
@@ -130,10 +131,17 @@ class ResultsPicker {
 
   /** The item VS Code will make active after a list change; previewing waits for the user to move. */
   private automaticActive: HitItem | undefined;
+  /** Whether the user moved through the current results (then a replacing list keeps their place). */
+  private userMoved = false;
 
-  setResult(result: FindResult, prefix?: string): void {
+  /** A new query: the next results start at the top. */
+  newQuery(): void {
+    this.userMoved = false;
+  }
+
+  setResult(result: FindResult, prefix?: string, showStage = true): void {
     const items = result.hits.map((hit) => toItem(this.client, hit));
-    const active = this.quickPick.activeItems[0];
+    const active = this.userMoved ? this.quickPick.activeItems[0] : undefined;
     this.automaticActive = items[0];
     this.quickPick.items = items;
     // Keep the user's place when the reranked list replaces the fast one.
@@ -144,7 +152,7 @@ class ResultsPicker {
         this.quickPick.activeItems = [same];
       }
     }
-    const summary = items.length === 0 ? "no results" : describeStats(result, items.length);
+    const summary = items.length === 0 ? "no results" : describeStats(result, items.length, showStage);
     this.quickPick.title = prefix ? `${prefix} — ${summary}` : summary;
   }
 
@@ -202,6 +210,7 @@ export function showFindCode(client: LanguageClient, initialQuery = ""): void {
 
   quickPick.onDidChangeValue((value) => {
     if (timer) clearTimeout(timer);
+    picker.newQuery();
     generation++; // results for the previous text are stale from now on
     cancelPending();
     timer = setTimeout(() => void search(value), DEBOUNCE_MS);
@@ -224,7 +233,7 @@ export function showResults(client: LanguageClient, title: string, result: Thena
   result.then(
     (value) => {
       picker.quickPick.busy = false;
-      picker.setResult(value ?? { hits: [] }, title);
+      picker.setResult(value ?? { hits: [] }, title, false);
     },
     (error: unknown) => {
       picker.quickPick.busy = false;

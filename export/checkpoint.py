@@ -1,0 +1,95 @@
+"""Training output folders -> a runtime model folder, with a model card that says how it was made.
+
+Accepts, for each model, a saved model folder (`codesieve-model.json` inside), a training
+output folder (its `model/`), or a `trainer fit` work folder holding `retriever/` and `ranker/`.
+The card records the base model, the recipe (each training config), the data (pairs file,
+count, sha256) and any scores the caller measured; `export_model_folder` adds the parity check.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from codesieve.server.model_folder import ModelCard
+from codesieve.trainer.models import BASE_MODEL_NAME, CrossEncoder, DualEncoder, load_model
+
+from .onnx_export import ExportResult, export_model_folder
+
+MARKER = "codesieve-model.json"
+TRAINING_INFO = "train-config.json"
+
+
+class CheckpointError(Exception):
+    """A path that holds no trained model of the kind asked for; the message says what was tried."""
+
+
+def find_model_dir(path: Path, kind: str) -> Path | None:
+    """The saved `kind` model ("retriever" | "ranker") under `path`, or None."""
+    for candidate in (path, path / "model", path / kind, path / kind / "model"):
+        marker = candidate / MARKER
+        if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")).get("kind") == kind:
+            return candidate
+    return None
+
+
+def training_info(folder: Path) -> dict[str, Any]:
+    """The `train-config.json` a training loop wrote beside the weights ({} when absent)."""
+    path = folder / TRAINING_INFO
+    if not path.is_file():
+        return {}
+    info: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return info
+
+
+def _recipe(info: dict[str, Any]) -> dict[str, Any]:
+    keep = ("config", "step", "best", "dev_history")
+    return {key: info[key] for key in keep if key in info}
+
+
+def export_checkpoint(
+    checkpoint: Path,
+    out: Path,
+    ranker: Path | None = None,
+    name: str = "",
+    scores: dict[str, Any] | None = None,
+    quantize: bool = True,
+) -> ExportResult:
+    """Export the retriever in `checkpoint` (and the ranker there or in `ranker`) to `out`."""
+    retriever_dir = find_model_dir(Path(checkpoint), "retriever")
+    if retriever_dir is None:
+        raise CheckpointError(
+            f"{checkpoint} holds no trained retriever: give a folder made by `trainer train retriever` "
+            "(or its model/ subfolder) or a `trainer fit` work folder"
+        )
+    ranker_dir = (
+        find_model_dir(Path(ranker), "ranker")
+        if ranker is not None
+        else find_model_dir(Path(checkpoint), "ranker")
+    )
+    if ranker is not None and ranker_dir is None:
+        raise CheckpointError(f"{ranker} holds no trained ranker (no codesieve-model.json of kind ranker)")
+    retriever_model = load_model(retriever_dir, "retriever")
+    assert isinstance(retriever_model, DualEncoder)
+    ranker_model = load_model(ranker_dir, "ranker") if ranker_dir is not None else None
+    assert ranker_model is None or isinstance(ranker_model, CrossEncoder)
+    retriever_info = training_info(retriever_dir)
+    config = retriever_info.get("config", {})
+    training: dict[str, Any] = {"retriever": _recipe(retriever_info), "data": retriever_info.get("data", {})}
+    if ranker_dir is not None:
+        ranker_info = training_info(ranker_dir)
+        training["ranker"] = _recipe(ranker_info)
+        training["ranker_data"] = ranker_info.get("data", {})
+    card = ModelCard(
+        name=name or f"codesieve-{Path(checkpoint).resolve().name}",
+        base_model=config.get("base_model") or BASE_MODEL_NAME,
+        dimension=int(retriever_model.bert.config.hidden_size),
+        max_query_tokens=int(config.get("max_query_tokens", 64)),
+        max_code_tokens=int(config.get("max_code_tokens", 256)),
+        training=training,
+        scores=scores or {},
+    )
+    return export_model_folder(
+        retriever_model, ranker_model, retriever_dir / "tokenizer.json", Path(out), card, quantize
+    )

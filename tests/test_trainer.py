@@ -1,0 +1,171 @@
+"""Training loops on a tiny random BERT: every loss runs, checkpoints resume, `trainer fit` installs a model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from codesieve.trainer.checkpoints import CHECKPOINT, CONFIG_FILE, load_state
+from codesieve.trainer.cli import main
+from codesieve.trainer.data import bucketed_batches, write_pairs
+from codesieve.trainer.mining import mine_repository
+from codesieve.trainer.models import load_model
+from codesieve.trainer.train_ranker import RankerConfig, train_ranker
+from codesieve.trainer.train_retriever import RetrieverConfig, train_retriever
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def pairs_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pairs") / "pairs.jsonl"
+    write_pairs(path, mine_repository(DATA / "minirepo").pairs)
+    return path
+
+
+def _retriever_config(pairs: Path, out: Path, base: Path, **changes: object) -> RetrieverConfig:
+    config = RetrieverConfig(pairs=str(pairs), out=str(out), base_model=str(base), batch_size=4, threads=1)
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
+def test_bucketed_batches_cover_every_example_once() -> None:
+    lengths = [(index * 7) % 23 for index in range(101)]
+    batches = bucketed_batches(lengths, 8, seed=1)
+    assert sorted(index for batch in batches for index in batch) == list(range(101))
+    assert bucketed_batches(lengths, 8, seed=1) == batches
+    assert bucketed_batches(lengths, 8, seed=2) != batches
+
+
+def test_resume_continues_from_the_checkpoint(
+    pairs_file: Path, tiny_base_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    train_retriever(_retriever_config(pairs_file, out, tiny_base_model, max_steps=1, hard_negatives=1))
+    state = load_state(out)
+    assert state is not None and state["step"] == 1
+    assert state["config"]["hard_negatives"] == 1 and state["config"]["max_steps"] == 1
+    saved = json.loads((out / CHECKPOINT / CONFIG_FILE).read_text())
+    assert saved["config"]["pairs"] == str(pairs_file) and saved["step"] == 1
+    negatives = torch.load(out / "hard-negatives.pt")
+
+    result = train_retriever(
+        _retriever_config(pairs_file, out, tiny_base_model, max_steps=2, hard_negatives=1), resume=True
+    )
+    state = load_state(out)
+    assert state is not None and state["step"] == 2
+    assert state["scheduler"]["last_epoch"] == 2
+    assert torch.equal(torch.load(out / "hard-negatives.pt"), negatives)
+    info = json.loads((result / CONFIG_FILE).read_text())
+    assert info["step"] == 2 and info["kind"] == "retriever" and len(info["data"]["sha256"]) == 64
+    assert load_model(result, "retriever") is not None
+
+
+def test_cli_resume_uses_the_stored_config(pairs_file: Path, tiny_base_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli-run"
+    common = ["--base-model", str(tiny_base_model), "--out", str(out), "--threads", "1"]
+    assert (
+        main(
+            [
+                "train",
+                "retriever",
+                "--pairs",
+                str(pairs_file),
+                "--batch-size",
+                "3",
+                "--max-steps",
+                "1",
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert main(["train", "retriever", "--resume", "--max-steps", "2", "--out", str(out)]) == 0
+    state = load_state(out)
+    assert state is not None and state["step"] == 2 and state["config"]["batch_size"] == 3
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"loss": "softinfonce", "estimator": "bm25"},
+        {"loss": "softinfonce", "estimator": "base"},
+        {"loss": "oasis", "teacher": "base", "hard_negatives": 1},
+    ],
+    ids=["soft-bm25", "soft-base", "oasis-base"],
+)
+def test_losses_train(
+    changes: dict[str, object], pairs_file: Path, tiny_base_model: Path, tmp_path: Path
+) -> None:
+    result = train_retriever(
+        _retriever_config(pairs_file, tmp_path / "run", tiny_base_model, max_steps=2, **changes)
+    )
+    assert json.loads((result / CONFIG_FILE).read_text())["config"]["loss"] == changes["loss"]
+
+
+def test_trained_estimator_and_ranker_teacher_and_dev(
+    pairs_file: Path, tiny_base_model: Path, tmp_path: Path
+) -> None:
+    first = train_retriever(_retriever_config(pairs_file, tmp_path / "infonce", tiny_base_model, max_steps=1))
+    ranker = train_ranker(
+        RankerConfig(
+            pairs=str(pairs_file),
+            out=str(tmp_path / "ranker"),
+            base_model=str(tiny_base_model),
+            retriever=str(first),
+            num_negatives=2,
+            batch_size=3,
+            max_steps=2,
+            threads=1,
+            dev=str(pairs_file),
+            dev_depth=4,
+        )
+    )
+    info = json.loads((ranker / CONFIG_FILE).read_text())
+    assert info["best"]["step"] == 2 and 0 < info["dev_history"][0]["mrr"] <= 1
+    soft = _retriever_config(
+        pairs_file,
+        tmp_path / "soft",
+        tiny_base_model,
+        max_steps=1,
+        loss="softinfonce",
+        estimator="trained",
+        estimator_model=str(first),
+        dev=str(pairs_file),
+    )
+    assert json.loads((train_retriever(soft) / CONFIG_FILE).read_text())["dev_history"][0]["mrr"] > 0
+    oasis = _retriever_config(
+        pairs_file,
+        tmp_path / "oasis",
+        tiny_base_model,
+        max_steps=1,
+        loss="oasis",
+        teacher="ranker",
+        teacher_model=str(ranker),
+    )
+    assert (train_retriever(oasis) / "model.safetensors").exists()
+    inbatch = RankerConfig(
+        pairs=str(pairs_file),
+        out=str(tmp_path / "inbatch"),
+        base_model=str(tiny_base_model),
+        negatives="inbatch",
+        num_negatives=3,
+        batch_size=4,
+        max_steps=1,
+        threads=1,
+    )
+    assert (train_ranker(inbatch) / "model.safetensors").exists()
+
+
+def test_bad_settings_are_named(pairs_file: Path, tiny_base_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="estimator-model"):
+        train_retriever(
+            _retriever_config(pairs_file, tmp_path, tiny_base_model, loss="softinfonce", estimator="trained")
+        )
+    with pytest.raises(ValueError, match="unknown"):
+        train_retriever(_retriever_config(pairs_file, tmp_path, tiny_base_model, loss="triplet"))
+    with pytest.raises(ValueError, match="--retriever"):
+        train_ranker(RankerConfig(pairs=str(pairs_file), out=str(tmp_path)))

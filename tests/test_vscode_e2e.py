@@ -1,0 +1,212 @@
+"""The VS Code extension end to end, in a real VS Code: code-server driven in headless Chromium.
+
+`scripts/setup-editor-tests.sh` installs Chromium, node 24 and code-server (cached in
+~/.cache/codesieve-e2e) and builds editor-client/codesieve-X.Y.Z.vsix. This test installs that
+.vsix into a fresh code-server, opens a copy of the sample files with the tiny test model, and runs
+tests/e2e/vscode/driver.js, which uses the editor like a person: status bar, Find Code, the
+"Find similar code" code action, and an edit that the next search finds. Screenshots go to
+artifacts/screenshots/.
+
+Skipped, with the reason, only when the tools cannot be installed here (the setup script exits 75).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SETUP = ROOT / "scripts" / "setup-editor-tests.sh"
+DRIVER = ROOT / "tests" / "e2e" / "vscode" / "driver.js"
+SAMPLES = ROOT / "tests" / "data" / "chunking"
+ARTIFACTS = ROOT / "artifacts" / "screenshots"
+UNAVAILABLE = 75  # the setup script's exit code when Chromium, node or code-server cannot be installed
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
+
+
+@pytest.fixture(scope="module")
+def editor_tools() -> dict[str, str]:
+    """Runs the setup script (installs if needed, builds the .vsix) and returns its KEY=VALUE lines."""
+    if shutil.which("bash") is None or shutil.which("npm") is None:
+        pytest.skip("VS Code e2e: needs bash and npm to install node 24, code-server and Chromium")
+    started = time.monotonic()
+    process = subprocess.run(
+        ["bash", str(SETUP)], cwd=ROOT, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
+    )
+    if process.returncode == UNAVAILABLE:
+        pytest.skip(f"VS Code e2e: the editor tools cannot be installed here: {process.stderr.strip()[-800:]}")
+    assert process.returncode == 0, (
+        f"scripts/setup-editor-tests.sh failed ({process.returncode}):\n{process.stderr[-4000:]}"
+    )
+    tools = dict(line.split("=", 1) for line in process.stdout.splitlines() if "=" in line)
+    print(f"setup-editor-tests.sh: {time.monotonic() - started:.1f} s")
+    return tools
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"code-server exited with {process.returncode} before listening")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"code-server did not answer {url} within {timeout:.0f} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stops code-server and everything it started (its process group, led by its PID)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    try:  # children that outlived it (the Python server, the extension host)
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _logs(user_data: Path, server_log: Path) -> str:
+    """The extension's output channel and code-server's own log, for failure messages."""
+    parts = []
+    for log in sorted(user_data.glob("logs/**/*CodeSieve*.log")) + sorted(user_data.glob("logs/**/exthost.log")):
+        parts.append(f"--- {log.relative_to(user_data)}\n{log.read_text(errors='replace')[-6000:]}")
+    if server_log.exists():
+        parts.append(f"--- code-server output\n{server_log.read_text(errors='replace')[-3000:]}")
+    return "\n".join(parts)
+
+
+@pytest.fixture()
+def code_server(
+    editor_tools: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[dict[str, object]]:
+    # CODESIEVE_E2E_MODEL: an already built model folder (saves building the tiny one when iterating).
+    override = os.environ.get("CODESIEVE_E2E_MODEL")
+    tiny_model = Path(override) if override else request.getfixturevalue("tiny_model")
+    node, entry, vsix = editor_tools["NODE"], editor_tools["CODE_SERVER_ENTRY"], editor_tools["VSIX"]
+    folder = tmp_path / "workspace"
+    shutil.copytree(SAMPLES, folder)
+    user_data, extensions, config = tmp_path / "user-data", tmp_path / "extensions", tmp_path / "config.yaml"
+    (user_data / "User").mkdir(parents=True)
+    config.write_text("bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n")
+    settings = {
+        "workbench.startupEditor": "none",
+        "extensions.ignoreRecommendations": True,
+        "security.workspace.trust.enabled": False,
+        "telemetry.telemetryLevel": "off",
+        "update.mode": "none",
+        "workbench.tips.enabled": False,
+        "chat.disableAIFeatures": True,
+        "extensions.autoUpdate": False,
+        "extensions.autoCheckUpdates": False,
+        # typing in the editor should produce exactly the typed text
+        "editor.autoClosingBrackets": "never",
+        "editor.autoClosingQuotes": "never",
+        "editor.autoIndent": "none",
+        "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
+        "editor.suggestOnTriggerCharacters": False,
+        "editor.acceptSuggestionOnEnter": "off",
+        "editor.wordBasedSuggestions": "off",
+        "files.autoSave": "off",
+        "codesieve.pythonPath": sys.executable,
+        "codesieve.model": str(tiny_model),
+        "codesieve.indexDir": str(tmp_path / "indexes"),
+    }
+    (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
+    # In code-server the extension host is "remote": settings scoped to the machine (pythonPath,
+    # indexDir) are read from the Machine settings, not the browser's User settings.
+    (user_data / "Machine").mkdir()
+    machine = {key: value for key, value in settings.items() if key.startswith("codesieve.")}
+    (user_data / "Machine" / "settings.json").write_text(json.dumps(machine, indent=2))
+    env = {
+        **os.environ,
+        "CODESIEVE_INDEX_DIR": str(tmp_path / "indexes"),
+        "PATH": f"{Path(node).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    base = [node, entry, "--config", str(config), "--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
+    install = subprocess.run(
+        [*base, "--install-extension", vsix], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert install.returncode == 0, f"installing {vsix} failed:\n{install.stdout}\n{install.stderr}"
+    assert any(extensions.glob("codesieve.codesieve-*")), f"no extension in {extensions}: {install.stdout}"
+
+    port = _free_port()
+    server_log = tmp_path / "code-server.log"
+    with server_log.open("wb") as output:
+        process = subprocess.Popen(
+            [*base, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none", "--disable-telemetry",
+             "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override",
+             str(folder)],
+            env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/healthz", process, timeout=60)
+        yield {"url": f"http://127.0.0.1:{port}", "folder": folder, "user_data": user_data, "log": server_log}
+    finally:
+        _stop(process)
+
+
+def test_vscode_extension_end_to_end(
+    code_server: dict[str, object], editor_tools: dict[str, str], tmp_path: Path
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    result_file = tmp_path / "result.json"
+    env = {
+        **os.environ,
+        "NODE_PATH": editor_tools["NODE_PATH"],
+        "CS_URL": str(code_server["url"]),
+        "CS_FOLDER": str(code_server["folder"]),
+        "ARTIFACTS": str(ARTIFACTS),
+        "RESULT": str(result_file),
+        "BROWSER_PROFILE": str(tmp_path / "chromium-profile"),
+        "CHROMIUM": editor_tools.get("CHROMIUM", "/usr/bin/chromium"),
+    }
+    started = time.monotonic()
+    driver = subprocess.run(
+        [editor_tools["NODE"], str(DRIVER)], env=env, capture_output=True, text=True, timeout=600
+    )
+    print(driver.stdout)
+    print(f"driver: {time.monotonic() - started:.1f} s")
+    logs = _logs(Path(str(code_server["user_data"])), Path(str(code_server["log"])))
+    assert result_file.exists(), f"the driver wrote no result ({driver.returncode}):\n{driver.stderr}\n{logs}"
+    result = json.loads(result_file.read_text())
+    failed = [f"{c['name']}: {c['detail']}" for c in result["checks"] if not c["ok"]]
+    assert not result["error"], f"driver error: {result['error']}\n{driver.stdout[-3000:]}\n{logs}"
+    assert not failed, "failed checks:\n" + "\n".join(failed) + f"\n{driver.stdout[-3000:]}\n{logs}"
+    names = {c["name"] for c in result["checks"]}
+    for required in (
+        "status bar reaches ready with a chunk count",
+        "Find Code lists the function whose text was typed",
+        "Enter opens the hit on its line",
+        "Find Similar lists similar functions",
+        "a saved edit is found by the next search",
+    ):
+        assert required in names, f"the driver did not get to {required!r}"
+    for shot in ("vscode-status-bar.png", "vscode-find-code.png", "vscode-find-similar.png"):
+        assert (ARTIFACTS / shot).stat().st_size > 1000, f"missing screenshot {shot}"
+    assert result["ok"], result

@@ -1,0 +1,275 @@
+"""The `trainer` command: mine pairs, fit a repository, train, evaluate and export models.
+
+    trainer mine REPO --out pairs.jsonl
+    trainer fit [REPO] [--out MODEL_DIR] [--resume] [--max-steps N]
+    trainer eval --benchmark cosqa/dev [--model DIR] [--rerank-depth 10] [--bm25] [--rankings OUT.jsonl]
+    trainer export CHECKPOINT --out MODEL_DIR [--ranker RANKER_CHECKPOINT]
+    trainer train retriever --pairs pairs.jsonl --out runs/r1 [--loss softinfonce --estimator bm25 ...]
+    trainer train ranker --pairs pairs.jsonl --retriever runs/r1/model --out runs/k1
+
+Progress goes to stderr; results (tables, paths) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .checkpoints import stored_config
+from .config import add_config_arguments, config_from_args, config_from_json
+
+DESCRIPTION = "Train, evaluate and export CodeSieve's search models (retriever and ranker)."
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .fit import FitConfig
+    from .train_ranker import RankerConfig
+    from .train_retriever import RetrieverConfig
+
+    parser = argparse.ArgumentParser(prog="trainer", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    mine = commands.add_parser(
+        "mine",
+        help="mine (description, code) pairs from a repository",
+        description="Mine (first docstring sentence, code without the docstring) pairs from every documented "
+        "function and method of a repository, filtered as CodeSearchNet (no tests, no dunders, no generated "
+        "files, code >= 3 lines, description 3-256 words, no duplicate code). Writes JSONL.",
+    )
+    mine.add_argument("repo", type=Path, help="repository folder")
+    mine.add_argument("--out", type=Path, required=True, help="pairs file to write (JSONL)")
+    mine.add_argument(
+        "--held-out",
+        type=float,
+        default=0.0,
+        help="also write OUT.held-out.jsonl with this share of the files",
+    )
+    mine.add_argument("--seed", type=int, default=0, help="seed of the held-out split (default 0)")
+
+    fit = commands.add_parser(
+        "fit",
+        help="retrain on a repository, evaluate, export and install for it",
+        description="Mine pairs from a repository, hold out 10%% of them by file, train the retriever and the "
+        "ranker, evaluate base vs fitted on the held-out pairs, export, and install the model for that "
+        "repository so `codesieve search` uses it. Interrupted? Run again with --resume.",
+    )
+    fit.add_argument("repo", nargs="?", default=".", help="repository folder (default: the current folder)")
+    fit.add_argument("--resume", action="store_true", help="continue an interrupted fit from its checkpoints")
+    add_config_arguments(fit, FitConfig, skip=("root",))
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate a model folder (and BM25) on a benchmark",
+        description="Rank each query against the whole pool with the runtime's ONNX encoders and print MRR and "
+        "Recall@1/5/10/100 for the retriever and the cascade at each rerank depth (ties count against the gold).",
+    )
+    evaluate.add_argument(
+        "--benchmark", help="shortcut: cosqa/dev, cosqa/test, csn_ruby/valid, csn_ruby/test"
+    )
+    evaluate.add_argument("--queries", type=Path, help="query file (JSONL with id, query, code_id)")
+    evaluate.add_argument("--codebase", type=Path, help="pool file (JSONL with id, code)")
+    evaluate.add_argument("--pool-split", help='keep only pool rows whose "split" equals this')
+    evaluate.add_argument(
+        "--pairs", type=Path, help="or: a pairs file (held-out pairs), each code the gold of its query"
+    )
+    evaluate.add_argument(
+        "--model", type=Path, help="model folder made by `trainer export` (default: the shipped model)"
+    )
+    evaluate.add_argument(
+        "--no-model", action="store_true", help="evaluate no model (with --bm25: BM25 alone)"
+    )
+    evaluate.add_argument(
+        "--rerank-depth", type=int, nargs="+", default=[10], help="cascade depths K (default 10)"
+    )
+    evaluate.add_argument("--bm25", action="store_true", help="add the BM25 baseline row")
+    evaluate.add_argument(
+        "--rankings", type=Path, help="write the top 1000 code ids of each query here (JSONL)"
+    )
+    evaluate.add_argument(
+        "--rankings-of",
+        help="which row the rankings come from (default: the last: cascade, else retriever, else bm25)",
+    )
+    evaluate.add_argument(
+        "--cache-dir", type=Path, help="code-embedding cache (default: the user cache folder)"
+    )
+    evaluate.add_argument("--json", type=Path, help="also write the metrics as JSON here")
+    evaluate.add_argument("--threads", type=int, help="ONNX Runtime threads (default: up to 4)")
+
+    export = commands.add_parser(
+        "export",
+        help="turn training output into a runtime model folder",
+        description="Export a trained retriever (and ranker) to ONNX with int8 weights, check parity with torch, "
+        "and write a model card with the recipe and the data.",
+    )
+    export.add_argument(
+        "checkpoint", type=Path, help="retriever training folder, its model/, or a fit work folder"
+    )
+    export.add_argument(
+        "--ranker", type=Path, help="ranker training folder (default: a ranker/ beside the retriever)"
+    )
+    export.add_argument("--out", type=Path, required=True, help="model folder to write (replaced atomically)")
+    export.add_argument("--name", default="", help="model name on the card")
+    export.add_argument(
+        "--scores", type=Path, help="JSON file of scores to put on the card (e.g. from eval --json)"
+    )
+    export.add_argument("--no-quantize", action="store_true", help="keep fp32 weights")
+
+    train = commands.add_parser("train", help="train one model from a pairs file, every switch exposed")
+    models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
+    for name, cls, text in (
+        (
+            "retriever",
+            RetrieverConfig,
+            "train the dual encoder (InfoNCE, Soft-InfoNCE, OASIS; hard negatives)",
+        ),
+        ("ranker", RankerConfig, "train the cross-encoder (listwise; ranking-based or in-batch negatives)"),
+    ):
+        sub = models.add_parser(name, help=text, description=text)
+        sub.add_argument(
+            "--resume", action="store_true", help="continue from OUT/checkpoint with its stored config"
+        )
+        add_config_arguments(sub, cls)
+    return parser
+
+
+def _run_mine(args: argparse.Namespace) -> int:
+    from .data import split_by_file, write_pairs
+    from .mining import mine_repository
+
+    report = mine_repository(args.repo)
+    pairs = report.pairs
+    if args.held_out > 0:
+        pairs, held_out = split_by_file(report.pairs, args.held_out, args.seed)
+        held_out_path = args.out.with_suffix(".held-out.jsonl")
+        write_pairs(held_out_path, held_out)
+        print(f"{len(held_out)} held-out pairs -> {held_out_path}")
+    write_pairs(args.out, pairs)
+    dropped = ", ".join(f"{reason} {count}" for reason, count in report.dropped.most_common())
+    print(f"{len(pairs)} pairs from {report.files} files -> {args.out}")
+    print(f"dropped: {dropped or 'none'}", file=sys.stderr)
+    return 0
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    from .fit import FitConfig, FitError, fit
+
+    config = config_from_args(FitConfig, args, FitConfig(root=args.repo))
+    try:
+        fit(config, resume=args.resume)
+    except FitError as error:
+        print(f"trainer fit: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from codesieve.server.model_folder import default_model_dir
+
+    from .benchmarks import load_jsonl_benchmark
+    from .data import load_eval_set
+    from .evaluate import default_cache_dir, evaluate, format_table, write_rankings
+
+    if args.benchmark:
+        benchmark = load_eval_set(args.benchmark)
+    elif args.pairs:
+        benchmark = load_eval_set(str(args.pairs))
+    elif args.queries and args.codebase:
+        benchmark = load_jsonl_benchmark(args.queries, args.codebase, pool_split=args.pool_split)
+    else:
+        print(
+            "trainer eval: give --benchmark NAME/SPLIT, --pairs FILE, or --queries and --codebase",
+            file=sys.stderr,
+        )
+        return 2
+    model = None if args.no_model else (args.model or default_model_dir())
+    result = evaluate(
+        benchmark,
+        model,
+        rerank_depths=args.rerank_depth,
+        bm25=args.bm25,
+        cache_dir=args.cache_dir or default_cache_dir(),
+        keep_rankings=args.rankings is not None,
+        threads=args.threads,
+    )
+    print(format_table(result))
+    if args.json:
+        args.json.write_text(json.dumps({benchmark.name: result.rows}, indent=2) + "\n", encoding="utf-8")
+    if args.rankings is not None:
+        which = args.rankings_of or list(result.rankings)[-1]
+        if which not in result.rankings:
+            print(
+                f"trainer eval: no rankings for {which!r}; rows: {', '.join(result.rankings)}",
+                file=sys.stderr,
+            )
+            return 2
+        write_rankings(args.rankings, benchmark, result.rankings[which])
+        print(f"rankings ({which}) -> {args.rankings}")
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from codesieve.export.checkpoint import CheckpointError, export_checkpoint
+
+    scores = json.loads(args.scores.read_text(encoding="utf-8")) if args.scores else None
+    try:
+        result = export_checkpoint(
+            args.checkpoint,
+            args.out,
+            ranker=args.ranker,
+            name=args.name,
+            scores=scores,
+            quantize=not args.no_quantize,
+        )
+    except CheckpointError as error:
+        print(f"trainer export: {error}", file=sys.stderr)
+        return 2
+    print(f"model folder -> {result.folder}  parity: {json.dumps(result.parity)}")
+    return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .train_ranker import RankerConfig, train_ranker
+    from .train_retriever import RetrieverConfig, train_retriever
+
+    try:
+        if args.model == "retriever":
+            out = Path(args.out or RetrieverConfig().out)
+            stored = stored_config(out) if args.resume else None
+            base = config_from_json(RetrieverConfig, stored) if stored is not None else RetrieverConfig()
+            folder = train_retriever(config_from_args(RetrieverConfig, args, base), resume=args.resume)
+        else:
+            out = Path(args.out or RankerConfig().out)
+            stored = stored_config(out) if args.resume else None
+            ranker_base = config_from_json(RankerConfig, stored) if stored is not None else RankerConfig()
+            folder = train_ranker(config_from_args(RankerConfig, args, ranker_base), resume=args.resume)
+    except ValueError as error:
+        print(f"trainer train {args.model}: {error}", file=sys.stderr)
+        return 2
+    print(f"trained {args.model} -> {folder}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `trainer` console script."""
+    args = _parser().parse_args(argv)
+    runners = {
+        "mine": _run_mine,
+        "fit": _run_fit,
+        "eval": _run_eval,
+        "export": _run_export,
+        "train": _run_train,
+    }
+    try:
+        return runners[args.command](args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"trainer {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command with --resume to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

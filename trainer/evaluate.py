@@ -1,0 +1,231 @@
+"""Evaluate an exported model folder the way users run it: through the runtime's ONNX encoders.
+
+Protocol (shared/benchmarks/README.md): every query is ranked against the whole pool, one code is
+correct, a tie with it counts against it (`server.metrics.rank_of_gold`); MRR over the full
+ranking and Recall@1/5/10/100. Rows:
+
+- ``bm25``: the lexical baseline (`trainer.bm25.BM25`, as bench/bm25_baseline.py);
+- ``retriever``: the model folder's dual encoder alone;
+- ``cascade@K``: the retriever's top K reordered by the ranker, the rest in retriever order: the
+  runtime's explicit two-stage merge (`server.cascade.merge_reranked`). Inside the top K a
+  ranker tie with the gold counts against it; a gold outside the top K keeps its retriever rank.
+
+Code embeddings are cached per (retriever sha256, pool content sha256) under the cache folder, so
+a second evaluation of the same model on the same pool only encodes the queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from codesieve.server.cascade import merge_reranked
+from codesieve.server.encoders import CrossEncoder, DualEncoder
+from codesieve.server.metrics import DEFAULT_KS, rank_of_gold, retrieval_metrics
+from codesieve.server.model_folder import ModelFolder
+from codesieve.server.store import StoredChunk
+
+from .benchmarks import Benchmark
+from .bm25 import BM25
+
+RANKING_DEPTH = 1000  # ids written per query in a rankings file
+QUERY_CHUNK = 512  # BM25 queries scored at once
+ENCODE_BLOCK = 512  # codes encoded between progress updates and cache writes
+
+
+def default_cache_dir() -> Path:
+    """$CODESIEVE_EVAL_CACHE, else the user cache folder's eval-embeddings."""
+    if os.environ.get("CODESIEVE_EVAL_CACHE"):
+        return Path(os.environ["CODESIEVE_EVAL_CACHE"]).expanduser()
+    return Path(platformdirs.user_cache_dir("codesieve")) / "eval-embeddings"
+
+
+@dataclass
+class Evaluation:
+    """Metrics per system (row name -> metrics) and, optionally, each system's rankings."""
+
+    benchmark: str
+    queries: int
+    pool: int
+    rows: dict[str, dict[str, float]] = field(default_factory=dict)
+    rankings: dict[str, list[list[int]]] = field(
+        default_factory=dict
+    )  # row -> per query, code ids best first
+
+
+def pool_sha256(benchmark: Benchmark) -> str:
+    """Hash of the pool's ids and codes, in order: what the cached embeddings depend on."""
+    digest = hashlib.sha256()
+    for row in benchmark.codebase:
+        digest.update(f"{row.id}\0{len(row.code)}\0".encode())
+        digest.update(row.code.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def code_embeddings(
+    encoder: DualEncoder, model: ModelFolder, benchmark: Benchmark, cache_dir: Path | None
+) -> NDArray[np.float32]:
+    """(N, D) embeddings of the pool's codes, from the cache when this model already encoded this pool."""
+    codes = [row.code for row in benchmark.codebase]
+    cache = None
+    if cache_dir is not None:
+        cache = cache_dir / f"{model.retriever_sha256[:20]}-{pool_sha256(benchmark)[:20]}.npy"
+        if cache.exists():
+            cached: NDArray[np.float32] = np.load(cache)
+            if cached.shape == (len(codes), model.card.dimension):
+                return cached
+    parts = []
+    with tqdm(
+        total=len(codes), desc="encoding codes", unit="code", file=sys.stderr, dynamic_ncols=True
+    ) as bar:
+        for start in range(0, len(codes), ENCODE_BLOCK):
+            parts.append(encoder.encode_code(codes[start : start + ENCODE_BLOCK]))
+            bar.update(len(parts[-1]))
+    embeddings = np.concatenate(parts) if parts else np.zeros((0, model.card.dimension), dtype=np.float32)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_name(cache.name + ".tmp.npy")
+        np.save(temporary, embeddings)
+        os.replace(temporary, cache)
+    return embeddings
+
+
+def top_order(scores: NDArray[np.float32] | NDArray[np.float64], depth: int) -> NDArray[np.int64]:
+    """Per row, the column indices of the `depth` best scores, best first (ties: lower index first)."""
+    depth = min(depth, scores.shape[1])
+    if depth < scores.shape[1]:
+        candidates = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
+    else:
+        candidates = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+    rows = np.arange(scores.shape[0])[:, None]
+    order = np.lexsort((candidates, -scores[rows, candidates]), axis=1)
+    result: NDArray[np.int64] = candidates[rows, order].astype(np.int64)
+    return result
+
+
+def bm25_scores(benchmark: Benchmark, k1: float = 1.2, b: float = 0.75) -> NDArray[np.float64]:
+    """(Q, N) BM25 scores, as bench/bm25_baseline.py computes them."""
+    index = BM25([row.code for row in benchmark.codebase], k1=k1, b=b)
+    texts = [query.text for query in benchmark.queries]
+    parts = [
+        index.score_matrix(texts[start : start + QUERY_CHUNK]) for start in range(0, len(texts), QUERY_CHUNK)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, len(benchmark.codebase)))
+
+
+def cascade_ranks(
+    retriever_ranks: NDArray[np.int64],
+    head: NDArray[np.int64],
+    ranker_scores: NDArray[np.float32],
+    gold: NDArray[np.int64],
+    depth: int,
+) -> NDArray[np.int64]:
+    """Rank of the gold after the ranker reorders the top `depth` (ties against the gold)."""
+    ranks = retriever_ranks.copy()
+    for row in range(len(gold)):
+        members = np.flatnonzero(head[row, :depth] == gold[row])
+        if retriever_ranks[row] > depth or members.size == 0:
+            continue  # below the reranked head: retriever order (a tie at the boundary counts against)
+        scores = ranker_scores[row, :depth]
+        ranks[row] = int((scores >= scores[members[0]]).sum())
+    return ranks
+
+
+def _chunk(code_id: int) -> StoredChunk:
+    return StoredChunk(code_id, str(code_id), "", "", "", "", 0, 0, "", "")
+
+
+def cascade_ranking(
+    order: Sequence[int], ranker_scores: NDArray[np.float32], ids: Sequence[int]
+) -> list[int]:
+    """Code ids of one query after the runtime's merge: reranked head, then retriever order."""
+    retrieved = [(_chunk(ids[index]), 0.0) for index in order]
+    return [hit.chunk.label for hit in merge_reranked(retrieved, ranker_scores)]
+
+
+def evaluate(
+    benchmark: Benchmark,
+    model_dir: Path | None,
+    rerank_depths: Sequence[int] = (10,),
+    bm25: bool = False,
+    cache_dir: Path | None = None,
+    keep_rankings: bool = False,
+    threads: int | None = None,
+) -> Evaluation:
+    """Metrics of BM25, the retriever and the cascade at each depth on one benchmark."""
+    gold = benchmark.gold_positions()
+    ids = [row.id for row in benchmark.codebase]
+    result = Evaluation(benchmark.name, len(benchmark.queries), len(benchmark.codebase))
+
+    def record(name: str, ranks: NDArray[np.int64], rankings: list[list[int]] | None) -> None:
+        result.rows[name] = retrieval_metrics(ranks, DEFAULT_KS)
+        if keep_rankings and rankings is not None:
+            result.rankings[name] = rankings
+
+    if bm25:
+        scores = bm25_scores(benchmark)
+        order = top_order(scores, RANKING_DEPTH) if keep_rankings else None
+        record(
+            "bm25",
+            rank_of_gold(scores, gold),
+            None if order is None else [[ids[i] for i in row] for row in order],
+        )
+    if model_dir is None:
+        return result
+    model = ModelFolder.load(model_dir)
+    encoder = DualEncoder(model, threads)
+    codes = code_embeddings(encoder, model, benchmark, cache_dir)
+    queries = encoder.encode_queries([query.text for query in benchmark.queries])
+    similarity = queries @ codes.T
+    retriever_ranks = rank_of_gold(similarity, gold)
+    order = top_order(similarity, max(RANKING_DEPTH if keep_rankings else 0, *rerank_depths, 1))
+    record("retriever", retriever_ranks, [[ids[i] for i in row[:RANKING_DEPTH]] for row in order])
+    if model.ranker_path is None or not rerank_depths:
+        return result
+    ranker = CrossEncoder(model, threads)
+    deepest = min(max(rerank_depths), len(ids))
+    ranker_scores = np.zeros((len(gold), deepest), dtype=np.float32)
+    texts = [row.code for row in benchmark.codebase]
+    for row, query in enumerate(tqdm(benchmark.queries, desc=f"reranking top {deepest}", file=sys.stderr)):
+        ranker_scores[row] = ranker.score(query.text, [texts[index] for index in order[row, :deepest]])
+    for depth in sorted(set(rerank_depths)):
+        used = min(depth, deepest)  # a depth past the pool reranks the whole pool
+        ranks = cascade_ranks(retriever_ranks, order, ranker_scores, gold, used)
+        rankings = None
+        if keep_rankings:
+            rankings = [
+                cascade_ranking(order[row, :RANKING_DEPTH].tolist(), ranker_scores[row, :used], ids)
+                for row in range(len(gold))
+            ]
+        record(f"cascade@{depth}", ranks, rankings)
+    return result
+
+
+def write_rankings(path: Path, benchmark: Benchmark, rankings: list[list[int]]) -> None:
+    """One line per query: {"id": query id, "ranking": [code ids, best first]}."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as out:
+        for query, ranking in zip(benchmark.queries, rankings, strict=True):
+            out.write(json.dumps({"id": query.id, "ranking": ranking}) + "\n")
+    os.replace(temporary, path)
+
+
+def format_table(evaluation: Evaluation) -> str:
+    """A fixed-width table: one row per system, MRR and Recall@1/5/10/100."""
+    columns = ["mrr", *(f"recall@{k}" for k in DEFAULT_KS)]
+    header = f"{'system':<14}" + "".join(f"{column.replace('recall', 'R'):>8}" for column in columns)
+    lines = [f"{evaluation.benchmark}: {evaluation.queries} queries, pool of {evaluation.pool}", header]
+    for name, metrics in evaluation.rows.items():
+        lines.append(f"{name:<14}" + "".join(f"{metrics[column]:>8.3f}" for column in columns))
+    return "\n".join(lines)
