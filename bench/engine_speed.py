@@ -65,7 +65,19 @@ def fetch_package(spec: str) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as download:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d", download, spec],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-q",
+                "-d",
+                download,
+                spec,
+            ],
             check=True,
         )
         (archive,) = Path(download).glob("*.tar.gz")
@@ -93,8 +105,12 @@ def time_searches(workspace: Workspace, queries: list[str], rerank: bool) -> lis
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--package", default="django==5.1.4", help="PyPI sdist to index (default django==5.1.4)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--package", default="django==5.1.4", help="PyPI sdist to index (default django==5.1.4)"
+    )
     parser.add_argument("--folder", type=Path, help="index this folder instead of a package")
     parser.add_argument("--subset", help="only this subfolder of the package (e.g. django/db)")
     parser.add_argument("--model", type=Path, help="model folder (default: the shipped default)")
@@ -122,18 +138,28 @@ def main() -> int:
     reranked = time_searches(workspace, queries, rerank=True) if workspace.ranker else []
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    print(f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
-          f"Python {platform.python_version()}, threads {config.threads}")
+    print(
+        f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
+        f"Python {platform.python_version()}, threads {config.threads}"
+    )
     print(f"code base: {folder} ({report.files_total} files)")
-    print(f"model: {workspace.model.card.name} ({workspace.model.card.quantization}); loaded in {load_seconds:.2f} s")
-    print(f"indexed: {report.chunks_total} chunks ({report.chunks_embedded} embedded) in {report.seconds:.1f} s "
-          f"= {report.chunks_embedded / report.seconds:.1f} functions/s")
+    print(
+        f"model: {workspace.model.card.name} ({workspace.model.card.quantization}); loaded in {load_seconds:.2f} s"
+    )
+    print(
+        f"indexed: {report.chunks_total} chunks ({report.chunks_embedded} embedded) in {report.seconds:.1f} s "
+        f"= {report.chunks_embedded / report.seconds:.1f} functions/s"
+    )
     print(f"index size on disk: {size / 1e6:.1f} MB; peak memory (RSS): {peak_mb:.0f} MB")
-    print(f"search, no rerank (N={config.retrieve_depth}): p50 {percentile(plain, 0.5):.1f} ms, "
-          f"p95 {percentile(plain, 0.95):.1f} ms over {len(plain)} queries")
+    print(
+        f"search, no rerank (N={config.retrieve_depth}): p50 {percentile(plain, 0.5):.1f} ms, "
+        f"p95 {percentile(plain, 0.95):.1f} ms over {len(plain)} queries"
+    )
     if reranked:
-        print(f"search, rerank K={config.rerank_depth} of N={config.retrieve_depth}: "
-              f"p50 {percentile(reranked, 0.5):.1f} ms, p95 {percentile(reranked, 0.95):.1f} ms")
+        print(
+            f"search, rerank K={config.rerank_depth} of N={config.retrieve_depth}: "
+            f"p50 {percentile(reranked, 0.5):.1f} ms, p95 {percentile(reranked, 0.95):.1f} ms"
+        )
     else:
         print("search with rerank: no ranker in this model folder (see --help)")
     print(f"mean query latency no-rerank {statistics.mean(plain):.1f} ms")

@@ -46,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     base = commands.add_parser("base", help="export the base all-MiniLM-L6-v2 retriever")
     base.add_argument("--out", type=Path, required=True, help="model folder to write (replaced)")
     base.add_argument("--fp32", action="store_true", help="skip int8 quantisation")
-    base.add_argument("--untrained-ranker", action="store_true", help="add a ranker with an untrained head "
-                      "(latency benchmarks only)")
+    base.add_argument(
+        "--untrained-ranker",
+        action="store_true",
+        help="add a ranker with an untrained head (latency benchmarks only)",
+    )
     args = parser.parse_args(argv)
     try:
         export_base(args.out, quantize=not args.fp32, untrained_ranker=args.untrained_ranker)

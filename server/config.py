@@ -26,7 +26,7 @@ class EngineConfig:
     max_file_size: int = 1_000_000  # bytes; larger files are skipped and counted
     exclude: tuple[str, ...] = ()  # gitignore-style globs excluded on top of .gitignore files
     threads: int = field(default_factory=default_threads)  # ONNX Runtime threads
-    batch_size: int = 32  # chunks embedded per batch; the indexer yields between batches
+    batch_size: int = 64  # chunks per indexing group (one transaction); the indexer yields between groups
 
 
 SETTING_NAMES = {

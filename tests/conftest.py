@@ -36,7 +36,9 @@ def _write_tokenizer(target: Path) -> None:
     vocabulary += sorted(set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"))
     vocabulary += [word for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0]))[:1500]]
     vocabulary = list(dict.fromkeys(vocabulary))
-    tokenizer = Tokenizer(models.WordPiece({token: index for index, token in enumerate(vocabulary)}, unk_token="[UNK]"))
+    tokenizer = Tokenizer(
+        models.WordPiece({token: index for index, token in enumerate(vocabulary)}, unk_token="[UNK]")
+    )
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()

@@ -7,10 +7,11 @@ import random
 from pathlib import Path
 
 import pytest
-from codesieve.server.chunking import MAX_CHUNK_LINES, Chunk, chunk_at_line, chunk_source
-from codesieve.server.languages import definition_query, language_for_path, parser_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from codesieve.server.chunking import MAX_CHUNK_LINES, Chunk, chunk_at_line, chunk_source
+from codesieve.server.languages import definition_query, language_for_path, parser_for
 
 DATA = Path(__file__).parent / "data" / "chunking"
 GRAMMAR_LANGUAGES = ("python", "javascript", "typescript", "tsx", "go", "java", "rust", "ruby")

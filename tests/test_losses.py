@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+
 from codesieve.trainer.losses.cosent import cosent, order_augmented_loss, teacher_labels
 from codesieve.trainer.losses.info_nce import duplicate_mask, info_nce
 from codesieve.trainer.losses.listwise import listwise_ranking_loss

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from codesieve.server.metrics import rank_from_ranking, rank_of_gold, rank_of_gold_dot, retrieval_metrics
 
 

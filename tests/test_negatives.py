@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from codesieve.trainer.negatives import (
     code_key,
     mine_hard_negatives,

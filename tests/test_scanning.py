@@ -12,6 +12,9 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from codesieve.server.scanning import (
     ScanResult,
     SourceError,
@@ -20,8 +23,6 @@ from codesieve.server.scanning import (
     read_source,
     scan_workspace,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 _SUFFIXES = {".py": "python", ".js": "javascript", ".rs": "rust"}
 

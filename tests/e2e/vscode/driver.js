@@ -218,7 +218,7 @@ async function run(page) {
     first.labels.length > 0 && first.labels.every((label) => /, [\w./-]+:\d+, \w+ · ./.test(label)),
     first.labels[0],
   );
-  await screenshot(quickInput(page), "vscode-find-code.png");
+  await page.mouse.move(5, 5); // no hover highlight in the screenshots
   // Move through the list to the hit (previewing each), then Enter.
   let target = await moveTo(page, "fetch");
   if (target.found && target.moves === 0) {
@@ -227,6 +227,7 @@ async function run(page) {
     target = { ...target, moves: 2 };
   }
   check("Find Code lists the function whose text was typed", target.found, `${target.focused} after ${target.moves} moves`);
+  await screenshot(quickInput(page), "vscode-find-code.png");
   const previewTab = await poll(
     async () => (await page.locator(".tabs-container .tab", { hasText: "sample.py" }).count()) > 0,
     5000,
@@ -266,6 +267,46 @@ async function run(page) {
     );
     if (similar) await screenshot(quickInput(page), "vscode-find-similar.png");
     await page.keyboard.press("Escape");
+  }
+
+  // The same from the command (editor context menu / palette): CodeSieve: Find Similar Code.
+  await page.locator(".monaco-editor .view-lines").first().click({ position: { x: 5, y: 5 } }).catch(() => undefined);
+  const cursorBefore = await cursorLine(page);
+  await page.keyboard.press("F1");
+  await quickInputBox(page).waitFor({ state: "visible", timeout: 10000 });
+  await quickInputBox(page).fill(">CodeSieve: Find Similar Code");
+  await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Find Similar Code" }).first().waitFor({ timeout: 10000 });
+  await page.keyboard.press("Enter");
+  const fromCommand = await poll(async () => {
+    const title = await quickTitle(page);
+    return /Similar to .*results?/.test(title) ? { title, labels: await rows(page) } : false;
+  }, 30000);
+  check(
+    "CodeSieve: Find Similar Code (command) lists similar code",
+    fromCommand && fromCommand.labels.length > 0 && fromCommand.title.includes(`sample.py:${cursorBefore.line}`),
+    fromCommand ? fromCommand.title : await quickTitle(page),
+  );
+  await page.keyboard.press("Escape");
+
+  // The status bar item opens the details, whose Reindex button reindexes.
+  await page.locator("#workbench\\.parts\\.statusbar .statusbar-item", { hasText: "CodeSieve" }).first().click();
+  const dialog = page.locator(".monaco-dialog-box");
+  const dialogShown = await dialog.waitFor({ state: "visible", timeout: 10000 }).then(() => true, () => false);
+  const dialogText = dialogShown ? ((await dialog.textContent()) || "").replace(/\s+/g, " ") : "";
+  check(
+    "clicking the status bar shows the index details",
+    dialogShown && /CodeSieve index: ready/.test(dialogText) && /Chunks: \d+/.test(dialogText) && /Model: /.test(dialogText),
+    dialogText.slice(0, 300),
+  );
+  if (dialogShown) {
+    const reindexSeen = [];
+    await dialog.locator(".monaco-button", { hasText: "Reindex" }).first().click();
+    const back = await poll(async () => {
+      const text = await statusText(page);
+      if (reindexSeen[reindexSeen.length - 1] !== text) reindexSeen.push(text);
+      return reindexSeen.some((t) => /indexing/.test(t)) && /CodeSieve: [\d,]+ chunks/.test(text);
+    }, 30000, 50);
+    check("Reindex from the details reindexes and gets back to ready", back, reindexSeen.join(" -> "));
   }
 
   // 4. Edit and save a file; the next search finds the new function.

@@ -1,0 +1,73 @@
+"""A non-editable wheel installs `codesieve.*` names only and searches with the model inside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_wheel_installs_namespaced_packages_and_the_default_model(
+    tmp_path: Path, sample_workspace: Path, index_dir: Path
+) -> None:
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = tmp_path.glob("codesieve-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top_level = {name.split("/")[0] for name in names if not name.startswith("codesieve-")}
+    assert top_level == {"codesieve"}  # nothing called server, trainer or export in site-packages
+    for required in (
+        "codesieve/server/cli.py",
+        "codesieve/trainer/cli.py",
+        "codesieve/export/onnx_export.py",
+        "codesieve/models/default/retriever.onnx",
+        "codesieve/models/default/model-card.json",
+    ):
+        assert required in names
+
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        timeout=300,
+    )
+    script = (
+        "import json, sys, codesieve.server.cli as cli\n"
+        f"assert cli.__file__.startswith({str(target)!r}), cli.__file__\n"
+        f"sys.exit(cli.main(['search', 'read a json config', {str(sample_workspace)!r}, '--json', '-q']))\n"
+    )
+    # PYTHONPATH puts the wheel's files ahead of the editable checkout; run from elsewhere.
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["hits"]
