@@ -30,6 +30,7 @@ from codesieve.server.model_folder import (
     ModelCard,
     write_card,
 )
+from codesieve.trainer.checkpoints import replace_folder
 from codesieve.trainer.models import CrossEncoder, DualEncoder
 
 OPSET = 17
@@ -198,9 +199,7 @@ def export_model_folder(
         final_card = ModelCard.from_json({**final_card.to_json(), "parity": parity})
         write_card(staging, final_card)
         staging.chmod(0o755)  # mkdtemp makes it private
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        replace_folder(staging, out)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

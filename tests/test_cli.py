@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,29 @@ def test_shipped_default_model_loads_and_searches(sample_workspace: Path, index_
 def test_bad_locations(location: str, tiny_model: Path) -> None:
     result = codesieve("similar", location, "--model", str(tiny_model))
     assert result.returncode == 2 and "FILE:LINE" in result.stderr
+
+
+def test_permission_denied_files_and_folders_are_skipped_and_counted(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    """Real EACCES: as root, the run drops CAP_DAC_OVERRIDE so file modes apply to it too."""
+    secret = sample_workspace / "secret.py"
+    secret.write_text("def hidden():\n    return 1\n")
+    locked = sample_workspace / "locked"
+    locked.mkdir()
+    (locked / "inner.py").write_text("def inner():\n    return 2\n")
+    secret.chmod(0)
+    locked.chmod(0)
+    command = [sys.executable, "-m", "codesieve.server.cli", "index", str(sample_workspace), "--model", str(tiny_model)]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: cannot make a file unreadable")
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    finally:
+        secret.chmod(0o644)
+        locked.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert "10 files (10 new or changed" in result.stdout
+    assert "2 unreadable" in result.stdout

@@ -86,8 +86,8 @@ def frozen_copy(model: Model) -> Model:
     return frozen
 
 
-def _replace_folder(staging: Path, target: Path) -> None:
-    """Rename `staging` to `target`, replacing it (the old one is moved aside first)."""
+def replace_folder(staging: Path, target: Path) -> None:
+    """Rename `staging` to `target`, replacing it (the old one is moved aside first, then removed)."""
     old = target.with_name(target.name + ".old")
     if old.exists():
         shutil.rmtree(old)
@@ -107,7 +107,7 @@ def save_weights(
         shutil.rmtree(staging)
     save_model(model, staging, tokenizer)
     (staging / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    _replace_folder(staging, folder)
+    replace_folder(staging, folder)
 
 
 def save_checkpoint(
@@ -120,7 +120,7 @@ def save_checkpoint(
     save_model(model, staging, tokenizer)
     (staging / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     torch.save({**state, "rng": rng_state()}, staging / STATE_FILE)
-    _replace_folder(staging, out / CHECKPOINT)
+    replace_folder(staging, out / CHECKPOINT)
 
 
 def load_state(out: Path) -> dict[str, Any] | None:
@@ -140,7 +140,7 @@ def finish(out: Path, use_best: bool, info: dict[str, Any]) -> Path:
         shutil.rmtree(staging)
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns(STATE_FILE))
     (staging / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    _replace_folder(staging, out / MODEL)
+    replace_folder(staging, out / MODEL)
     return out / MODEL
 
 

@@ -29,7 +29,7 @@ from codesieve.server.config import EngineConfig
 from codesieve.server.model_folder import CARD_NAME, ModelCard, default_model_dir, write_card
 from codesieve.server.workspace import WORKSPACE_MODEL, index_folder_for
 
-from .checkpoints import load_retriever
+from .checkpoints import load_retriever, replace_folder
 from .data import pairs_as_benchmark, read_pairs, split_by_file, write_pairs
 from .evaluate import Evaluation, evaluate
 from .mining import mine_repository
@@ -77,17 +77,6 @@ def _export_base(base_model: str, folder: Path, quantize: bool) -> Path:
         card = ModelCard(name="base", base_model=base_model, dimension=int(retriever.bert.config.hidden_size))
         export_model_folder(retriever, None, Path(base_model) / "tokenizer.json", folder, card, quantize)
     return folder
-
-
-def _install(staging: Path, target: Path) -> None:
-    """Rename the new model folder into place, the old one moved aside first and then removed."""
-    old = target.with_name(target.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _mine(config: FitConfig, work: Path, resume: bool) -> tuple[Path, Path, int]:
@@ -181,7 +170,7 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Evaluation]:
     write_card(staging, ModelCard.from_json(card_data))
 
     _stage(5, f"installing into {destination}")
-    _install(staging, destination)
+    replace_folder(staging, destination)
     print(before_after_table(results, config.rerank_depth))
     if config.out:
         print(f"\nmodel folder: {destination}  (use it with: codesieve --model {destination} ...)")

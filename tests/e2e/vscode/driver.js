@@ -233,6 +233,7 @@ async function run(page) {
     5000,
   );
   check("moving through results previews the location", previewTab, `${target.moves} moves`);
+  log("step: enter on hit");
   await page.keyboard.press("Enter");
   const landed = await poll(async () => {
     const where = await cursorLine(page);
@@ -242,6 +243,7 @@ async function run(page) {
   const activeTab = (await page.locator(".tabs-container .tab.active").first().textContent().catch(() => "")) || "";
   check("Enter opens the hit on its line", landed && activeTab.includes("sample.py"), `${where.text} in ${activeTab.trim()}`);
 
+  log("step: code action");
   // 3. Find Similar Code from the server's code action (Ctrl+. on the function).
   await page.keyboard.press("Control+.");
   const action = page.locator(".action-widget .action-item, .action-widget .monaco-list-row", { hasText: "Find similar code" }).first();
@@ -269,6 +271,7 @@ async function run(page) {
     await page.keyboard.press("Escape");
   }
 
+  log("step: find similar command");
   // The same from the command (editor context menu / palette): CodeSieve: Find Similar Code.
   await page.locator(".monaco-editor .view-lines").first().click({ position: { x: 5, y: 5 } }).catch(() => undefined);
   const cursorBefore = await cursorLine(page);
@@ -288,6 +291,7 @@ async function run(page) {
   );
   await page.keyboard.press("Escape");
 
+  log("step: status details");
   // The status bar item opens the details, whose Reindex button reindexes.
   await page.locator("#workbench\\.parts\\.statusbar .statusbar-item", { hasText: "CodeSieve" }).first().click();
   const dialog = page.locator(".monaco-dialog-box");
@@ -309,6 +313,7 @@ async function run(page) {
     check("Reindex from the details reindexes and gets back to ready", back, reindexSeen.join(" -> "));
   }
 
+  log("step: edit");
   // 4. Edit and save a file; the next search finds the new function.
   const samplePath = path.join(FOLDER, "sample.py");
   await page.keyboard.press("Control+p");
