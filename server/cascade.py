@@ -27,6 +27,7 @@ class Hit:
     chunk: StoredChunk
     score: float  # the ranker's score for reranked hits, the retriever's cosine for the rest
     stage: str  # "rerank" | "retrieve"
+    cosine: float  # the retriever's cosine, whatever the stage: comparable across indexes
 
 
 @dataclass
@@ -61,9 +62,33 @@ def merge_reranked(
     """Top len(ranker_scores) ordered by ranker score (ties keep retriever order), then the rest."""
     depth = len(ranker_scores)
     order = sorted(range(depth), key=lambda index: (-float(ranker_scores[index]), index))
-    head = [Hit(retrieved[index][0], float(ranker_scores[index]), "rerank") for index in order]
-    tail = [Hit(chunk, score, "retrieve") for chunk, score in retrieved[depth:]]
+    head = [
+        Hit(retrieved[index][0], float(ranker_scores[index]), "rerank", retrieved[index][1])
+        for index in order
+    ]
+    tail = [Hit(chunk, score, "retrieve", score) for chunk, score in retrieved[depth:]]
     return head + tail
+
+
+def merge_ranked_lists(lists: Sequence[Sequence[Hit]]) -> list[Hit]:
+    """Merge several indexes' results, keeping each list's own order (its cascade).
+
+    Ranker scores and retriever cosines are on different scales, so hits are never sorted by `score`
+    across lists: at each step the list whose next hit has the highest retriever cosine gives it.
+    """
+    positions = [0] * len(lists)
+    merged: list[Hit] = []
+    while True:
+        heads = [
+            (hits[positions[index]].cosine, -index)
+            for index, hits in enumerate(lists)
+            if positions[index] < len(hits)
+        ]
+        if not heads:
+            return merged
+        _, negative_index = max(heads)
+        merged.append(lists[-negative_index][positions[-negative_index]])
+        positions[-negative_index] += 1
 
 
 class Cascade:
@@ -100,7 +125,7 @@ class Cascade:
             started = time.perf_counter()
             head = result.hits[:rerank_depth]
             scores = self.ranker.score(query, [hit.chunk.text for hit in head])
-            result.hits = merge_reranked([(hit.chunk, hit.score) for hit in result.hits], scores)
+            result.hits = merge_reranked([(hit.chunk, hit.cosine) for hit in result.hits], scores)
             result.stats.reranked = len(head)
             result.stats.rerank_ms = (time.perf_counter() - started) * 1000
         result.hits = result.hits[:limit]
@@ -112,5 +137,7 @@ class Cascade:
         """The `depth` chunks nearest to an embedding, in retriever order."""
         neighbours = self.vectors.search(vector, depth, allowed)
         chunks = self.store.chunks_by_label([label for label, _ in neighbours])
-        hits = [Hit(chunks[label], score, "retrieve") for label, score in neighbours if label in chunks]
+        hits = [
+            Hit(chunks[label], score, "retrieve", score) for label, score in neighbours if label in chunks
+        ]
         return SearchResult(hits=hits, stats=SearchStats(retrieved=len(hits)))

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from .cascade import Hit, SearchResult
+from .cascade import Hit, SearchResult, merge_ranked_lists
 from .chunking import Chunk
 from .config import EngineConfig, from_mapping
 from .indexer import IndexReport
@@ -292,12 +292,11 @@ class Engine:
             raise request_failed(str(error)) from error
 
     def _answer(self, results: list[tuple[IndexedFolder, SearchResult]], limit: int) -> dict[str, Any]:
-        """Merge per-folder results by score, cut to `limit`, and shape them for the wire."""
+        """Merge per-folder results (each keeps its cascade order), cut to `limit`, shape for the wire."""
         codec = self.server.workspace.position_codec
-        hits: list[tuple[IndexedFolder, Hit]] = [
-            (folder, hit) for folder, result in results for hit in result.hits
-        ]
-        hits.sort(key=lambda pair: -pair[1].score)
+        folder_of = {id(hit): folder for folder, result in results for hit in result.hits}
+        merged = merge_ranked_lists([result.hits for _, result in results])
+        hits: list[tuple[IndexedFolder, Hit]] = [(folder_of[id(hit)], hit) for hit in merged]
         stats = [result.stats for _, result in results]
         body: dict[str, Any] = {
             "hits": [

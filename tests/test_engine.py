@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from indexcheck import assert_consistent
 
-from codesieve.server.cascade import merge_reranked
+from codesieve.server.cascade import Hit, merge_ranked_lists, merge_reranked
 from codesieve.server.config import EngineConfig, from_mapping
 from codesieve.server.model_folder import ModelError, ModelFolder
 from codesieve.server.store import StoredChunk
@@ -84,6 +84,18 @@ def test_merge_reranked_is_an_explicit_two_stage_merge() -> None:
     assert [hit.chunk.label for hit in hits] == [1, 2, 0, 3, 4]
     assert [hit.stage for hit in hits] == ["rerank"] * 3 + ["retrieve"] * 2
     assert hits[3].score == pytest.approx(0.7)
+
+
+def test_merging_indexes_keeps_each_cascade_order() -> None:
+    def hit(name: str, score: float, cosine: float) -> Hit:
+        chunk = StoredChunk(0, name, "a.py", "python", "function", name, 1, 2, "x", "h")
+        return Hit(chunk, score, "rerank" if score != cosine else "retrieve", cosine)
+
+    first = [hit("a1", -0.9, 0.6), hit("a2", -0.95, 0.8), hit("a3", 0.5, 0.5)]  # reranked, then retrieved
+    second = [hit("b1", 0.7, 0.7), hit("b2", 0.4, 0.4)]
+    merged = [item.chunk.name for item in merge_ranked_lists([first, second])]
+    assert merged == ["b1", "a1", "a2", "a3", "b2"]
+    assert [item.chunk.name for item in merge_ranked_lists([first])] == ["a1", "a2", "a3"]
 
 
 def test_no_ranker_means_retriever_order_and_says_so(

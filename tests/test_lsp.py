@@ -173,6 +173,12 @@ async def test_index_find_and_similar(ready: Client, workspace: Path) -> None:
     assert 0 < len(result["hits"]) <= 5 and result["stats"]["indexState"] == "ready"
     assert result["stats"]["reranked"] > 0
     assert_hit_ranges(client, result)
+    # the cascade's order survives the server: the ranker reorders the retriever's top 10, nothing else
+    retrieved = [
+        hit["name"] + hit["uri"] for hit in (await client.find("say hello", limit=30, rerank=False))["hits"]
+    ]
+    reranked = [hit["name"] + hit["uri"] for hit in (await client.find("say hello", limit=30))["hits"]]
+    assert sorted(reranked[:10]) == sorted(retrieved[:10]) and reranked[10:] == retrieved[10:]
     plain = await client.find("say hello", rerank=False, languages=["python"])
     assert {hit["stage"] for hit in plain["hits"]} == {"retrieve"}
     assert {hit["language"] for hit in plain["hits"]} == {"python"}

@@ -12,6 +12,7 @@ Skipped, with the reason, only when the tools cannot be installed here (the setu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -46,7 +47,9 @@ def editor_tools() -> dict[str, str]:
         ["bash", str(SETUP)], cwd=ROOT, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
     )
     if process.returncode == UNAVAILABLE:
-        pytest.skip(f"VS Code e2e: the editor tools cannot be installed here: {process.stderr.strip()[-800:]}")
+        pytest.skip(
+            f"VS Code e2e: the editor tools cannot be installed here: {process.stderr.strip()[-800:]}"
+        )
     assert process.returncode == 0, (
         f"scripts/setup-editor-tests.sh failed ({process.returncode}):\n{process.stderr[-4000:]}"
     )
@@ -84,16 +87,18 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-    try:  # children that outlived it (the Python server, the extension host)
+    with contextlib.suppress(ProcessLookupError):  # children that outlived it (the Python server)
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _logs(user_data: Path, server_log: Path) -> str:
     """The extension's output channel and code-server's own log, for failure messages."""
     parts = []
-    for log in sorted(user_data.glob("logs/**/*CodeSieve*.log")) + sorted(user_data.glob("logs/**/exthost.log")):
+    logs = [
+        *sorted(user_data.glob("logs/**/*CodeSieve*.log")),
+        *sorted(user_data.glob("logs/**/*exthost.log")),
+    ]
+    for log in logs:
         parts.append(f"--- {log.relative_to(user_data)}\n{log.read_text(errors='replace')[-6000:]}")
     if server_log.exists():
         parts.append(f"--- code-server output\n{server_log.read_text(errors='replace')[-3000:]}")
@@ -148,7 +153,16 @@ def code_server(
         "PATH": f"{Path(node).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "TOKENIZERS_PARALLELISM": "false",
     }
-    base = [node, entry, "--config", str(config), "--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
+    base = [
+        node,
+        entry,
+        "--config",
+        str(config),
+        "--user-data-dir",
+        str(user_data),
+        "--extensions-dir",
+        str(extensions),
+    ]
     install = subprocess.run(
         [*base, "--install-extension", vsix], env=env, capture_output=True, text=True, timeout=180
     )
@@ -166,7 +180,13 @@ def code_server(
         )  # fmt: skip
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz", process, timeout=60)
-        yield {"url": f"http://127.0.0.1:{port}", "folder": folder, "user_data": user_data, "log": server_log}
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "folder": folder,
+            "user_data": user_data,
+            "log": server_log,
+            "machine_settings": user_data / "Machine" / "settings.json",
+        }
     finally:
         _stop(process)
 
@@ -183,6 +203,7 @@ def test_vscode_extension_end_to_end(
         "CS_FOLDER": str(code_server["folder"]),
         "ARTIFACTS": str(ARTIFACTS),
         "RESULT": str(result_file),
+        "MACHINE_SETTINGS": str(code_server["machine_settings"]),
         "BROWSER_PROFILE": str(tmp_path / "chromium-profile"),
         "CHROMIUM": editor_tools.get("CHROMIUM", "/usr/bin/chromium"),
     }
@@ -205,6 +226,7 @@ def test_vscode_extension_end_to_end(
         "Enter opens the hit on its line",
         "Find Similar lists similar functions",
         "a saved edit is found by the next search",
+        "a Python that cannot run gives a notification saying to set codesieve.pythonPath",
     ):
         assert required in names, f"the driver did not get to {required!r}"
     for shot in ("vscode-status-bar.png", "vscode-find-code.png", "vscode-find-similar.png"):

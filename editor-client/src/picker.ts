@@ -79,6 +79,10 @@ class ResultsPicker {
   private previewed = false;
   private accepted = false;
   private readonly originalEditor = vscode.window.activeTextEditor;
+  /** The item VS Code will make active after a list change; previewing waits for the user to move. */
+  private automaticActive: HitItem | undefined;
+  /** Whether the user moved through the current results (then a replacing list keeps their place). */
+  private userMoved = false;
 
   constructor(
     readonly client: LanguageClient,
@@ -100,10 +104,8 @@ class ResultsPicker {
           return;
         }
         this.userMoved = true;
-        {
-          this.previewed = true;
-          void openHit(item, true, true).catch(() => undefined);
-        }
+        this.previewed = true;
+        void openHit(item, true, true).catch(() => undefined);
       }),
       this.quickPick.onDidAccept(() => {
         const item = this.quickPick.selectedItems[0] ?? this.quickPick.activeItems[0];
@@ -128,11 +130,6 @@ class ResultsPicker {
       }),
     );
   }
-
-  /** The item VS Code will make active after a list change; previewing waits for the user to move. */
-  private automaticActive: HitItem | undefined;
-  /** Whether the user moved through the current results (then a replacing list keeps their place). */
-  private userMoved = false;
 
   /** A new query: the next results start at the top. */
   newQuery(): void {
