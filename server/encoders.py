@@ -27,7 +27,9 @@ from .model_folder import ModelError, ModelFolder
 # A token covers at least one character and rarely more than a dozen in code; cutting the text
 # before tokenising keeps a 50,000-line function from costing a full tokenisation.
 CHARS_PER_TOKEN_BOUND = 12
-DEFAULT_BATCH_TOKENS = 2048  # padded tokens per ONNX call: larger batches cost memory (the arena keeps the peak), not speed
+DEFAULT_BATCH_TOKENS = (
+    2048  # padded tokens per ONNX call: larger batches cost memory (the arena keeps the peak), not speed
+)
 
 
 def default_threads() -> int:

@@ -151,7 +151,15 @@ def test_permission_denied_files_and_folders_are_skipped_and_counted(
     (locked / "inner.py").write_text("def inner():\n    return 2\n")
     secret.chmod(0)
     locked.chmod(0)
-    command = [sys.executable, "-m", "codesieve.server.cli", "index", str(sample_workspace), "--model", str(tiny_model)]
+    command = [
+        sys.executable,
+        "-m",
+        "codesieve.server.cli",
+        "index",
+        str(sample_workspace),
+        "--model",
+        str(tiny_model),
+    ]
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: cannot make a file unreadable")
