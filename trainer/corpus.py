@@ -234,7 +234,19 @@ def fetch_archive(registry: str, name: str, version: str, workdir: Path) -> Path
     if registry == "pypi":
         spec = f"{name}=={version}" if version else name
         _run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d", ".", spec],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-q",
+                "-d",
+                ".",
+                spec,
+            ],
             workdir,
         )
     elif registry == "npm":
@@ -282,7 +294,9 @@ def _safe_member(name: str) -> bool:
     return not path.is_absolute() and ".." not in path.parts and "\\" not in name
 
 
-def _extract_tar(fileobj: io.BufferedIOBase | io.BytesIO | None, target: Path, path: Path | None = None) -> None:
+def _extract_tar(
+    fileobj: io.BufferedIOBase | io.BytesIO | None, target: Path, path: Path | None = None
+) -> None:
     with tarfile.open(name=None if fileobj else path, fileobj=fileobj, mode="r:*") as archive:
         members = []
         for member in archive.getmembers():
@@ -423,7 +437,9 @@ def _npm_metadata(root: Path) -> dict[str, str]:
     if isinstance(licence, dict):
         licence = licence.get("type", "")
     if not licence and isinstance(data.get("licenses"), list):
-        licence = " OR ".join(str(item.get("type", "")) for item in data["licenses"] if isinstance(item, dict))
+        licence = " OR ".join(
+            str(item.get("type", "")) for item in data["licenses"] if isinstance(item, dict)
+        )
     found["licence"] = str(licence)
     repository = data.get("repository", "")
     if isinstance(repository, dict):
@@ -450,6 +466,16 @@ def _debian_metadata(root: Path) -> dict[str, str]:
                     found["licence"] = licence.group(1).strip()
                 break
     return found
+
+
+def clean_repository(url: str) -> str:
+    """A repository URL as ``https://host/owner/name`` when it is on a code host, else stripped."""
+    url = url.strip()
+    slug = repository_slug(url)
+    if slug:
+        host = re.search(r"(github\.com|gitlab\.com|bitbucket\.org|codeberg\.org)", url.lower())
+        return f"https://{host.group(1) if host else 'github.com'}/{slug}"
+    return url.rstrip("/")
 
 
 def _code_host(url: str) -> bool:
@@ -626,7 +652,9 @@ def load_contamination(benchmarks: Path) -> Contamination:
                 if not line.strip():
                     continue
                 row = json.loads(line)
-                language = str(row.get("language", "") or ("ruby" if "ruby" in path.parent.name else "python"))
+                language = str(
+                    row.get("language", "") or ("ruby" if "ruby" in path.parent.name else "python")
+                )
                 if isinstance(row.get("code"), str):
                     found.add_code(row["code"], language)
                 for name in ("query", "docstring"):
@@ -804,6 +832,7 @@ def pin(manifest: Path, out: Path, names: Sequence[str] = (), *, jobs: int = 4, 
             for key in ("licence", "repository"):
                 if not entry.get(key):
                     entry[key] = found.get(key, "")
+            entry["repository"] = clean_repository(entry["repository"])
             slug = Package(**{key: entry.get(key, "") for key in MANIFEST_FIELDS}).slug
             folder = Path(out).expanduser() / "archives" / registry
             _write_atomic(folder / f"{slug}.sha256", f"{digest} {filename}\n")
@@ -866,9 +895,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "matches any benchmark row (all splits), and write OUT/pairs.jsonl and OUT/corpus-report.json.",
     )
     build_parser.add_argument("--manifest", type=Path, default=Path("data/corpus/manifest.json"))
-    build_parser.add_argument("--out", type=Path, default=Path("~/.cache/codesieve-corpus"), help="output and cache folder")
     build_parser.add_argument(
-        "--benchmarks", type=Path, help="benchmarks folder (default: $CODESIEVE_BENCHMARKS or shared/benchmarks)"
+        "--out", type=Path, default=Path("~/.cache/codesieve-corpus"), help="output and cache folder"
+    )
+    build_parser.add_argument(
+        "--benchmarks",
+        type=Path,
+        help="benchmarks folder (default: $CODESIEVE_BENCHMARKS or shared/benchmarks)",
     )
     build_parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mining processes")
     build_parser.add_argument("--only", nargs="*", default=(), help="build only these package names")
@@ -882,7 +915,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     pin_parser.add_argument("names", nargs="*", help="package names to (re)pin")
     pin_parser.add_argument("--manifest", type=Path, default=Path("data/corpus/manifest.json"))
-    pin_parser.add_argument("--out", type=Path, default=Path("~/.cache/codesieve-corpus"), help="cache folder")
+    pin_parser.add_argument(
+        "--out", type=Path, default=Path("~/.cache/codesieve-corpus"), help="cache folder"
+    )
     pin_parser.add_argument("--jobs", type=int, default=4, help="parallel downloads")
 
     check_parser = commands.add_parser("check", help="validate the manifest (schema, pins, licences)")
