@@ -6,6 +6,7 @@ second, index size on disk, peak memory of this process, and the p50/p95 latency
 without and with reranking at N=100, K=10. Ends with the command that reproduces the figures.
 
     python bench/engine_speed.py                                  # Django 5.1.4, shipped default model
+    python bench/engine_speed.py --package django==5.1.4 --package networkx==3.4.2 --package rich==13.9.4
     python bench/engine_speed.py --subset django/db --queries 40  # a quicker run
     python bench/engine_speed.py --model /tmp/timing-model        # a model folder with a ranker
 
@@ -20,6 +21,7 @@ import argparse
 import platform
 import resource
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -88,6 +90,20 @@ def fetch_package(spec: str) -> Path:
     return target
 
 
+def combine(folders: list[Path]) -> Path:
+    """One folder holding copies of several unpacked packages (symlinks would be skipped as outside)."""
+    if len(folders) == 1:
+        return folders[0]
+    target = CACHE / "+".join(folder.name for folder in folders)
+    if not target.is_dir():
+        staging = target.with_name(target.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in folders:
+            shutil.copytree(folder, staging / folder.name)
+        staging.rename(target)
+    return target
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -109,7 +125,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--package", default="django==5.1.4", help="PyPI sdist to index (default django==5.1.4)"
+        "--package",
+        action="append",
+        help="PyPI sdist to index, repeatable: several are copied into one folder (default django==5.1.4)",
     )
     parser.add_argument("--folder", type=Path, help="index this folder instead of a package")
     parser.add_argument("--subset", help="only this subfolder of the package (e.g. django/db)")
@@ -118,7 +136,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=60, help="timed searches per mode (default 60)")
     args = parser.parse_args()
 
-    folder = args.folder or fetch_package(args.package)
+    folder = args.folder or combine([fetch_package(spec) for spec in args.package or ["django==5.1.4"]])
     if args.subset:
         folder = folder / args.subset
     settings: dict[str, object] = {"index_dir": Path(tempfile.mkdtemp(prefix="codesieve-bench-"))}

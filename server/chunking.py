@@ -19,26 +19,31 @@ Choices:
 
 Lines are split on "\\n" only, as tree-sitter counts rows; a final "\\n" does not start a line.
 Nothing here raises on any string: text that is not valid UTF-8 is handled byte-wise.
+
+Beside this module: `source_text.py` (lines, bytes and offsets), `definition_roles.py` (what a node
+is, and the names that qualify it) and `leading_marks.py` (the comments and decorators a chunk takes in).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
 
-from codesieve.server.languages import (
-    NAME_UNWRAP,
+from .definition_roles import Role, Scope, ScopeResolver, chunk_kind, role_of
+from .languages import (
     LanguageSpec,
     definition_query,
     language_for_path,
     parser_for,
     spec_for,
 )
+from .leading_marks import MarkIndex, comment_span
+from .source_text import Point, SourceText
 
 MAX_CHUNK_LINES = 400  # longest chunk text, in lines
 WINDOW_LINES = 60  # lines per fallback window
@@ -47,9 +52,6 @@ MIN_DEFINITION_COVERAGE = 0.2  # below this share of non-blank lines in definiti
 UNKNOWN_LANGUAGE = "text"  # language of a file whose language is neither given nor known by its name
 
 _PARSE_LOCK = threading.Lock()  # tree-sitter parsers are shared per language and not thread-safe
-_MAX_NAME_DEPTH = 16  # how far a name node is unwrapped before giving up (`*pkg.T[U]` -> `T`)
-
-Point = tuple[int, int]  # (row, byte column), 0-based, as tree-sitter reports them
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +78,12 @@ def chunk_source(path: str, text: str, language: str | None = None) -> list[Chun
     `language` defaults to the one `language_for_path(path)` gives, else `UNKNOWN_LANGUAGE`.
     """
     language = language or language_for_path(path) or UNKNOWN_LANGUAGE
-    source = _Source(text)
+    source = SourceText(text)
     chunks = _definition_chunks(path, language, source)
     chunks += _uncovered_windows(path, language, source, chunks)
-    chunks.sort(key=lambda chunk: (chunk.start_line, -chunk.end_line, chunk.name.count("."), chunk.name))
+    chunks.sort(
+        key=lambda chunk: (chunk.start_line, -chunk.end_line, chunk.name.count("."), chunk.name, chunk.kind, chunk.id)
+    )
     return _with_unique_ids(chunks)
 
 
@@ -95,98 +99,7 @@ def chunk_at_line(chunks: Sequence[Chunk], line: int) -> Chunk | None:
     )
 
 
-class _Source:
-    """The text being chunked: its lines, its UTF-8 bytes, and conversions between positions."""
-
-    __slots__ = ("_line_offsets", "data", "lines")
-
-    def __init__(self, text: str) -> None:
-        self.data = text.encode("utf-8", "surrogatepass")
-        lines = text.split("\n")
-        if len(lines) > 1 and not lines[-1]:
-            lines.pop()
-        self.lines = lines
-        offsets = [0]
-        for line in lines:
-            offsets.append(offsets[-1] + len(line) + 1)
-        self._line_offsets = offsets
-
-    def line(self, row: int) -> str:
-        """Return a line without its "\\n", or "" past the end."""
-        return self.lines[row] if 0 <= row < len(self.lines) else ""
-
-    def line_bytes(self, row: int) -> bytes:
-        """Return a line's UTF-8 bytes."""
-        return self.line(row).encode("utf-8", "surrogatepass")
-
-    def text_of(self, node: Node) -> str:
-        """Return the source text of a node."""
-        return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
-
-    def offset(self, point: Point) -> int:
-        """Return the character offset in the text of a (row, byte column) point."""
-        row, byte_column = point
-        row = min(max(row, 0), len(self.lines) - 1)
-        line = self.lines[row]
-        if line.isascii():
-            return self._line_offsets[row] + min(byte_column, len(line))
-        prefix = line.encode("utf-8", "surrogatepass")[:byte_column]
-        try:
-            return self._line_offsets[row] + len(prefix.decode("utf-8", "surrogatepass"))
-        except UnicodeDecodeError:  # the column splits a character: count the whole ones before it
-            return self._line_offsets[row] + len(prefix.decode("utf-8", "ignore"))
-
-    def blank_before(self, point: Point) -> bool:
-        """Whether only whitespace precedes a point on its line."""
-        return not self.line_bytes(point[0])[: point[1]].strip()
-
-    def blank_after(self, point: Point) -> bool:
-        """Whether only whitespace follows a point on its line."""
-        return not self.line_bytes(point[0])[point[1] :].strip()
-
-    def end_point(self, node: Node) -> Point:
-        """Return where a node's text ends, a trailing newline not counted."""
-        row, column = node.end_point
-        if column == 0 and row > node.start_point[0]:
-            return row - 1, len(self.line_bytes(row - 1))
-        return row, column
-
-
-@dataclass(frozen=True, slots=True)
-class _Role:
-    """What a node is to the chunker: a definition or a scope that qualifies names."""
-
-    kind: str  # "function" | "class" | "container"
-    name: str | None  # None: a nameless scope, which qualifies nothing
-    class_like: bool  # functions directly inside it are methods
-    method: bool = False  # a method by its own declaration (Go receivers)
-
-
-@dataclass(frozen=True, slots=True)
-class _Scope:
-    """The names enclosing a node, outermost first, and whether the innermost is class-like."""
-
-    names: tuple[str, ...]
-    class_like: bool
-
-    def enter(self, role: _Role | None) -> _Scope:
-        """Return the scope inside a node with this role."""
-        if role is None:
-            return self
-        names = (*self.names, role.name) if role.name else self.names
-        return _Scope(names, role.class_like)
-
-
-@dataclass(frozen=True, slots=True)
-class _Mark:
-    """A comment or decorator: something that may belong to the definition below it."""
-
-    start: Point
-    end: Point
-    comment: bool
-
-
-def _definition_chunks(path: str, language: str, source: _Source) -> list[Chunk]:
+def _definition_chunks(path: str, language: str, source: SourceText) -> list[Chunk]:
     """Return a chunk for every definition tree-sitter finds, or [] without a grammar."""
     spec, parser, query = spec_for(language), parser_for(language), definition_query(language)
     if spec is None or parser is None or query is None:
@@ -194,11 +107,11 @@ def _definition_chunks(path: str, language: str, source: _Source) -> list[Chunk]
     with _PARSE_LOCK:
         tree = parser.parse(source.data)
     captures = QueryCursor(query).captures(tree.root_node)
-    marks = _MarkIndex(source, spec, captures.get("prefix", []))
-    scopes = _ScopeResolver(spec, source)
+    marks = MarkIndex(source, spec, captures.get("prefix", []))
+    scopes = ScopeResolver(spec, source)
     chunks: list[Chunk] = []
     for node in captures.get("definition", []):
-        role = _role(node, spec, source)
+        role = role_of(node, spec, source)
         if role is None or role.kind == "container" or not role.name:
             continue
         scope = scopes.enclosing(node)
@@ -209,12 +122,12 @@ def _definition_chunks(path: str, language: str, source: _Source) -> list[Chunk]
 def _definition_chunk(
     path: str,
     language: str,
-    source: _Source,
+    source: SourceText,
     spec: LanguageSpec,
-    marks: _MarkIndex,
+    marks: MarkIndex,
     node: Node,
-    role: _Role,
-    scope: _Scope,
+    role: Role,
+    scope: Scope,
 ) -> Chunk:
     """Make the chunk of one definition node."""
     extent = _extent(node, spec)
@@ -223,61 +136,8 @@ def _definition_chunk(
     if spec.indented_blocks:
         end_row = marks.trim_dedented_comments(start_row, end_row)
     name = ".".join((*scope.names, role.name or ""))
-    doc = _docstring(node, spec, source) or _comment_span(leading)
-    return _make_chunk(path, language, _kind(role, scope), name, source, start_row, end_row, doc)
-
-
-def _kind(role: _Role, scope: _Scope) -> str:
-    """Return a definition's chunk kind: a function is a method inside a class-like scope."""
-    if role.kind == "class":
-        return "class"
-    return "method" if role.method or scope.class_like else "function"
-
-
-def _role(node: Node, spec: LanguageSpec, source: _Source) -> _Role | None:
-    """Return what a node is to the chunker, or None for a node that is neither definition nor scope."""
-    node_type = node.type
-    if node_type in spec.functions:
-        name = _name(node, spec.name_fields.get(node_type, "name"), source)
-        receiver = node.child_by_field_name(spec.receiver_field) if spec.receiver_field else None
-        if receiver is None:
-            return _Role("function", name, class_like=False)
-        owner = _bare_name(receiver, source)
-        return _Role("function", f"{owner}.{name}" if owner and name else name, class_like=False, method=True)
-    if node_type in spec.classes:
-        return _Role("class", _name(node, spec.name_fields.get(node_type, "name"), source), class_like=True)
-    if node_type in spec.containers:
-        name_field, class_like = spec.containers[node_type]
-        name = _name(node, name_field, source) if name_field else None
-        return _Role("container", name, class_like)
-    if node_type in spec.valued:
-        name_field, value_field = spec.valued[node_type]
-        value = node.child_by_field_name(value_field)
-        kind = spec.value_kinds.get(value.type) if value is not None else None
-        if kind is None:
-            return None
-        return _Role(kind, _name(node, name_field, source), class_like=kind != "function")
-    return None
-
-
-def _name(node: Node, name_field: str, source: _Source) -> str | None:
-    """Return the bare name in a node's name field, or None where it has none."""
-    name_node = node.child_by_field_name(name_field)
-    return _bare_name(name_node, source) if name_node is not None else None
-
-
-def _bare_name(node: Node, source: _Source) -> str | None:
-    """Reduce a name or type node to its identifier (`*Server` -> `Server`, `S<T>` -> `S`)."""
-    for _ in range(_MAX_NAME_DEPTH):
-        if node.type not in NAME_UNWRAP:
-            break
-        name_field = NAME_UNWRAP[node.type]
-        inner = node.child_by_field_name(name_field) if name_field else node.named_child(0)
-        if inner is None:
-            break
-        node = inner
-    name = " ".join(source.text_of(node).split()).strip("'\"`")
-    return name or None
+    doc = _docstring(node, spec, source) or comment_span(leading)
+    return _make_chunk(path, language, chunk_kind(role, scope), name, source, start_row, end_row, doc)
 
 
 def _extent(node: Node, spec: LanguageSpec) -> Node:
@@ -296,7 +156,7 @@ def _holds_only(parent: Node, child: Node, spec: LanguageSpec) -> bool:
     return all(other.id == child.id or other.type in ignorable for other in parent.named_children)
 
 
-def _docstring(node: Node, spec: LanguageSpec, source: _Source) -> tuple[Point, Point] | None:
+def _docstring(node: Node, spec: LanguageSpec, source: SourceText) -> tuple[Point, Point] | None:
     """Return the span of a definition's docstring, for languages that have them."""
     if spec.docstring_field is None:
         return None
@@ -312,20 +172,12 @@ def _docstring(node: Node, spec: LanguageSpec, source: _Source) -> tuple[Point, 
     return expressions[0].start_point, source.end_point(expressions[0])
 
 
-def _comment_span(leading: Sequence[_Mark]) -> tuple[Point, Point] | None:
-    """Return the span from the first to the last comment among a definition's leading marks."""
-    comments = [mark for mark in leading if mark.comment]
-    if not comments:
-        return None
-    return min(mark.start for mark in comments), max(mark.end for mark in comments)
-
-
 def _make_chunk(
     path: str,
     language: str,
     kind: str,
     name: str,
-    source: _Source,
+    source: SourceText,
     start_row: int,
     end_row: int,
     doc: tuple[Point, Point] | None = None,
@@ -371,7 +223,7 @@ def _with_unique_ids(chunks: list[Chunk]) -> list[Chunk]:
 
 
 def _doc_offsets(
-    source: _Source, start_row: int, text: str, doc: tuple[Point, Point] | None
+    source: SourceText, start_row: int, text: str, doc: tuple[Point, Point] | None
 ) -> tuple[int, int] | None:
     """Turn a doc span in points into character offsets into a chunk's text, or None if it
     falls outside the text."""
@@ -384,92 +236,8 @@ def _doc_offsets(
     return (start, end) if 0 <= start < end <= len(text) else None
 
 
-class _ScopeResolver:
-    """Finds the scope enclosing a node, remembering the scope inside every ancestor it visits."""
-
-    def __init__(self, spec: LanguageSpec, source: _Source) -> None:
-        self._spec = spec
-        self._source = source
-        self._inside: dict[int, _Scope] = {}
-
-    def enclosing(self, node: Node) -> _Scope:
-        """Return the scope that holds a node."""
-        chain: list[Node] = []
-        ancestor = node.parent
-        while ancestor is not None and ancestor.id not in self._inside:
-            chain.append(ancestor)
-            ancestor = ancestor.parent
-        scope = self._inside[ancestor.id] if ancestor is not None else _Scope((), class_like=False)
-        for outer in reversed(chain):
-            scope = scope.enter(_role(outer, self._spec, self._source))
-            self._inside[outer.id] = scope
-        return scope
-
-
-class _MarkIndex:
-    """The file's comments and decorators by the row they end on, to find what leads a definition."""
-
-    def __init__(self, source: _Source, spec: LanguageSpec, nodes: Iterable[Node]) -> None:
-        self._source = source
-        self._by_end_row: dict[int, list[_Mark]] = {}
-        for node in nodes:
-            mark = _Mark(node.start_point, source.end_point(node), node.type in spec.comments)
-            self._by_end_row.setdefault(mark.end[0], []).append(mark)
-        for marks in self._by_end_row.values():
-            marks.sort(key=lambda mark: mark.end)
-
-    def leading(self, start: Point) -> tuple[int, list[_Mark]]:
-        """Return the row a definition starting at `start` really starts on, and the comments and
-        decorators directly above it (or before it on its line) that it takes in."""
-        first_row = start[0]
-        taken: list[_Mark] = []
-        pending: list[_Mark] = []
-        position = start
-        while (mark := self._before(position)) is not None:
-            pending.append(mark)
-            position = mark.start
-            if self._source.blank_before(position):
-                first_row, taken, pending = position[0], taken + pending, []
-        return first_row, taken
-
-    def _before(self, position: Point) -> _Mark | None:
-        """Return the mark right before a position: on the line above if the position starts its
-        line, else earlier on the same line; None if code or a blank line comes between."""
-        row, column = position
-        if self._source.blank_before(position):
-            marks = self._by_end_row.get(row - 1, [])
-            mark = marks[-1] if marks else None
-            found = mark if mark is not None and self._source.blank_after(mark.end) else None
-        else:
-            earlier = [mark for mark in self._by_end_row.get(row, []) if mark.end[1] <= column]
-            found = earlier[-1] if earlier else None
-            if found is not None and self._source.line_bytes(row)[found.end[1] : column].strip():
-                found = None
-        return found if found is not None and found.start < position else None
-
-    def trim_dedented_comments(self, start_row: int, end_row: int) -> int:
-        """Drop trailing comment lines indented no deeper than the definition's first line:
-        Python grammars put a comment that leads the next definition at the end of this one."""
-        first_line = self._source.line(start_row)
-        indent = len(first_line) - len(first_line.lstrip())
-        row = end_row
-        while row > start_row:
-            line = self._source.line(row)
-            if line.strip() and not (self._comment_line(row) and len(line) - len(line.lstrip()) <= indent):
-                break
-            row -= 1
-        return row
-
-    def _comment_line(self, row: int) -> bool:
-        """Whether a line holds a single-line comment and nothing else."""
-        return any(
-            mark.comment and mark.start[0] == row and self._source.blank_before(mark.start)
-            for mark in self._by_end_row.get(row, [])
-        )
-
-
 def _uncovered_windows(
-    path: str, language: str, source: _Source, definitions: Sequence[Chunk]
+    path: str, language: str, source: SourceText, definitions: Sequence[Chunk]
 ) -> list[Chunk]:
     """Return windows over the lines outside every definition, when definitions cover too little."""
     if not definitions:
@@ -500,7 +268,7 @@ def _runs(flags: bytearray, value: int) -> list[tuple[int, int]]:
     return runs
 
 
-def _trim_blank(source: _Source, first: int, last: int) -> tuple[int, int]:
+def _trim_blank(source: SourceText, first: int, last: int) -> tuple[int, int]:
     """Narrow a row range to exclude blank lines at both ends (an all-blank range stays as is)."""
     while first < last and not source.line(first).strip():
         first += 1
@@ -509,7 +277,7 @@ def _trim_blank(source: _Source, first: int, last: int) -> tuple[int, int]:
     return first, last
 
 
-def _windows(path: str, language: str, source: _Source, first: int, last: int) -> list[Chunk]:
+def _windows(path: str, language: str, source: SourceText, first: int, last: int) -> list[Chunk]:
     """Cut rows first..last (0-based) into overlapping windows, dropping all-whitespace ones."""
     file_name = PurePosixPath(path).name or path
     windows: list[Chunk] = []

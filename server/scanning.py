@@ -26,6 +26,9 @@ in this order, to every directory entry:
    8 KiB hold a NUL byte, "unreadable" when stat or open fails.
 
 Each skipped entry is counted once: a pruned directory counts once, not its contents.
+
+Ignore patterns are compiled and matched in `ignore_rules.py`; a single file is opened and read in
+`source_reading.py`.
 """
 
 from __future__ import annotations
@@ -33,51 +36,41 @@ from __future__ import annotations
 import errno
 import heapq
 import os
-import re
 import stat
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from pathspec import GitIgnoreSpec
+from .ignore_rules import (
+    DEFAULT_EXCLUDES,
+    IGNORE_FILES,
+    VCS_DIRS,
+    Layer,
+    compile_rules,
+    last_match,
+    layers_match,
+    read_ignore_file,
+)
+from .source_reading import SNIFF_BYTES, SourceError, open_regular, read_source
+
+__all__ = [
+    "DEFAULT_EXCLUDES",
+    "IGNORE_FILES",
+    "SNIFF_BYTES",
+    "VCS_DIRS",
+    "LanguageOf",
+    "ScanResult",
+    "SourceError",
+    "SourceFile",
+    "WorkspaceFilter",
+    "read_source",
+    "scan_workspace",
+]
 
 LanguageOf = Callable[[str], str | None]
 
-VCS_DIRS = frozenset({".git", ".hg", ".svn"})
-DEFAULT_EXCLUDES: tuple[str, ...] = (
-    "node_modules/",
-    "__pycache__/",
-    ".venv/",
-    "venv/",
-    ".tox/",
-    ".nox/",
-    ".mypy_cache/",
-    ".pytest_cache/",
-    ".ruff_cache/",
-    "dist/",
-    "build/",
-    "target/",
-    ".idea/",
-    ".vscode/",
-)
-"""Lowest-priority ignore patterns, relative to the root; any ignore file can re-include them."""
-
-IGNORE_FILES = (".gitignore", ".codesieveignore")
-"""Per-directory ignore files, lowest priority first."""
-
-SNIFF_BYTES = 8192
 MAX_EXAMPLES = 5
-_MAX_IGNORE_FILE = 4_000_000
-_DIR_MARK = "ps_d"  # the group pathspec's gitignore regexes use for "matched as a directory"
-
-
-class SourceError(Exception):
-    """A file that cannot be indexed; `reason` is one of ScanResult's skip reasons."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,19 +101,6 @@ class ScanResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Rule:
-    """One compiled ignore pattern, applied to a path itself (see `_rule_matches`)."""
-
-    include: bool  # True: ignore; False: a negation that re-includes
-    regex: re.Pattern[str]
-    scope: str  # "whole": the regex must match the whole path; "below": a proper ancestor; "any": anything
-
-
-Rules = tuple[_Rule, ...]
-Layer = tuple[str, Rules]  # (base directory as "" or "a/b/", its patterns)
-
-
-@dataclass(frozen=True, slots=True)
 class _Dir:
     """A directory to walk: where it is, how it was reached, and the ignore layers above it."""
 
@@ -141,128 +121,6 @@ class _Candidate:
 
 
 _Verdict = str | _Dir | _Candidate
-
-
-def _open_regular(path: str, max_size: int, nbytes: int) -> bytes:
-    """Read up to `nbytes` of a regular file no larger than `max_size`, never blocking on a FIFO."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise SourceError(
-            "unreadable", f"{path}: cannot open ({exc.strerror}); check its permissions"
-        ) from exc
-    with open(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise SourceError("not-regular", f"{path}: not a regular file (FIFO, socket or device)")
-        if info.st_size > max_size:
-            raise SourceError(
-                "too-large",
-                f"{path}: {info.st_size} bytes is over max_file_size ({max_size}); raise it to index",
-            )
-        try:
-            data = handle.read(nbytes)
-        except OSError as exc:
-            raise SourceError("unreadable", f"{path}: read failed ({exc.strerror})") from exc
-    if len(data) > max_size:
-        raise SourceError("too-large", f"{path}: grew past max_file_size ({max_size}) while being read")
-    return data
-
-
-def read_source(file: Path, max_file_size: int) -> str:
-    """Return a source file's text: UTF-8, invalid bytes replaced by U+FFFD, newlines untouched.
-
-    Raises SourceError ("unreadable", "not-regular", "too-large" or "binary").
-    """
-    data = _open_regular(os.fspath(file), max_file_size, max_file_size + 1)
-    if b"\0" in data[:SNIFF_BYTES]:
-        raise SourceError("binary", f"{file}: looks binary (NUL byte in the first {SNIFF_BYTES} bytes)")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("utf-8", errors="replace")
-
-
-def _parse(lines: list[str]) -> GitIgnoreSpec:
-    """Parse gitignore lines with pathspec, dropping any line that is not a valid pattern."""
-    try:
-        return GitIgnoreSpec.from_lines(lines)
-    except ValueError:
-        valid = []
-        for line in lines:
-            try:
-                GitIgnoreSpec.from_lines([line])
-            except ValueError:
-                continue
-            valid.append(line)
-        return GitIgnoreSpec.from_lines(valid)
-
-
-def _compile(lines: Iterable[str]) -> Rules:
-    """Compile gitignore lines into rules that match a path itself.
-
-    pathspec applies a directory pattern to everything below the directory too, which is right for a flat
-    list of files but not for a walk that checks each directory before entering it: with `gen/` then
-    `!src/`, pathspec re-includes `src/gen/` while git keeps it ignored. So the regexes pathspec compiles
-    are used here, but a rule must match the path itself, as git's per-directory check does.
-    """
-    rules = []
-    for pattern in _parse(list(lines)).patterns:
-        compiled = getattr(pattern, "regex", None)
-        if pattern.include is None or not isinstance(compiled, re.Pattern):
-            continue
-        # pathspec searches; anchor unanchored regexes (`*/` is just "/") so that fullmatch means the same.
-        source = compiled.pattern if compiled.pattern.startswith("^") else f".*(?:{compiled.pattern})"
-        regex = re.compile(source, compiled.flags | re.DOTALL)  # names may hold newlines
-        if _DIR_MARK in regex.groupindex:
-            scope = "whole"  # `foo`, `foo/`, `*.py`, `a/**/b`: the path itself
-        elif regex.pattern.endswith("/"):
-            scope = "below"  # `foo/**`: everything inside foo, but not foo itself
-        else:
-            scope = "any"  # `*`, `**`
-        rules.append(_Rule(pattern.include, regex, scope))
-    return tuple(rules)
-
-
-def _rule_matches(rule: _Rule, path: str) -> bool:
-    """Whether `rule` matches `path` ("a/b.py" for a file, "a/b/" for a directory)."""
-    if rule.scope == "whole":
-        return rule.regex.fullmatch(path) is not None
-    if rule.scope == "any":
-        return rule.regex.search(path) is not None
-    slash = path.find("/")
-    while 0 <= slash < len(path) - 1:
-        if rule.regex.fullmatch(path, 0, slash + 1) is not None:
-            return True
-        slash = path.find("/", slash + 1)
-    return False
-
-
-def _last_match(rules: Rules, path: str) -> bool | None:
-    """Whether the last rule matching `path` ignores it (True) or re-includes it (False); None if none."""
-    for rule in reversed(rules):
-        if _rule_matches(rule, path):
-            return rule.include
-    return None
-
-
-def _read_ignore_file(path: str) -> Rules:
-    """Rules from one ignore file; none if it is missing or unreadable."""
-    try:
-        data = _open_regular(path, _MAX_IGNORE_FILE, _MAX_IGNORE_FILE)
-    except SourceError:
-        return ()
-    return _compile(data.decode("utf-8", errors="replace").splitlines())
-
-
-def _matches(layers: Sequence[Layer], relpath: str) -> bool:
-    """Whether the last matching pattern, deepest layer first, ignores `relpath`."""
-    for base, rules in reversed(layers):
-        verdict = _last_match(rules, relpath[len(base) :])
-        if verdict is not None:
-            return verdict
-    return False
 
 
 def _default_language_of() -> LanguageOf:
@@ -291,10 +149,10 @@ class WorkspaceFilter:
         self.root_real = os.path.realpath(self.root)
         self.max_file_size = max_file_size
         self.language_of = language_of if language_of is not None else _default_language_of()
-        self._exclude = _compile(exclude)
+        self._exclude = compile_rules(exclude)
         self._own_layers: dict[str, tuple[Layer, ...]] = {}
-        base: list[Layer] = [("", _compile(DEFAULT_EXCLUDES))]
-        info_exclude = _read_ignore_file(os.path.join(self.root, ".git", "info", "exclude"))
+        base: list[Layer] = [("", compile_rules(DEFAULT_EXCLUDES))]
+        info_exclude = read_ignore_file(os.path.join(self.root, ".git", "info", "exclude"))
         if info_exclude:
             base.append(("", info_exclude))
         self._base_layers = tuple(base)
@@ -317,7 +175,7 @@ class WorkspaceFilter:
             found = []
             for name in IGNORE_FILES:
                 if names is None or name in names:
-                    rules = _read_ignore_file(os.path.join(directory.path, name))
+                    rules = read_ignore_file(os.path.join(directory.path, name))
                     if rules:
                         found.append((directory.rel, rules))
             own = self._own_layers[directory.rel] = tuple(found)
@@ -327,7 +185,7 @@ class WorkspaceFilter:
         if is_dir and name in VCS_DIRS:
             return "ignored"
         probe = rel + "/" if is_dir else rel
-        if _last_match(self._exclude, probe) or _matches(layers, probe):
+        if last_match(self._exclude, probe) or layers_match(layers, probe):
             return "ignored"
         try:
             name.encode("utf-8")
@@ -384,7 +242,7 @@ class WorkspaceFilter:
         if info.st_size > self.max_file_size:
             return "too-large"
         try:
-            head = _open_regular(path, self.max_file_size, SNIFF_BYTES)
+            head = open_regular(path, self.max_file_size, SNIFF_BYTES)
         except SourceError as exc:
             return exc.reason
         if b"\0" in head:

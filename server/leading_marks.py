@@ -1,0 +1,95 @@
+"""The comments and decorators that lead a definition: which of them a chunk takes in above it.
+
+A mark is a comment or decorator node. A definition takes in the run of marks directly above it (or
+before it on its own line) with no blank line or code between them; its leading comments are its doc
+comment where the language has no docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from tree_sitter import Node
+
+from .languages import LanguageSpec
+from .source_text import Point, SourceText
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A comment or decorator: something that may belong to the definition below it."""
+
+    start: Point
+    end: Point
+    comment: bool
+
+
+class MarkIndex:
+    """The file's comments and decorators by the row they end on, to find what leads a definition."""
+
+    def __init__(self, source: SourceText, spec: LanguageSpec, nodes: Iterable[Node]) -> None:
+        self._source = source
+        self._by_end_row: dict[int, list[Mark]] = {}
+        for node in nodes:
+            mark = Mark(node.start_point, source.end_point(node), node.type in spec.comments)
+            self._by_end_row.setdefault(mark.end[0], []).append(mark)
+        for marks in self._by_end_row.values():
+            marks.sort(key=lambda mark: mark.end)
+
+    def leading(self, start: Point) -> tuple[int, list[Mark]]:
+        """Return the row a definition starting at `start` really starts on, and the comments and
+        decorators directly above it (or before it on its line) that it takes in."""
+        first_row = start[0]
+        taken: list[Mark] = []
+        pending: list[Mark] = []
+        position = start
+        while (mark := self._before(position)) is not None:
+            pending.append(mark)
+            position = mark.start
+            if self._source.blank_before(position):
+                first_row, taken, pending = position[0], taken + pending, []
+        return first_row, taken
+
+    def _before(self, position: Point) -> Mark | None:
+        """Return the mark right before a position: on the line above if the position starts its
+        line, else earlier on the same line; None if code or a blank line comes between."""
+        row, column = position
+        if self._source.blank_before(position):
+            marks = self._by_end_row.get(row - 1, [])
+            mark = marks[-1] if marks else None
+            found = mark if mark is not None and self._source.blank_after(mark.end) else None
+        else:
+            earlier = [mark for mark in self._by_end_row.get(row, []) if mark.end[1] <= column]
+            found = earlier[-1] if earlier else None
+            if found is not None and self._source.line_bytes(row)[found.end[1] : column].strip():
+                found = None
+        return found if found is not None and found.start < position else None
+
+    def trim_dedented_comments(self, start_row: int, end_row: int) -> int:
+        """Drop trailing comment lines indented no deeper than the definition's first line:
+        Python grammars put a comment that leads the next definition at the end of this one."""
+        first_line = self._source.line(start_row)
+        indent = len(first_line) - len(first_line.lstrip())
+        row = end_row
+        while row > start_row:
+            line = self._source.line(row)
+            if line.strip() and not (self._comment_line(row) and len(line) - len(line.lstrip()) <= indent):
+                break
+            row -= 1
+        return row
+
+    def _comment_line(self, row: int) -> bool:
+        """Whether a line holds a single-line comment and nothing else."""
+        return any(
+            mark.comment and mark.start[0] == row and self._source.blank_before(mark.start)
+            for mark in self._by_end_row.get(row, [])
+        )
+
+
+def comment_span(leading: Sequence[Mark]) -> tuple[Point, Point] | None:
+    """Return the span from the first to the last comment among a definition's leading marks."""
+    comments = [mark for mark in leading if mark.comment]
+    if not comments:
+        return None
+    return min(mark.start for mark in comments), max(mark.end for mark in comments)
