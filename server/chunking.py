@@ -82,7 +82,14 @@ def chunk_source(path: str, text: str, language: str | None = None) -> list[Chun
     chunks = _definition_chunks(path, language, source)
     chunks += _uncovered_windows(path, language, source, chunks)
     chunks.sort(
-        key=lambda chunk: (chunk.start_line, -chunk.end_line, chunk.name.count("."), chunk.name, chunk.kind, chunk.id)
+        key=lambda chunk: (
+            chunk.start_line,
+            -chunk.end_line,
+            chunk.name.count("."),
+            chunk.name,
+            chunk.kind,
+            chunk.id,
+        )
     )
     return _with_unique_ids(chunks)
 
