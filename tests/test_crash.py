@@ -49,16 +49,17 @@ def make_workspace(root: Path, files: int) -> None:
         (root / f"module_{n:04d}.py").write_text(TEMPLATE.format(n=n))
 
 
-def kill_during_indexing(root: Path, model: Path, delay: float) -> str:
-    """Start a writer, SIGKILL it `delay` seconds after its first commit; return what it printed."""
+def kill_during_indexing(root: Path, model: Path, commits: int, delay: float) -> str:
+    """Start a writer and SIGKILL it `delay` seconds after its `commits`-th group commit (a point that
+    does not depend on the machine's speed); return what it printed."""
     process = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(root), str(model)], stdout=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
-    first = process.stdout.readline()
-    time.sleep(delay)
+    output = "".join(process.stdout.readline() for _ in range(commits))
+    time.sleep(delay)  # somewhere inside the next group: embedding, or the transaction
     process.send_signal(signal.SIGKILL)
-    output = first + process.stdout.read()
+    output += process.stdout.read()
     process.wait(timeout=30)
     return output
 
@@ -74,7 +75,9 @@ def test_sigkill_at_random_points_leaves_a_consistent_index(
     committed_before = 0
     killed_mid_run = 0
     for _ in range(4):
-        output = kill_during_indexing(root, tiny_model, delay=rng.uniform(0.0, 1.5))
+        output = kill_during_indexing(
+            root, tiny_model, commits=rng.randint(1, 15), delay=rng.uniform(0, 0.05)
+        )
         killed_mid_run += "done" not in output
         workspace = Workspace(root, config)
         assert_consistent(workspace)
@@ -83,7 +86,7 @@ def test_sigkill_at_random_points_leaves_a_consistent_index(
         committed_before = committed
         assert workspace.search("handle a request", limit=5).hits or committed == 0
         workspace.close()
-    assert killed_mid_run >= 2, "the kills should land while indexing, not after it"
+    assert killed_mid_run == 4, "the kills should land while indexing, not after it"
     workspace = Workspace(root, config)
     report = workspace.sync()
     assert report.files_changed == 300 - committed_before  # resumes where the killed runs stopped
@@ -103,7 +106,7 @@ def test_sigkill_during_incremental_update(tmp_path: Path, tiny_model: Path, ind
             path.unlink()
         else:
             path.write_text(TEMPLATE.format(n=n + 1000))
-    kill_during_indexing(root, tiny_model, delay=0.3)
+    kill_during_indexing(root, tiny_model, commits=3, delay=0.01)
     workspace = Workspace(root, config)
     workspace.sync()
     assert_consistent(workspace)
