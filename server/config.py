@@ -8,7 +8,7 @@ returns the default for it together with a message that says what was wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +99,3 @@ def from_mapping(
         )
         config = replace(config, rerank_depth=config.retrieve_depth)
     return config, errors
-
-
-def setting_names() -> list[str]:
-    """The camelCase names of all settings, for messages and documentation."""
-    assert set(SETTING_NAMES.values()) == {item.name for item in fields(EngineConfig)}
-    return list(SETTING_NAMES)

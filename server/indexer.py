@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from .chunking import Chunk, chunk_source
 from .config import EngineConfig
 from .encoders import DualEncoder
+from .ignore_rules import IGNORE_FILES
 from .scanning import SourceError, SourceFile, WorkspaceFilter, read_source, scan_workspace
 from .store import FileRecord, FileUpdate, MetadataStore
 from .vector_index import VectorIndex
@@ -98,7 +99,12 @@ class Indexer:
         return self._finish(report, started)
 
     def update_paths(self, relpaths: Sequence[str], cancelled: Cancelled | None = None) -> IndexReport:
-        """Index or drop just these workspace-relative paths (editor events, file watcher)."""
+        """Index or drop just these workspace-relative paths (editor events, file watcher).
+
+        A changed ignore file can include or exclude anything below it: that takes a full sync.
+        """
+        if any(PurePosixPath(relpath).name in IGNORE_FILES for relpath in relpaths):
+            return self.sync(cancelled=cancelled)
         started = time.perf_counter()
         report = IndexReport()
         files: list[SourceFile] = []

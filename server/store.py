@@ -153,10 +153,6 @@ class MetadataStore:
             row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
     @property
     def generation(self) -> int:
         """Incremented by every committed change; vector snapshots are named by it."""
@@ -303,8 +299,3 @@ class MetadataStore:
                 "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
                 [(record.size, record.mtime_ns, record.path) for record in records],
             )
-
-    def size_on_disk(self) -> int:
-        return sum(
-            path.stat().st_size for path in (self.path, Path(str(self.path) + "-wal")) if path.exists()
-        )

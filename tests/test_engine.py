@@ -168,6 +168,20 @@ def test_update_paths_handles_create_change_delete(
     assert_consistent(workspace)
 
 
+def test_a_changed_ignore_file_reindexes_what_it_covers(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    (sample_workspace / ".gitignore").write_text("*.go\n")
+    report = workspace.update_paths([sample_workspace / ".gitignore"])
+    assert report.files_deleted == 1 and "sample.go" not in workspace.store.files()
+    (sample_workspace / ".gitignore").unlink()
+    workspace.update_paths([".gitignore"])
+    assert "sample.go" in workspace.store.files()
+    assert_consistent(workspace)
+
+
 def test_index_survives_reopen_without_reembedding(
     sample_workspace: Path, tiny_model: Path, index_dir: Path
 ) -> None:
