@@ -23,15 +23,14 @@ import resource
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 from codesieve.server.config import EngineConfig
 from codesieve.server.workspace import Workspace
+from codesieve.trainer.corpus_fetch import extract, fetch_archive
 
 CACHE = Path.home() / ".cache" / "codesieve-bench"
 QUERIES = [
@@ -59,35 +58,14 @@ QUERIES = [
 
 
 def fetch_package(spec: str) -> Path:
-    """Download and unpack a source distribution once; return the unpacked folder."""
+    """Download and unpack a source distribution once (the corpus builder's fetcher); its folder."""
     name, _, version = spec.partition("==")
-    target = CACHE / f"{name}-{version}"
-    if target.is_dir():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as download:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-q",
-                "-d",
-                download,
-                spec,
-            ],
-            check=True,
-        )
-        (archive,) = Path(download).glob("*.tar.gz")
-        with tarfile.open(archive) as tar:
-            tar.extractall(CACHE / ".unpack", filter="data")
-    (unpacked,) = (CACHE / ".unpack").iterdir()
-    unpacked.rename(target)
-    return target
+    folder = CACHE / f"{name}-{version}"
+    if not (folder / ".complete").exists():
+        with tempfile.TemporaryDirectory() as download:
+            extract(fetch_archive("pypi", name, version, Path(download)), folder)
+    (top,) = [path for path in folder.iterdir() if path.is_dir()]  # an sdist holds one NAME-VERSION folder
+    return top
 
 
 def combine(folders: list[Path]) -> Path:

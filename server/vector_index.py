@@ -14,7 +14,6 @@ after every load.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import threading
@@ -25,6 +24,7 @@ import hnswlib
 import numpy as np
 from numpy.typing import NDArray
 
+from .model_folder import sha256_file
 from .store import MetadataStore
 
 SNAPSHOT_PATTERN = re.compile(r"^vectors-(\d+)-([0-9a-f]{16})\.hnsw$")
@@ -111,7 +111,7 @@ class VectorIndex:
         temporary = folder / f".vectors-{generation}.tmp"
         with self.lock:
             self.graph.save_index(str(temporary))
-        digest = _sha256(temporary)
+        digest = sha256_file(temporary)
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())
         target = folder / f"vectors-{generation}-{digest[:16]}.hnsw"
@@ -144,7 +144,7 @@ class VectorIndex:
     @classmethod
     def _load(cls, path: Path, dimension: int) -> VectorIndex | None:
         match = SNAPSHOT_PATTERN.match(path.name)
-        if match is None or _sha256(path)[:16] != match.group(2):
+        if match is None or sha256_file(path)[:16] != match.group(2):
             return None
         index = cls.__new__(cls)
         index.dimension = dimension
@@ -177,11 +177,3 @@ def _snapshots(folder: Path) -> list[tuple[int, Path]]:
         if match:
             found.append((int(match.group(1)), path))
     return sorted(found, reverse=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

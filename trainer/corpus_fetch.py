@@ -7,7 +7,6 @@ with the ``data`` filter, ``zipfile`` with path checks, a ``.deb``'s ``data.tar`
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
@@ -19,15 +18,6 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _run(command: Sequence[str], cwd: Path) -> str:

@@ -10,7 +10,6 @@ shuffled windows and the resulting batches are shuffled again (bucketing).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -78,15 +77,6 @@ def write_pairs(path: Path, pairs: Iterable[Pair]) -> None:
         for pair in pairs:
             out.write(json.dumps(asdict(pair), ensure_ascii=False) + "\n")
     os.replace(temporary, path)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def split_by_file(

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from codesieve.server.encoders import TokenEncoder
 from codesieve.server.metrics import retrieval_metrics
+from codesieve.server.model_folder import sha256_file
 
 from .checkpoints import (
     BEST,
@@ -47,7 +48,6 @@ from .config import config_to_json
 from .data import (
     bucketed_batches,
     embed,
-    file_sha256,
     load_eval_set,
     read_pairs,
     resolve_device,
@@ -245,7 +245,7 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     info = {
         "kind": "ranker",
         "config": config_to_json(config),
-        "data": {"pairs": config.pairs, "count": len(pairs), "sha256": file_sha256(Path(config.pairs))},
+        "data": {"pairs": config.pairs, "count": len(pairs), "sha256": sha256_file(Path(config.pairs))},
     }
 
     def checkpoint() -> None:

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from codesieve.server.encoders import TokenEncoder
 from codesieve.server.metrics import rank_of_gold_dot, retrieval_metrics
+from codesieve.server.model_folder import sha256_file
 
 from .checkpoints import (
     BEST,
@@ -54,7 +55,6 @@ from .data import (
     Sequences,
     bucketed_batches,
     embed,
-    file_sha256,
     load_eval_set,
     read_pairs,
     resolve_device,
@@ -352,7 +352,7 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     info = {
         "kind": "retriever",
         "config": config_to_json(config),
-        "data": {"pairs": config.pairs, "count": len(data.pairs), "sha256": file_sha256(Path(config.pairs))},
+        "data": {"pairs": config.pairs, "count": len(data.pairs), "sha256": sha256_file(Path(config.pairs))},
     }
 
     def checkpoint() -> None:
