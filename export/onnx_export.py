@@ -18,7 +18,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -215,8 +215,9 @@ def export_model_folder(
                 fp32.rename(staging / name)
             parity[name] = check_parity(model, staging / name, tokenizer_file, max_tokens)
         _write_tokenizer(tokenizer_file, staging / TOKENIZER_FILE)
-        final_card = ModelCard(**{**card.__dict__, "quantization": _quantization_label(quantize)})
-        final_card = ModelCard.from_json({**final_card.to_json(), "parity": parity})
+        final_card = replace(
+            card, quantization=_quantization_label(quantize), extra={**card.extra, "parity": parity}
+        )
         write_card(staging, final_card)
         staging.chmod(0o755)  # mkdtemp makes it private
         replace_folder(staging, out)

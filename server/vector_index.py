@@ -37,15 +37,20 @@ BRUTE_FORCE_LIMIT = 5_000  # filtered searches over at most this many chunks are
 class VectorIndex:
     """An hnswlib graph that grows as needed, with replace and delete, guarded by a lock."""
 
-    def __init__(self, dimension: int, capacity: int = 1024) -> None:
-        self.dimension = dimension
+    def __init__(self, graph: hnswlib.Index, live: set[int]) -> None:
         self.lock = threading.RLock()
-        self.graph = hnswlib.Index(space="ip", dim=dimension)
-        self.graph.init_index(
+        self.graph = graph
+        self.graph.set_ef(MIN_EF)  # hnswlib does not save ef
+        self.live = live
+
+    @classmethod
+    def empty(cls, dimension: int, capacity: int = 1024) -> VectorIndex:
+        """A new graph with room for `capacity` vectors (it grows when full)."""
+        graph = hnswlib.Index(space="ip", dim=dimension)
+        graph.init_index(
             max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M, allow_replace_deleted=True
         )
-        self.graph.set_ef(MIN_EF)
-        self.live: set[int] = set()
+        return cls(graph, set())
 
     def __len__(self) -> int:
         return len(self.live)
@@ -137,7 +142,7 @@ class VectorIndex:
                     generation,
                     f"loaded {path.name}, replayed changes since generation {generation}",
                 )
-        index = cls(dimension, capacity=store.chunk_count() + 1024)
+        index = cls.empty(dimension, capacity=store.chunk_count() + 1024)
         index._replay(store, -1)
         return index, -1, "rebuilt from the stored vectors"
 
@@ -146,17 +151,12 @@ class VectorIndex:
         match = SNAPSHOT_PATTERN.match(path.name)
         if match is None or sha256_file(path)[:16] != match.group(2):
             return None
-        index = cls.__new__(cls)
-        index.dimension = dimension
-        index.lock = threading.RLock()
-        index.graph = hnswlib.Index(space="ip", dim=dimension)
+        graph = hnswlib.Index(space="ip", dim=dimension)
         try:
-            index.graph.load_index(str(path), allow_replace_deleted=True)
+            graph.load_index(str(path), allow_replace_deleted=True)
         except RuntimeError:
             return None
-        index.graph.set_ef(MIN_EF)
-        index.live = {int(label) for label in index.graph.get_ids_list()}  # deleted ones too, for now
-        return index
+        return cls(graph, {int(label) for label in graph.get_ids_list()})  # deleted ones too, until replayed
 
     def _replay(self, store: MetadataStore, since: int) -> None:
         """Bring the graph to the store's state: drop labels it no longer has, add newer chunks."""
