@@ -15,6 +15,7 @@ import logging
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -159,6 +160,7 @@ class Engine:
         try:
             report = await folder.run(workspace.sync, on_progress, cancelled)
             folder.state, folder.last_error = "ready", None
+            folder.synced_at = datetime.now(UTC).isoformat(timespec="milliseconds")
             message = f"{report.files_total} files, {report.chunks_total} chunks"
             if report.cancelled:
                 message = "cancelled: the index has what was done so far; run codeSearch.reindex to finish"
@@ -207,6 +209,9 @@ class Engine:
             "indexPath": folders[0]["indexPath"] if len(folders) == 1 else str(index_root(self.config)),
             "folders": folders,
         }
+        synced = [folder["lastSynced"] for folder in folders if folder.get("lastSynced")]
+        if synced:
+            status["lastSynced"] = max(synced)
         errors = [folder["lastError"] for folder in folders if folder.get("lastError")]
         if errors:
             status["lastError"] = "; ".join(errors)

@@ -76,6 +76,7 @@ class IndexedFolder:
         self.workspace: Workspace | None = None
         self.state = "indexing"  # "indexing" | "ready" | "error"; opening counts as indexing
         self.last_error: str | None = None
+        self.synced_at: str | None = None  # when a sync last finished (ISO 8601, UTC)
         self.opened = asyncio.Event()  # set once opening has finished, whether it worked or not
         self.closing = threading.Event()  # asks a running sync to stop
         self.started = False  # whether opening has begun
@@ -134,6 +135,8 @@ class IndexedFolder:
     def status(self) -> dict[str, Any]:
         """This folder's part of `codeSearch/status` (reads the store: call off the event loop)."""
         status: dict[str, Any] = {"uri": self.uri, "root": str(self.root), "state": self.state}
+        if self.synced_at:
+            status["lastSynced"] = self.synced_at
         workspace = self.workspace
         if workspace is not None:
             status |= {

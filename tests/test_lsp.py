@@ -206,6 +206,17 @@ async def test_index_find_and_similar(ready: Client, workspace: Path) -> None:
     )
     assert found["hits"]
 
+    # codeSearch.reindex runs a new full sync: lastSynced moves on and the index is ready again
+    synced = status["lastSynced"]
+    assert status["folders"][0]["lastSynced"] == synced
+    await client.workspace_execute_command_async(types.ExecuteCommandParams("codeSearch.reindex", []))
+    for _ in range(200):
+        status = await client.status()
+        if status["state"] == "ready" and status.get("lastSynced", "") > synced:
+            break
+        await asyncio.sleep(0.05)
+    assert status["state"] == "ready" and status["lastSynced"] > synced and status["chunks"] > 10
+
 
 async def test_unsaved_edits_and_code_actions(ready: Client, workspace: Path) -> None:
     client = ready

@@ -57,6 +57,7 @@ export interface IndexStatus {
   model?: string;
   indexPath?: string;
   lastError?: string;
+  lastSynced?: string; // when the last full sync finished, ISO 8601
   // Progress while indexing; servers may send any of these.
   percentage?: number;
   fraction?: number;

@@ -86,6 +86,7 @@ export function describe(status: IndexStatus): string[] {
   if (status.model) lines.push(`Model: ${status.model}`);
   if (typeof status.modelPath === "string") lines.push(`Model folder: ${status.modelPath}`);
   if (status.indexPath) lines.push(`Index: ${status.indexPath}`);
+  if (status.lastSynced) lines.push(`Last full sync: ${new Date(status.lastSynced).toLocaleString()}`);
   if (status.lastError) lines.push(`Last error: ${status.lastError}`);
   if (Array.isArray(status.warnings)) {
     for (const warning of status.warnings) lines.push(`Warning: ${String(warning)}`);
