@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,6 +192,7 @@ def load_dev(
 def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     """Train, checkpoint, pick the best by dev cascade MRR; returns the result folder (`out/model`)."""
     out = Path(config.out)
+    started = time.monotonic()  # training time on the card includes loading and mining negatives
     state = load_state(out) if resume else None
     check_config(config)
     out.mkdir(parents=True, exist_ok=True)
@@ -241,6 +243,7 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, history, best = state["step"], state["history"], state["best"]
+        started -= state.get("seconds", 0.0)
         restore_rng(state["rng"])
     info = {
         "kind": "ranker",
@@ -266,6 +269,7 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
             "scheduler": scheduler.state_dict(),
             "config": config_to_json(config),
             "history": history,
+            "seconds": time.monotonic() - started,
             "best": best,
         }
         save_checkpoint(out, model, tokenizer, {**info, "step": step}, training_state)
@@ -306,4 +310,7 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     progress.close()
     if not (out / CHECKPOINT).exists():
         checkpoint()
-    return finish(out, dev is not None, {**info, "step": step, "dev_history": history, "best": best})
+    seconds = round(time.monotonic() - started, 1)
+    return finish(
+        out, dev is not None, {**info, "step": step, "seconds": seconds, "dev_history": history, "best": best}
+    )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -309,6 +310,7 @@ def make_batch(data: TrainingData, indices: list[int]) -> dict[str, Any]:
 def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     """Train, checkpoint, pick the best by dev MRR; returns the folder of the result (`out/model`)."""
     out = Path(config.out)
+    started = time.monotonic()  # training time on the card includes loading and mining negatives
     state = load_state(out) if resume else None
     check_config(config)
     out.mkdir(parents=True, exist_ok=True)
@@ -348,6 +350,7 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, history, best = state["step"], state["history"], state["best"]
+        started -= state.get("seconds", 0.0)
         restore_rng(state["rng"])
     info = {
         "kind": "retriever",
@@ -373,6 +376,7 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
             "scheduler": scheduler.state_dict(),
             "config": config_to_json(config),
             "history": history,
+            "seconds": time.monotonic() - started,
             "best": best,
         }
         save_checkpoint(out, model, tokenizer, {**info, "step": step}, training_state)
@@ -405,4 +409,7 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     progress.close()
     if not (out / CHECKPOINT).exists():
         checkpoint()
-    return finish(out, dev is not None, {**info, "step": step, "dev_history": history, "best": best})
+    seconds = round(time.monotonic() - started, 1)
+    return finish(
+        out, dev is not None, {**info, "step": step, "seconds": seconds, "dev_history": history, "best": best}
+    )
