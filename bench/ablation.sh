@@ -20,7 +20,8 @@ RANKER_STEPS=${RANKER_STEPS:-150}
 RANKER_BATCH=${RANKER_BATCH:-8}
 NEGATIVES=${NEGATIVES:-7}      # ranker: M negatives per query
 HARD=${HARD:-1}                # retriever: k mined hard negatives per query
-TOKENS=(--max-query-tokens 32 --max-code-tokens 128)
+THREADS=${THREADS:-1}          # torch threads: 1 leaves a core for other work (2 threads slow down badly beside it)
+TOKENS=(--max-query-tokens 32 --max-code-tokens 128 --threads "$THREADS")
 mkdir -p "$WORK/evals"
 trainer() { "$PY" -m codesieve.trainer.cli "$@"; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -43,7 +44,7 @@ evaluate() {
     local out=$WORK/evals/$name-${set/\//-}.json
     [[ -s $out ]] && continue
     log "eval $name on $set"
-    trainer eval --benchmark "$set" --model "$model" --json "$out.tmp" "${extra[@]}" >&2
+    trainer eval --benchmark "$set" --model "$model" --json "$out.tmp" --threads "$THREADS" "${extra[@]}" >&2
     mv "$out.tmp" "$out"
   done
 }

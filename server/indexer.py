@@ -11,6 +11,7 @@ leaves a file half indexed.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from .scanning import SourceError, SourceFile, WorkspaceFilter, read_source, sca
 from .store import FileRecord, FileUpdate, MetadataStore
 from .vector_index import VectorIndex
 
+log = logging.getLogger(__name__)
 SNAPSHOT_EVERY = 20_000  # new chunks between snapshots during a long indexing run
 
 Progress = Callable[["IndexReport"], None]
@@ -81,7 +83,6 @@ class Indexer:
         self.vectors = vectors
         self.encoder = encoder
         self.config = config
-        self.snapshot_folder = store.path.parent
         self._unsaved_chunks = 0
 
     def sync(self, progress: Progress | None = None, cancelled: Cancelled | None = None) -> IndexReport:
@@ -128,9 +129,15 @@ class Indexer:
         return self._finish(report, started)
 
     def save_snapshot(self) -> None:
-        """Write the vector graph to disk for the store's current generation."""
-        self.vectors.save(self.snapshot_folder, self.store.generation)
+        """Write the vector graph to disk for the store's current generation (a cache: failures
+        are logged, and the next open rebuilds what is missing from the store)."""
         self._unsaved_chunks = 0
+        if self.store.path is None:  # in memory: nothing on disk to match
+            return
+        try:
+            self.vectors.save(self.store.path.parent, self.store.generation)
+        except OSError as error:
+            log.warning("cannot save the vector snapshot in %s: %s", self.store.path.parent, error)
 
     # internals ----------------------------------------------------------------------------------
     def _finish(self, report: IndexReport, started: float) -> IndexReport:

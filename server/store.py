@@ -8,7 +8,10 @@ that change. The hnswlib graph (`vector_index.py`) is a cache rebuilt from this 
 its snapshot is missing, stale or corrupt.
 
 A database that SQLite cannot read is moved aside (`index.db.corrupt-<time>`) and a fresh one is
-started; the caller reports it and re-indexes.
+started; the caller reports it and re-indexes. When a write fails because the disk is full or the
+file became read-only, the database is copied into memory and the write is done there: indexing and
+search go on for this session, and `on_fallback` is told why (the copy on disk stays as it was).
+A store made with `path=None` lives in memory from the start.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +31,7 @@ from numpy.typing import NDArray
 from .chunking import Chunk
 
 SCHEMA_VERSION = "1"
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,32 +98,50 @@ class AppliedChange:
     vectors: list[NDArray[np.float32]] = field(default_factory=list)
 
 
+# errors of a write that memory can still take; anything else (a bug, a locked database) propagates
+_DISK_ERRORS = {
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_READONLY: "the database is read-only",
+    sqlite3.SQLITE_IOERR: "a disk I/O error",
+    sqlite3.SQLITE_CANTOPEN: "the database cannot be opened",
+}
+
 CHUNK_COLUMNS = "label, id, path, language, kind, name, start_line, end_line, text, content_hash"
 
 
 class MetadataStore:
     """Thread-safe access to the workspace database (one connection, serialised by a lock)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path | None, on_fallback: Callable[[str], None] | None = None) -> None:
+        self.path = path  # None: in memory
+        self.on_fallback = on_fallback
         self.lock = threading.RLock()
         self.recovered_from: Path | None = None
         self.connection = self._open()
 
+    @property
+    def in_memory(self) -> bool:
+        return self.path is None
+
     def _open(self) -> sqlite3.Connection:
+        if self.path is None:
+            return self._connect(":memory:")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return self._connect()
+            return self._connect(self.path)
+        except sqlite3.OperationalError:  # locked, read-only, unopenable: not corruption
+            raise
         except sqlite3.DatabaseError:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             self.path.replace(aside)
             for suffix in ("-wal", "-shm"):
                 Path(str(self.path) + suffix).unlink(missing_ok=True)
             self.recovered_from = aside
-            return self._connect()
+            return self._connect(self.path)
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+    @staticmethod
+    def _connect(target: Path | str) -> sqlite3.Connection:
+        connection = sqlite3.connect(target, check_same_thread=False, timeout=30, isolation_level=None)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
@@ -135,6 +157,32 @@ class MetadataStore:
         with self.lock:
             self.connection.close()
 
+    def move_to_memory(self, reason: str) -> None:
+        """Go on in memory from a copy of the database (a write to the disk failed: `reason`)."""
+        with self.lock:
+            memory = self._connect(":memory:")
+            self.connection.backup(memory)
+            self.connection.close()
+            self.connection, path, self.path = memory, self.path, None
+        if self.on_fallback is not None:
+            self.on_fallback(
+                f"Cannot write the index at {path}: {reason}. Indexing goes on in memory for this session; "
+                "free some space (or fix the folder's permissions) and restart to keep the index on disk."
+            )
+
+    def _write(self, change: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `change` in one transaction; on a disk error, again in memory (see the module doc)."""
+        try:
+            with self.transaction() as db:
+                return change(db)
+        except sqlite3.OperationalError as error:
+            reason = _DISK_ERRORS.get(error.sqlite_errorcode & 0xFF)
+            if reason is None or self.in_memory:
+                raise
+            self.move_to_memory(f"{reason} ({error})")
+        with self.transaction() as db:
+            return change(db)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic change: committed on success, rolled back on any exception."""
@@ -142,10 +190,11 @@ class MetadataStore:
             self.connection.execute("BEGIN IMMEDIATE")
             try:
                 yield self.connection
+                self.connection.execute("COMMIT")
             except BaseException:
-                self.connection.execute("ROLLBACK")
+                if self.connection.in_transaction:  # also when COMMIT itself failed (disk full)
+                    self.connection.execute("ROLLBACK")
                 raise
-            self.connection.execute("COMMIT")
 
     # meta -------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -161,7 +210,8 @@ class MetadataStore:
     def reset(self, model_id: str, root: str) -> None:
         """Forget everything (a new model or schema): all rows go, the generation moves on."""
         generation = self.generation + 1
-        with self.transaction() as db:
+
+        def write(db: sqlite3.Connection) -> None:
             for table in ("files", "chunks", "meta"):
                 db.execute(f"DELETE FROM {table}")
             for key, value in (
@@ -171,6 +221,8 @@ class MetadataStore:
                 ("generation", str(generation)),
             ):
                 db.execute("INSERT INTO meta VALUES (?, ?)", (key, value))
+
+        self._write(write)
 
     # reads ------------------------------------------------------------------------------------
     def files(self) -> dict[str, FileRecord]:
@@ -253,8 +305,9 @@ class MetadataStore:
         A file's record is written in the same transaction as its chunks, so a file is either fully
         indexed at its new content or still at its old one.
         """
-        change = AppliedChange()
-        with self.transaction() as db:
+
+        def write(db: sqlite3.Connection) -> AppliedChange:
+            change = AppliedChange()
             generation = int(db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]) + 1
             for path in [*deleted_paths, *(update.record.path for update in updates)]:
                 change.removed += [
@@ -290,12 +343,11 @@ class MetadataStore:
                         change.added.append(int(cursor.lastrowid or 0))
                         change.vectors.append(vector)
             db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(generation),))
-        return change
+            return change
+
+        return self._write(write)
 
     def touch(self, records: Sequence[FileRecord]) -> None:
         """Record new mtimes of files whose content did not change (no new generation)."""
-        with self.transaction() as db:
-            db.executemany(
-                "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
-                [(record.size, record.mtime_ns, record.path) for record in records],
-            )
+        rows = [(record.size, record.mtime_ns, record.path) for record in records]
+        self._write(lambda db: db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", rows))

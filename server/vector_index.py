@@ -113,25 +113,36 @@ class VectorIndex:
     # snapshots --------------------------------------------------------------------------------
     def save(self, folder: Path, generation: int) -> Path:
         """Write a snapshot for `generation` atomically and remove older ones."""
-        temporary = folder / f".vectors-{generation}.tmp"
-        with self.lock:
-            self.graph.save_index(str(temporary))
-        digest = sha256_file(temporary)
-        with temporary.open("rb") as handle:
-            os.fsync(handle.fileno())
-        target = folder / f"vectors-{generation}-{digest[:16]}.hnsw"
-        temporary.replace(target)
+        temporary = folder / f".vectors-{generation}-{os.getpid()}.tmp"
+        try:
+            with self.lock:
+                self.graph.save_index(str(temporary))
+            digest = sha256_file(temporary)
+            with temporary.open("rb") as handle:
+                os.fsync(handle.fileno())
+            target = folder / f"vectors-{generation}-{digest[:16]}.hnsw"
+            temporary.replace(target)
+        except (OSError, RuntimeError) as error:  # hnswlib reports a failed write as RuntimeError
+            temporary.unlink(missing_ok=True)
+            raise OSError(f"cannot write the vector snapshot: {error}") from error
         for old in folder.glob("vectors-*.hnsw"):
             if old != target:
                 old.unlink(missing_ok=True)
         return target
 
     @classmethod
-    def open(cls, folder: Path, store: MetadataStore, dimension: int) -> tuple[VectorIndex, int, str]:
-        """The graph for the store's current state: (index, snapshot generation used, how it was made)."""
-        for leftover in folder.glob(".vectors-*.tmp"):  # a snapshot write that was killed
-            leftover.unlink(missing_ok=True)
-        for generation, path in _snapshots(folder):
+    def open(
+        cls, folder: Path | None, store: MetadataStore, dimension: int, writer: bool = True
+    ) -> tuple[VectorIndex, int, str]:
+        """The graph for the store's current state: (index, snapshot generation used, how it was made).
+
+        `folder` holds the snapshots (None: there are none, the store is in memory). `writer=False`
+        for a process that only reads an index another one writes: it leaves that one's files alone.
+        """
+        if writer and folder is not None:
+            for leftover in folder.glob(".vectors-*.tmp"):  # a snapshot write that was killed
+                leftover.unlink(missing_ok=True)
+        for generation, path in _snapshots(folder) if folder is not None else []:
             if generation > store.generation:
                 continue
             loaded = cls._load(path, dimension)
@@ -149,14 +160,19 @@ class VectorIndex:
     @classmethod
     def _load(cls, path: Path, dimension: int) -> VectorIndex | None:
         match = SNAPSHOT_PATTERN.match(path.name)
-        if match is None or sha256_file(path)[:16] != match.group(2):
-            return None
         graph = hnswlib.Index(space="ip", dim=dimension)
         try:
+            if match is None or sha256_file(path)[:16] != match.group(2):
+                return None
             graph.load_index(str(path), allow_replace_deleted=True)
-        except RuntimeError:
+        except (OSError, RuntimeError):  # unreadable, or removed by the writing process meanwhile
             return None
         return cls(graph, {int(label) for label in graph.get_ids_list()})  # deleted ones too, until replayed
+
+    def refresh(self, store: MetadataStore, since: int) -> None:
+        """Catch up with changes another process wrote to the store after generation `since`."""
+        with self.lock:
+            self._replay(store, since)
 
     def _replay(self, store: MetadataStore, since: int) -> None:
         """Bring the graph to the store's state: drop labels it no longer has, add newer chunks."""

@@ -4,18 +4,27 @@ The CLI and the language server both drive this class. Opening a workspace picks
 (the `model` setting, else the model `trainer fit` installed for this workspace, else the shipped
 default), opens the index in the user cache directory, and rebuilds the index when it was made
 with another model or its database is unreadable, saying so in `warnings`.
+
+One process at a time writes a workspace's index: it holds `writer.lock` in the index folder (an
+OS lock, released when the process dies). Another process on the same workspace (a second editor
+window, `codesieve search` beside the server) reads that index and takes in what the writer commits
+before each search; it becomes the writer when the lock frees. An index folder that cannot be
+written (read-only, disk full) gives a warning and an index in memory for the session.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import platformdirs
+from filelock import FileLock, Timeout
 from pathspec import GitIgnoreSpec
 
 from .cascade import Cascade, Hit, SearchResult
@@ -30,6 +39,11 @@ from .store import SCHEMA_VERSION, MetadataStore
 from .vector_index import VectorIndex
 
 WORKSPACE_MODEL = "model"  # subfolder of a workspace's index folder where `trainer fit` installs
+WRITER_LOCK = "writer.lock"
+SHARED = (
+    "Another CodeSieve process is indexing this workspace: this one searches the same index and "
+    "takes over the indexing when that process ends."
+)
 
 
 class WorkspaceError(Exception):
@@ -84,18 +98,91 @@ class Workspace:
         self.retriever = DualEncoder(self.model, self.config.threads)
         self.ranker = CrossEncoder(self.model, self.config.threads) if self.model.ranker_path else None
         self.warnings: list[str] = []
-        self.store = MetadataStore(self.folder / "index.db")
+        self.writer_lock: FileLock | None = None
+        self.shared = False  # reading an index that another process writes
+        self.store = self._open_store()
         if self.store.recovered_from is not None:
             self.warnings.append(
                 f"The index database was unreadable; it was moved to {self.store.recovered_from} "
                 "and the workspace is indexed again."
             )
-        self._reset_if_stale()
+        if self.shared and self.store.get_meta("model_id") not in (None, self.model.model_id):
+            self._go_private("it is indexed with another model")
+        if not self.shared:
+            self._reset_if_stale()
+        self.seen_generation = self.store.generation
+        snapshots = None if self.store.path is None else self.folder
         self.vectors, _, self.loaded_how = VectorIndex.open(
-            self.folder, self.store, self.model.card.dimension
+            snapshots, self.store, self.model.card.dimension, writer=not self.shared
         )
         self.indexer = Indexer(self.root, self.store, self.vectors, self.retriever, self.config)
         self.cascade = Cascade(self.retriever, self.ranker, self.vectors, self.store)
+
+    def _open_store(self) -> MetadataStore:
+        """This process's index database, the one another process writes, or one in memory."""
+        database = self.folder / "index.db"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(self.folder / WRITER_LOCK)
+            try:
+                lock.acquire(timeout=0)
+                self.writer_lock = lock
+            except Timeout:
+                self.shared = True
+                self.warnings.append(SHARED)
+            return MetadataStore(database, self.warnings.append)
+        except (OSError, sqlite3.OperationalError) as error:
+            self._release()
+            self.shared = False
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            self.warnings.append(
+                f"Cannot write the index folder {self.folder} ({reason}): the index is kept in memory for "
+                "this session. Set codesieve.indexDir (or CODESIEVE_INDEX_DIR) to a writable folder."
+            )
+            return MetadataStore(None, self.warnings.append)
+
+    def _go_private(self, reason: str) -> None:
+        """Stop sharing the other process's index: index into memory instead."""
+        self.store.close()
+        self.store, self.shared = MetadataStore(None, self.warnings.append), False
+        self.warnings[:] = [warning for warning in self.warnings if warning != SHARED]
+        self.warnings.append(
+            f"Another CodeSieve process writes this workspace's index and {reason}: "
+            "this one keeps its own index in memory for the session."
+        )
+
+    def _take_over(self) -> bool:
+        """Shared: become the writer if the writing process is gone. True when this one writes."""
+        if not self.shared:
+            return True
+        lock = FileLock(self.folder / WRITER_LOCK)
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            return False
+        self.writer_lock, self.shared = lock, False
+        self.warnings[:] = [warning for warning in self.warnings if warning != SHARED]
+        self._reset_if_stale()
+        self.vectors.refresh(self.store, self.seen_generation)
+        return True
+
+    def refresh(self) -> IndexReport:
+        """Shared: take in what the writing process committed since the last look."""
+        started = time.perf_counter()
+        generation = self.store.generation
+        if self.shared and generation != self.seen_generation:
+            if self.store.get_meta("model_id") not in (None, self.model.model_id):
+                raise WorkspaceError(
+                    "Another CodeSieve process re-indexed this workspace with another model; "
+                    "reindex (or restart) to use this one's."
+                )
+            self.vectors.refresh(self.store, self.seen_generation)
+            self.seen_generation = generation
+        return IndexReport(
+            files_total=len(self.store.files()),
+            chunks_total=len(self.vectors),
+            seconds=time.perf_counter() - started,
+        )
 
     def _reset_if_stale(self) -> None:
         model_id, schema = self.store.get_meta("model_id"), self.store.get_meta("schema")
@@ -111,14 +198,27 @@ class Workspace:
 
     def close(self) -> None:
         self.store.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self.writer_lock is not None:
+            self.writer_lock.release()
+            self.writer_lock = None
 
     # indexing -----------------------------------------------------------------------------------
     def sync(self, progress: Progress | None = None, cancelled: Cancelled | None = None) -> IndexReport:
-        """Index everything that changed since the last run (the whole folder the first time)."""
+        """Index everything that changed since the last run (the whole folder the first time).
+
+        Shared: another process indexes; this takes in its work instead (see the module doc).
+        """
+        if not self._take_over():
+            return self.refresh()
         return self.indexer.sync(progress, cancelled)
 
     def update_paths(self, paths: Sequence[str | Path], cancelled: Cancelled | None = None) -> IndexReport:
         """Re-index just these files (absolute or workspace-relative); deleted ones are dropped."""
+        if not self._take_over():
+            return self.refresh()
         return self.indexer.update_paths([self.relative(path) for path in paths], cancelled)
 
     @property
@@ -161,6 +261,7 @@ class Workspace:
         """The cascade over this workspace's index."""
         if not query.strip():
             raise WorkspaceError("The query is empty: type what the code should do.")
+        self.refresh()
         return self.cascade.search(
             query,
             limit=limit,
@@ -192,6 +293,7 @@ class Workspace:
         """Chunks whose embedding is nearest to `code` (retriever only: the ranker reads queries)."""
         if not code.strip():
             raise WorkspaceError("There is no code to compare with.")
+        self.refresh()
         vector = self.retriever.encode_code([code])[0]
         result = self.cascade.by_vector(vector, depth=limit + 5, allowed=self.allowed_labels(filters))
         if exclude is not None:
