@@ -1,0 +1,155 @@
+"""How indexing and search grow with the code base, from 1,000 to 100,000 functions, on this machine.
+
+The code base is the training corpus's unpacked packages (84 packages in 7 languages, from PyPI, npm
+and Debian; `python -m codesieve.trainer.corpus build` fetches them). Packages are added in a fixed
+shuffled order to one workspace folder (hard links) until each size is reached; at each size the new files
+are indexed incrementally and search is timed, so the index time of a row is the total to get there.
+At the largest size it also times: re-opening the saved index, a sync with nothing changed, and a
+branch switch (hundreds of files changed or deleted, then synced).
+
+    python bench/scale.py                                  # sizes 1k 10k 30k 100k, shipped model
+    python bench/scale.py --sizes 1000 10000 --threads 1   # a quicker run
+
+Prints one table row per size and ends with the command that reproduces the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import resource
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from engine_speed import QUERIES, percentile, time_searches
+
+from codesieve.server.chunking import chunk_source
+from codesieve.server.config import EngineConfig
+from codesieve.server.scanning import SourceError, read_source, scan_workspace
+from codesieve.server.workspace import Workspace
+
+SOURCES = Path.home() / ".cache" / "codesieve-corpus" / "sources"
+CACHE = Path.home() / ".cache" / "codesieve-bench" / "scale"
+
+
+def count_chunks(folder: Path) -> int:
+    """Chunks the engine would index in `folder` (chunking only, no embedding)."""
+    total = 0
+    for file in scan_workspace(folder).files:
+        try:
+            total += len(chunk_source(file.path, read_source(folder / file.path, 1_000_000), file.language))
+        except (OSError, SourceError):
+            continue
+    return total
+
+
+def index_bytes(workspace: Workspace) -> int:
+    return sum(path.stat().st_size for path in workspace.folder.glob("*") if path.is_file())
+
+
+def row(label: str, workspace: Workspace, seconds: float, embedded: int, queries: list[str]) -> str:
+    plain = time_searches(workspace, queries, rerank=False)
+    reranked = time_searches(workspace, queries, rerank=True) if workspace.ranker else []
+    rerank = f"{percentile(reranked, 0.5):.0f} ms" if reranked else "-"
+    return (
+        f"| {label} | {workspace.store.chunk_count():,} | {seconds / 60:.1f} min | "
+        f"{embedded / seconds:.1f} | {percentile(plain, 0.5):.1f} / {percentile(plain, 0.95):.1f} ms | {rerank} | "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB | {index_bytes(workspace) / 1e6:.0f} MB |"
+    )
+
+
+def branch_switch(files: list[Path], count: int, seed: int) -> tuple[int, int]:
+    """Change `count` Python files (a function added) and delete a tenth as many: (changed, deleted)."""
+    chosen = random.Random(seed).sample(files, min(count + count // 10, len(files)))
+    deleted = chosen[count:]
+    for n, path in enumerate(chosen[:count]):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        path.unlink()  # a hard link: write a new file, leave the corpus copy alone
+        path.write_text(
+            f"{text}\n\ndef switched_branch_{n}(value):\n    return value * {n}\n", encoding="utf-8"
+        )
+    for path in deleted:
+        path.unlink()
+    return count, len(deleted)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[1000, 10000, 30000, 100000], help="functions"
+    )
+    parser.add_argument("--sources", type=Path, default=SOURCES, help="folder of unpacked packages")
+    parser.add_argument("--model", type=Path, help="model folder (default: the shipped default)")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: cores, at most 4)")
+    parser.add_argument("--queries", type=int, default=40, help="timed searches per size (default 40)")
+    parser.add_argument("--switch", type=int, default=300, help="files a branch switch changes (default 300)")
+    args = parser.parse_args()
+    if not args.sources.is_dir():
+        sys.exit(
+            f"{args.sources} is missing: python -m codesieve.trainer.corpus build (see data/corpus/README.md)"
+        )
+
+    root = CACHE / "workspace"
+    shutil.rmtree(CACHE, ignore_errors=True)
+    root.mkdir(parents=True)
+    settings: dict[str, object] = {"index_dir": Path(tempfile.mkdtemp(prefix="codesieve-scale-"))}
+    if args.model:
+        settings["model"] = args.model
+    if args.threads:
+        settings["threads"] = args.threads
+    config = EngineConfig(**settings)  # type: ignore[arg-type]
+    workspace = Workspace(root, config)
+    queries = (QUERIES * (args.queries // len(QUERIES) + 1))[: args.queries]
+    print(
+        f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
+        f"threads {config.threads}; model {workspace.model.card.name} ({workspace.model.card.quantization})"
+    )
+    print(
+        "| functions (target) | chunks indexed | total index time | functions/s | search p50 / p95 | "
+        "rerank K=10 p50 | peak RSS | index on disk |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    packages = sorted(path for path in args.sources.iterdir() if path.is_dir())
+    random.Random(0).shuffle(packages)  # languages mixed at every size
+    remaining = iter(packages)
+    chunks, seconds, embedded = 0, 0.0, 0
+    for size in sorted(args.sizes):
+        while chunks < size:
+            package = next(remaining, None)
+            if package is None:
+                break
+            shutil.copytree(package, root / package.name, copy_function=os.link, symlinks=True)
+            chunks += count_chunks(root / package.name)
+        report = workspace.sync()
+        seconds += report.seconds
+        embedded += report.chunks_embedded
+        print(row(f"{size:,}", workspace, seconds, embedded, queries), flush=True)
+
+    workspace.close()
+    started = time.perf_counter()
+    workspace = Workspace(root, config)
+    reopen = time.perf_counter() - started
+    print(f"re-open the saved index: {reopen:.1f} s ({workspace.loaded_how})")
+    report = workspace.sync()
+    print(f"sync with nothing changed: {report.seconds:.1f} s over {report.files_total:,} files")
+    changed, deleted = branch_switch(sorted(root.rglob("*.py")), args.switch, seed=0)
+    report = workspace.sync()
+    print(
+        f"branch switch, {changed} files changed and {deleted} deleted: synced in {report.seconds:.1f} s "
+        f"({report.chunks_embedded} chunks embedded, {report.chunks_reused} reused)"
+    )
+    workspace.close()
+    print("reproduce: python " + " ".join(shlex.quote(arg) for arg in sys.argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
