@@ -1,0 +1,128 @@
+"""CodeSieve's shipped models against what users otherwise get, on the public benchmarks, on this machine.
+
+Rows: BM25 (what lexical search gives), all-MiniLM-L6-v2 zero-shot (what other local code-search
+tools embed with), the shipped retriever alone, and the shipped cascade (retriever, then the ranker
+reorders the top K=10). Columns: MRR, R@1 and R@10 on CoSQA test and CodeSearchNet Ruby test (the
+protocol of shared/benchmarks/README.md), and the p50 latency of one query against the benchmark's
+pool (BM25 scoring; query encoding plus nearest neighbours; plus reranking), single-threaded.
+
+The zero-shot model is the base weights exported the same way as the shipped ones (int8, fused);
+building it needs the `train` extra once (`python -m codesieve.export base`), then it is cached.
+
+    python bench/quality.py                       # the shipped default model
+    python bench/quality.py --model DIR           # another model folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from codesieve.server.encoders import CrossEncoder, DualEncoder
+from codesieve.server.model_folder import ModelFolder, default_model_dir
+from codesieve.trainer.benchmarks import Benchmark, load_benchmark
+from codesieve.trainer.bm25 import BM25
+from codesieve.trainer.evaluate import code_embeddings, default_cache_dir, evaluate
+
+CACHE = Path.home() / ".cache" / "codesieve-bench"
+SETS = (("cosqa", "test"), ("csn_ruby", "test"))
+TIMED_QUERIES = 100
+
+
+def base_model() -> Path:
+    """all-MiniLM-L6-v2 exported like a shipped model (built once, needs the train extra)."""
+    folder = CACHE / "base-model"
+    if not (folder / "model-card.json").exists():
+        subprocess.run([sys.executable, "-m", "codesieve.export", "base", "--out", str(folder)], check=True)
+    return folder
+
+
+def timed_queries(benchmark: Benchmark) -> list[str]:
+    return [query.text for query in benchmark.queries[:TIMED_QUERIES]]
+
+
+def p50_ms(run: Callable[[str], object], queries: list[str]) -> float:
+    run(queries[0])  # warm-up
+    timings = []
+    for query in queries:
+        started = time.perf_counter()
+        run(query)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def latencies(benchmark: Benchmark, model_dir: Path, rerank: bool) -> tuple[float, float | None]:
+    """p50 ms of retrieval (encode the query, top 100 of the pool), and with reranking of the top 10."""
+    model = ModelFolder.load(model_dir)
+    encoder = DualEncoder(model, threads=1)
+    codes = code_embeddings(encoder, model, benchmark, default_cache_dir())
+    texts = [row.code for row in benchmark.codebase]
+    queries = timed_queries(benchmark)
+
+    def retrieve(query: str) -> np.ndarray:
+        scores = codes @ encoder.encode_queries([query])[0]
+        top = np.argpartition(-scores, 100)[:100]
+        return top[np.argsort(-scores[top])]
+
+    ranker = CrossEncoder(model, threads=1) if rerank and model.ranker_path else None
+    cascade = None
+    if ranker is not None:
+        cascade = p50_ms(lambda query: ranker.score(query, [texts[i] for i in retrieve(query)[:10]]), queries)
+    return p50_ms(retrieve, queries), cascade
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", type=Path, default=default_model_dir(), help="model folder (default: shipped)"
+    )
+    parser.add_argument(
+        "--base", type=Path, help="zero-shot model folder (default: built once from the base)"
+    )
+    args = parser.parse_args()
+    base = args.base or base_model()
+    shipped = ModelFolder.load(args.model)
+    rows: dict[str, dict[str, str]] = {}
+    for name, split in SETS:
+        benchmark = load_benchmark(name, split)
+        label = f"{name} {split}"
+        bm25_ms = p50_ms(BM25([row.code for row in benchmark.codebase]).scores, timed_queries(benchmark))
+        found = evaluate(benchmark, None, bm25=True).rows["bm25"]
+        zero = evaluate(benchmark, base, rerank_depths=(), threads=1).rows["retriever"]
+        ours = evaluate(benchmark, args.model, rerank_depths=(10,), threads=1).rows
+        zero_ms, _ = latencies(benchmark, base, rerank=False)
+        ours_ms, cascade_ms = latencies(benchmark, args.model, rerank=True)
+        systems = {
+            "BM25": (found, bm25_ms),
+            "all-MiniLM-L6-v2 zero-shot": (zero, zero_ms),
+            f"CodeSieve retriever ({shipped.card.name})": (ours["retriever"], ours_ms),
+        }
+        if "cascade@10" in ours and cascade_ms is not None:
+            systems["CodeSieve cascade, K=10"] = (ours["cascade@10"], cascade_ms)
+        for system, (metrics, ms) in systems.items():
+            rows.setdefault(system, {})[label] = (
+                f"{metrics['mrr']:.3f} | {metrics['recall@1']:.3f} / {metrics['recall@10']:.3f} | {ms:.0f} ms"
+            )
+    print(f"machine: {platform.machine()}, Python {platform.python_version()}, ONNX Runtime 1 thread")
+    header = " | ".join(f"{name} {split} MRR | R@1 / R@10 | p50" for name, split in SETS)
+    print(f"| system | {header} |")
+    print("|---" * (1 + 3 * len(SETS)) + "|")
+    for system, cells in rows.items():
+        print(f"| {system} | " + " | ".join(cells[f"{name} {split}"] for name, split in SETS) + " |")
+    print("reproduce: python " + " ".join(shlex.quote(arg) for arg in sys.argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
