@@ -6,7 +6,8 @@
 #   bench/ablation.sh [WORK]        # default WORK: ~/.cache/codesieve-ablation
 #
 # Stages whose output exists are skipped and an interrupted training resumes from its checkpoint, so
-# running the same command again continues. Figures: WORK/evals/*.json; `python bench/ablation_table.py
+# running the same command again continues. Two runs of it at once share the work: each stage is
+# locked by the run doing it (on 2 cores, two runs with 1 torch thread each go fastest). Figures: WORK/evals/*.json; `python bench/ablation_table.py
 # WORK` prints the table for docs/BENCHMARKS.md. Sizes can be changed through the environment (below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,11 @@ TOKENS=(--max-query-tokens 32 --max-code-tokens 128 --threads "$THREADS")
 mkdir -p "$WORK/evals"
 trainer() { "$PY" -m codesieve.trainer.cli "$@"; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+# claim NAME: whether this run does stage NAME (no other run holds it); `release` when done
+claim() { exec {stage_lock}>"$WORK/.$1.lock" && flock -n "$stage_lock"; }
+release() { exec {stage_lock}>&-; }
+# wait_for FILE...: until another run has written them
+wait_for() { for file in "$@"; do until [[ -s $file ]]; do sleep 20; done; done; }
 
 if [[ ! -s $WORK/pairs.jsonl ]]; then
   [[ -s $CORPUS/pairs.jsonl ]] || "$PY" -m codesieve.trainer.corpus build --manifest data/corpus/manifest.json --out "$CORPUS"
@@ -53,6 +59,8 @@ evaluate() {
 retriever() {
   local name=$1
   shift
+  [[ -s $WORK/evals/$name-csn_ruby-test.json ]] && return
+  claim "$name" || { log "$name: another run has it"; return; }
   if [[ ! -s $WORK/$name/model/config.json ]]; then
     log "train retriever $name: $*"
     local resume=()
@@ -62,14 +70,18 @@ retriever() {
   fi
   [[ -s $WORK/$name-model/model-card.json ]] || trainer export "$WORK/$name" --out "$WORK/$name-model" --name "ablation-$name"
   evaluate "$name" "$WORK/$name-model" cosqa/dev csn_ruby/valid cosqa/test csn_ruby/test
+  release
 }
 
 retriever infonce
 retriever hardneg --hard-negatives "$HARD"
 retriever soft-bm25 --loss softinfonce --estimator bm25
 retriever soft-base --loss softinfonce --estimator base
-retriever soft-trained --loss softinfonce --estimator trained --estimator-model "$WORK/infonce/model"
 retriever oasis --loss oasis --teacher base
+wait_for "$WORK/infonce/model/config.json"
+retriever soft-trained --loss softinfonce --estimator trained --estimator-model "$WORK/infonce/model"
+RETRIEVERS=(infonce hardneg soft-bm25 soft-base soft-trained oasis)
+for name in "${RETRIEVERS[@]}"; do wait_for "$WORK/evals/$name-cosqa-dev.json" "$WORK/evals/$name-csn_ruby-valid.json"; done
 
 # pick NAME... -- ROW: the run with the best mean MRR of ROW over the two dev splits
 pick() {
@@ -85,7 +97,7 @@ EOF
 }
 
 # The ranker builds on the retriever with the best mean MRR over the two dev splits.
-best=$(pick infonce hardneg soft-bm25 soft-base soft-trained oasis -- retriever)
+best=$(pick "${RETRIEVERS[@]}" -- retriever)
 log "best retriever on dev: $best"
 echo "$best" >"$WORK/best-retriever"
 
@@ -93,6 +105,8 @@ echo "$best" >"$WORK/best-retriever"
 ranker() {
   local name=$1 negatives=$2
   shift 2
+  [[ -s $WORK/evals/$name-csn_ruby-test.json ]] && return
+  claim "$name" || { log "$name: another run has it"; return; }
   if [[ ! -s $WORK/$name/model/config.json ]]; then
     log "train ranker $name ($negatives negatives) on $best"
     local resume=()
@@ -103,12 +117,17 @@ ranker() {
   fi
   [[ -s $WORK/$name-model/model-card.json ]] || trainer export "$WORK/$best" --ranker "$WORK/$name" --out "$WORK/$name-model" --name "ablation-$best-$name"
   evaluate "$name" "$WORK/$name-model" cosqa/dev csn_ruby/valid cosqa/test csn_ruby/test -- --rerank-depth 10
+  release
 }
 
-ranker ranker-inbatch inbatch
 ranker ranker-ranking ranking
+ranker ranker-inbatch inbatch
+for name in ranker-ranking ranker-inbatch; do wait_for "$WORK/evals/$name-cosqa-dev.json" "$WORK/evals/$name-csn_ruby-valid.json"; done
 # the cascade at several depths, for the ranker the dev splits pick
 ranker=$(pick ranker-inbatch ranker-ranking -- cascade@10)
 log "best ranker on dev: $ranker"
-evaluate depths "$WORK/$ranker-model" cosqa/test csn_ruby/test -- --rerank-depth 5 10 20 50
+if claim depths; then
+  evaluate depths "$WORK/$ranker-model" cosqa/test csn_ruby/test -- --rerank-depth 5 10 20 50
+  release
+fi
 log "done: python bench/ablation_table.py $WORK"
