@@ -10,6 +10,9 @@ and decorator lines directly above the definition, with no blank line between th
 Choices:
 - Every chunk's text is capped at `MAX_CHUNK_LINES` lines: a longer definition keeps its start
   and its first 400 lines (its methods are chunks of their own, so little is lost).
+- Definitions that take exactly the same lines make one chunk, the outermost (fewest qualifying
+  names): a chunk is a range of lines, and one copy of a line per definition on it would grow a
+  minified file's single line into thousands of identical chunks.
 - Where a file has no grammar, yields no definitions, or its definitions cover less than
   `MIN_DEFINITION_COVERAGE` of its non-blank lines (scripts, garbage that tree-sitter half
   recovers), the lines outside every definition are cut into overlapping windows of
@@ -116,27 +119,40 @@ def _definition_chunks(path: str, language: str, source: SourceText) -> list[Chu
     captures = QueryCursor(query).captures(tree.root_node)
     marks = MarkIndex(source, spec, captures.get("prefix", []))
     scopes = ScopeResolver(spec, source)
-    chunks: list[Chunk] = []
+    by_rows: dict[tuple[int, int], _Definition] = {}
     for node in captures.get("definition", []):
         role = role_of(node, spec, source)
         if role is None or role.kind == "container" or not role.name:
             continue
-        scope = scopes.enclosing(node)
-        chunks.append(_definition_chunk(path, language, source, spec, marks, node, role, scope))
-    return chunks
+        definition = _definition(source, spec, marks, node, role, scopes.enclosing(node))
+        kept = by_rows.get(definition.rows)
+        if kept is None or definition.precedence < kept.precedence:
+            by_rows[definition.rows] = definition
+    return [
+        _make_chunk(path, language, definition.kind, definition.name, source, *rows, definition.doc)
+        for rows, definition in by_rows.items()
+    ]
 
 
-def _definition_chunk(
-    path: str,
-    language: str,
-    source: SourceText,
-    spec: LanguageSpec,
-    marks: MarkIndex,
-    node: Node,
-    role: Role,
-    scope: Scope,
-) -> Chunk:
-    """Make the chunk of one definition node."""
+@dataclass(frozen=True, slots=True)
+class _Definition:
+    """A definition found in the tree, before it is made a chunk."""
+
+    rows: tuple[int, int]  # the chunk's first and last rows, 0-based, capped as `_chunk_rows` caps them
+    kind: str
+    name: str
+    doc: tuple[Point, Point] | None
+
+    @property
+    def precedence(self) -> tuple[int, str, str]:
+        """Of two definitions on the same rows the smaller is kept: outermost first, as chunks sort."""
+        return self.name.count("."), self.name, self.kind
+
+
+def _definition(
+    source: SourceText, spec: LanguageSpec, marks: MarkIndex, node: Node, role: Role, scope: Scope
+) -> _Definition:
+    """Find the rows, name and doc of one definition node."""
     extent = _extent(node, spec)
     start_row, leading = marks.leading(extent.start_point)
     end_row = source.end_point(extent)[0]
@@ -144,7 +160,7 @@ def _definition_chunk(
         end_row = marks.trim_dedented_comments(start_row, end_row)
     name = ".".join((*scope.names, role.name or ""))
     doc = _docstring(node, spec, source) or comment_span(leading)
-    return _make_chunk(path, language, chunk_kind(role, scope), name, source, start_row, end_row, doc)
+    return _Definition(_chunk_rows(source, start_row, end_row), chunk_kind(role, scope), name, doc)
 
 
 def _extent(node: Node, spec: LanguageSpec) -> Node:
@@ -190,9 +206,7 @@ def _make_chunk(
     doc: tuple[Point, Point] | None = None,
 ) -> Chunk:
     """Make a chunk of whole lines start_row..end_row (0-based, capped at MAX_CHUNK_LINES)."""
-    last_row = len(source.lines) - 1
-    start_row = min(max(start_row, 0), last_row)
-    end_row = min(max(end_row, start_row), start_row + MAX_CHUNK_LINES - 1, last_row)
+    start_row, end_row = _chunk_rows(source, start_row, end_row)
     text = "\n".join(source.lines[start_row : end_row + 1])
     content_hash = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
     return Chunk(
@@ -207,6 +221,13 @@ def _make_chunk(
         content_hash=content_hash,
         doc_span=_doc_offsets(source, start_row, text, doc),
     )
+
+
+def _chunk_rows(source: SourceText, start_row: int, end_row: int) -> tuple[int, int]:
+    """Clamp 0-based rows to the file and to at most MAX_CHUNK_LINES lines from the start."""
+    last_row = len(source.lines) - 1
+    start_row = min(max(start_row, 0), last_row)
+    return start_row, min(max(end_row, start_row), start_row + MAX_CHUNK_LINES - 1, last_row)
 
 
 def _chunk_id(path: str, name: str, content_hash: str, repeat: int = 0) -> str:

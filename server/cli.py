@@ -14,6 +14,7 @@ index indexes it first, and every search first picks up files changed since the 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -306,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Paths are os.fsdecode()d, so a name that is not UTF-8 holds lone surrogates (surrogateescape).
+    # Plain output prints such a name as its raw bytes, as find and grep do, instead of failing on
+    # it; --json output stays ASCII: json.dumps writes them as \udcXX escapes, which json.loads and
+    # os.fsencode turn back into the name's bytes.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="surrogateescape")
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))

@@ -14,6 +14,7 @@ outputs one score per pair `(B,)`. Pooling lives in the graph so that the parity
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -30,6 +31,9 @@ CHARS_PER_TOKEN_BOUND = 12
 DEFAULT_BATCH_TOKENS = (
     2048  # padded tokens per ONNX call: larger batches cost memory (the arena keeps the peak), not speed
 )
+# Lone surrogates (a query argument that is not UTF-8, decoded with surrogateescape; an editor's
+# broken text) make the tokenizer raise TypeError: they become U+FFFD, as undecodable file bytes do.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def default_threads() -> int:
@@ -55,7 +59,7 @@ class TokenEncoder:
 
     def ids(self, texts: Sequence[str], max_tokens: int) -> list[list[int]]:
         """Token ids without special tokens, each cut to `max_tokens`."""
-        clipped = [text[: max_tokens * CHARS_PER_TOKEN_BOUND] for text in texts]
+        clipped = [_SURROGATES.sub("\ufffd", text[: max_tokens * CHARS_PER_TOKEN_BOUND]) for text in texts]
         encodings = self.tokenizer.encode_batch(clipped, add_special_tokens=False)
         return [encoding.ids[:max_tokens] for encoding in encodings]
 

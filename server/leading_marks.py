@@ -7,6 +7,7 @@ comment where the language has no docstring.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -60,9 +61,10 @@ class MarkIndex:
             mark = marks[-1] if marks else None
             found = mark if mark is not None and self._source.blank_after(mark.end) else None
         else:
-            earlier = [mark for mark in self._by_end_row.get(row, []) if mark.end[1] <= column]
-            found = earlier[-1] if earlier else None
-            if found is not None and self._source.line_bytes(row)[found.end[1] : column].strip():
+            marks = self._by_end_row.get(row, [])
+            earlier = bisect_right(marks, column, key=lambda mark: mark.end[1])
+            found = marks[earlier - 1] if earlier else None
+            if found is not None and not self._source.blank_between(row, found.end[1], column):
                 found = None
         return found if found is not None and found.start < position else None
 

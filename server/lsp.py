@@ -19,6 +19,7 @@ from pygls.lsp.server import LanguageServer
 
 from .config import EngineConfig
 from .lsp_engine import Engine
+from .lsp_messages import CodeSieveProtocol
 from .lsp_protocol import (
     CODE_ACTION_KIND,
     CODE_ACTION_TITLE,
@@ -30,9 +31,9 @@ from .lsp_protocol import (
     STATUS,
     invalid_params,
     line_of,
+    local_path,
     parse_find,
     parse_find_similar,
-    path_of,
     raw_params_converter,
 )
 
@@ -45,7 +46,9 @@ class CodeSieveServer(LanguageServer):
     """pygls' LanguageServer plus the CodeSieve engine and the settings messages still to show."""
 
     def __init__(self) -> None:
-        super().__init__("codesieve", VERSION, converter_factory=raw_params_converter)
+        super().__init__(
+            "codesieve", VERSION, protocol_cls=CodeSieveProtocol, converter_factory=raw_params_converter
+        )
         self.engine = Engine(self, EngineConfig())
         self.pending_messages: list[str] = []
 
@@ -147,13 +150,22 @@ async def change_configuration(server: CodeSieveServer, params: types.DidChangeC
 def watched_files_changed(server: CodeSieveServer, params: types.DidChangeWatchedFilesParams) -> None:
     """Re-index created and changed files, drop deleted ones (debounced)."""
     for change in params.changes:
-        server.engine.file_changed(path_of(change.uri))
+        _file_changed(server, change.uri)
 
 
 @SERVER.feature(types.TEXT_DOCUMENT_DID_SAVE)
 def did_save(server: CodeSieveServer, params: types.DidSaveTextDocumentParams) -> None:
     """Re-index a saved file (debounced)."""
-    server.engine.file_changed(path_of(params.text_document.uri))
+    _file_changed(server, params.text_document.uri)
+
+
+def _file_changed(server: CodeSieveServer, uri: str) -> None:
+    """Hand a changed file to the engine; URIs of anything but a file on disk are ignored."""
+    path = local_path(uri)
+    if path is None:  # an untitled buffer, a remote file: nothing on disk to index
+        log.debug("ignored a change to %s: not a file:// URI", uri[:200])
+        return
+    server.engine.file_changed(path)
 
 
 # requests --------------------------------------------------------------------------------------
@@ -188,6 +200,8 @@ async def code_action(
     ):
         return None
     position = params.range.start
+    if local_path(params.text_document.uri) is None:  # an untitled buffer: nothing to search from
+        return None
     if await server.engine.chunk_at(params.text_document.uri, position.line) is None:
         return None
     arguments = [params.text_document.uri, {"line": position.line, "character": position.character}]

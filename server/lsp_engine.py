@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -300,12 +301,13 @@ class Engine:
         """Merge per-folder results (each keeps its cascade order), cut to `limit`, shape for the wire."""
         codec = self.server.workspace.position_codec
         folder_of = {id(hit): folder for folder, result in results for hit in result.hits}
+        open_lines: dict[str, list[str] | None] = {}  # per open document, split once per answer
         merged = merge_ranked_lists([result.hits for _, result in results])
         hits: list[tuple[IndexedFolder, Hit]] = [(folder_of[id(hit)], hit) for hit in merged]
         stats = [result.stats for _, result in results]
         body: dict[str, Any] = {
             "hits": [
-                hit_json(folder.root, hit, codec, self._open_line(folder, hit))
+                hit_json(folder.root, hit, codec, self._open_line(folder, hit, open_lines))
                 for folder, hit in hits[:limit]
             ],
             "stats": {
@@ -321,13 +323,23 @@ class Engine:
             body["stats"]["note"] = "; ".join(notes)
         return body
 
-    def _open_line(self, folder: IndexedFolder, hit: Hit) -> str | None:
+    def _open_line(
+        self, folder: IndexedFolder, hit: Hit, open_lines: dict[str, list[str] | None]
+    ) -> str | None:
         """The hit's last line as the editor has it, when the file is open there."""
-        document = self.server.workspace.text_documents.get(str(hit_uri(folder, hit)))
-        if document is None:
+        uri = hit_uri(folder, hit)
+        if uri not in open_lines:
+            text = self.open_text(uri)
+            open_lines[uri] = text.split("\n") if text is not None else None
+        lines = open_lines[uri]
+        if lines is None:
             return None
-        lines = document.source.split("\n")
         return lines[hit.chunk.end_line - 1] if hit.chunk.end_line <= len(lines) else None
+
+    def open_text(self, uri: str) -> str | None:
+        """A document's text as the editor has it, if open (pygls keys documents by unquoted URI)."""
+        document = self.server.workspace.text_documents.get(unquote(uri))
+        return document.source if document is not None else None
 
     async def find(self, request: FindRequest) -> dict[str, Any]:
         """`codeSearch/find` across folders; cancellation is checked between folders."""
@@ -349,8 +361,7 @@ class Engine:
             home = self.folder_of(path)
             if home is None or home.workspace is None:
                 raise request_failed(f"{path} is not inside a workspace folder CodeSieve has indexed.")
-            document = self.server.workspace.text_documents.get(str(request.uri))
-            text = document.source if document is not None else None
+            text = self.open_text(str(request.uri))
             own = await self._in_searcher(home.workspace.chunk_at, path, request.line + 1, text)
             code = own.text
         results = []
@@ -369,8 +380,7 @@ class Engine:
         folder = self.folder_of(path)
         if folder is None:
             return None
-        document = self.server.workspace.text_documents.get(uri)
-        text = document.source if document is not None else None
+        text = self.open_text(uri)
         find = partial(chunk_around, folder.root, path, line + 1, text, self.config.max_file_size)
         return await asyncio.get_running_loop().run_in_executor(self.searcher, find)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import cattrs
 from lsprotocol import converters, types
@@ -44,6 +44,14 @@ SYMBOL_KINDS = {
 }
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
+# Caps on what a request may carry. The encoders read only a query's first max_query_tokens and
+# a snippet's first max_code_tokens (64 and 256 by default), so these bound work and log lines,
+# never what a search can see.
+MAX_QUERY_CHARS = 10_000
+MAX_CODE_CHARS = 1_000_000  # the default max_file_size: a snippet as long as the largest indexed file
+MAX_PATTERNS = 100  # include/exclude globs, or languages, per request
+MAX_PATTERN_CHARS = 1_000  # per glob: pathspec's compile time grows with the square of a glob's length
+SHOWN_CHARS = 80  # of a bad value, quoted back in an error message
 
 
 def request_failed(message: str) -> JsonRpcException:
@@ -54,6 +62,12 @@ def request_failed(message: str) -> JsonRpcException:
 def invalid_params(message: str) -> JsonRpcInvalidParams:
     """An InvalidParams error with a message that names the bad parameter."""
     return JsonRpcInvalidParams(message=message)
+
+
+def shown(value: Any) -> str:
+    """A bad value as an error message quotes it: its repr, cut to SHOWN_CHARS."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[: SHOWN_CHARS - 3]}... ({len(text)} characters)"
 
 
 def raw_params_converter() -> cattrs.Converter:
@@ -86,14 +100,31 @@ def _strings(params: Mapping[str, Any], key: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise invalid_params(f"{key} must be a list of strings, got {value!r}")
+        raise invalid_params(f"{key} must be a list of strings, got {shown(value)}")
+    if len(value) > MAX_PATTERNS or any(len(item) > MAX_PATTERN_CHARS for item in value):
+        raise invalid_params(
+            f"{key} may hold at most {MAX_PATTERNS} strings of at most {MAX_PATTERN_CHARS} characters each"
+        )
     return tuple(value)
+
+
+def _text(params: Mapping[str, Any], key: str, max_chars: int, needed: str) -> str:
+    """A non-blank string parameter of at most `max_chars` characters; `needed` says what it is for."""
+    text = params.get(key)
+    if not isinstance(text, str) or not text.strip():
+        raise invalid_params(needed)
+    if len(text) > max_chars:
+        raise invalid_params(
+            f"`{key}` has {len(text)} characters; the limit is {max_chars} (the model reads only "
+            "its start anyway): shorten it."
+        )
+    return text
 
 
 def _limit(params: Mapping[str, Any]) -> int:
     limit = params.get("limit", DEFAULT_LIMIT)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_LIMIT:
-        raise invalid_params(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+        raise invalid_params(f"limit must be an integer from 1 to {MAX_LIMIT}, got {shown(limit)}")
     return limit
 
 
@@ -109,12 +140,11 @@ def filters_of(params: Mapping[str, Any]) -> Filters:
 def parse_find(params: Any) -> FindRequest:
     """Validate `codeSearch/find` params."""
     params = _mapping(params, FIND)
-    query = params.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise invalid_params("codeSearch/find needs a non-empty `query` string: what the code should do.")
+    needed = "codeSearch/find needs a non-empty `query` string: what the code should do."
+    query = _text(params, "query", MAX_QUERY_CHARS, needed)
     rerank = params.get("rerank", True)
     if not isinstance(rerank, bool):
-        raise invalid_params(f"rerank must be true or false, got {rerank!r}")
+        raise invalid_params(f"rerank must be true or false, got {shown(rerank)}")
     return FindRequest(query, _limit(params), rerank, filters_of(params))
 
 
@@ -132,13 +162,12 @@ def parse_find_similar(params: Any) -> SimilarRequest:
     params = _mapping(params, FIND_SIMILAR)
     limit, filters = _limit(params), filters_of(params)
     if "code" in params:
-        code = params["code"]
-        if not isinstance(code, str) or not code.strip():
-            raise invalid_params("codeSearch/findSimilar: `code` must be a non-empty string.")
+        needed = "codeSearch/findSimilar: `code` must be a non-empty string."
+        code = _text(params, "code", MAX_CODE_CHARS, needed)
         language = params.get("language")
         if language is not None:
-            if not isinstance(language, str):
-                raise invalid_params(f"language must be a string, got {language!r}")
+            if not isinstance(language, str) or len(language) > MAX_PATTERN_CHARS:
+                raise invalid_params(f"language must be a language id, got {shown(language)}")
             filters = Filters((*filters.languages, language), filters.include, filters.exclude)
         return SimilarRequest(limit, filters, code=code)
     document, position = params.get("textDocument"), params.get("position")
@@ -150,21 +179,36 @@ def parse_find_similar(params: Any) -> SimilarRequest:
 
 
 def line_of(position: Any) -> int:
-    """The 0-based line of an LSP Position given as JSON or as an lsprotocol Position."""
-    line = position.line if isinstance(position, types.Position) else None
+    """The 0-based line of an LSP Position given as JSON or as an lsprotocol Position.
+
+    `character` may be left out (only the line matters here), but when given it must be an
+    integer >= 0 too. A line past the end of the document is valid here and answered later.
+    """
+    if isinstance(position, types.Position):
+        return position.line
     if isinstance(position, Mapping):
-        line = position.get("line")
-    if isinstance(line, bool) or not isinstance(line, int) or line < 0:
-        raise invalid_params(f"position must be {{line, character}} with a line >= 0, got {position!r}")
-    return line
+        line, character = position.get("line"), position.get("character", 0)
+        if _natural(line) and _natural(character):
+            return line
+    raise invalid_params(f"position must be {{line, character}} with integers >= 0, got {shown(position)}")
+
+
+def _natural(number: Any) -> TypeGuard[int]:
+    return isinstance(number, int) and not isinstance(number, bool) and number >= 0
+
+
+def local_path(uri: str) -> Path | None:
+    """The file system path of a file:// URI; None for any other scheme (untitled:, https:, ...)."""
+    path = to_fs_path(uri) if uri.startswith("file:") else None
+    return Path(path) if path else None
 
 
 def path_of(uri: str) -> Path:
-    """The file system path of a file:// URI."""
-    path = to_fs_path(uri) if uri.startswith("file:") else None
-    if not path:
-        raise invalid_params(f"{uri} is not a file:// URI; CodeSieve searches files on disk.")
-    return Path(path)
+    """The file system path of a file:// URI; InvalidParams for any other."""
+    path = local_path(uri)
+    if path is None:
+        raise invalid_params(f"{shown(uri)} is not a file:// URI; CodeSieve searches files on disk.")
+    return path
 
 
 def uri_of(path: Path) -> str:

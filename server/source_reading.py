@@ -26,19 +26,23 @@ def open_regular(path: str, max_size: int, nbytes: int) -> bytes:
         raise SourceError(
             "unreadable", f"{path}: cannot open ({exc.strerror}); check its permissions"
         ) from exc
-    with open(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        # Judge the descriptor before open() wraps it: io refuses a directory (a file replaced by one
+        # since the scan, a folder named .gitignore) with IsADirectoryError, and leaks the descriptor.
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise SourceError("not-regular", f"{path}: not a regular file (FIFO, socket or device)")
+            raise SourceError("not-regular", f"{path}: not a regular file (FIFO, socket, device or folder)")
         if info.st_size > max_size:
             raise SourceError(
                 "too-large",
                 f"{path}: {info.st_size} bytes is over max_file_size ({max_size}); raise it to index",
             )
-        try:
+        with open(fd, "rb", closefd=False) as handle:
             data = handle.read(nbytes)
-        except OSError as exc:
-            raise SourceError("unreadable", f"{path}: read failed ({exc.strerror})") from exc
+    except OSError as exc:
+        raise SourceError("unreadable", f"{path}: read failed ({exc.strerror})") from exc
+    finally:
+        os.close(fd)
     if len(data) > max_size:
         raise SourceError("too-large", f"{path}: grew past max_file_size ({max_size}) while being read")
     return data

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -73,8 +74,9 @@ def index_root(config: EngineConfig) -> Path:
 
 def index_folder_for(root: Path, config: EngineConfig) -> Path:
     """The index folder of one workspace: named for the folder, keyed by its real path."""
-    key = hashlib.sha1(str(root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return index_root(config) / f"{root.resolve().name or 'root'}-{key}"
+    key = hashlib.sha1(os.fsencode(root.resolve())).hexdigest()[:12]
+    name = re.sub(r"[^\w.-]", "_", root.resolve().name, flags=re.ASCII)[:64]  # hnswlib wants UTF-8 paths
+    return index_root(config) / f"{name or 'root'}-{key}"
 
 
 def resolve_model_dir(root: Path, config: EngineConfig) -> Path:
@@ -192,7 +194,8 @@ class Workspace:
             self.warnings.append(
                 f"The index was built with another model ({model_id}); rebuilding it for {self.model.model_id}."
             )
-        self.store.reset(self.model.model_id, str(self.root))
+        # informational; a folder name that is not UTF-8 keeps its bytes as escapes
+        self.store.reset(self.model.model_id, os.fsencode(self.root).decode("utf-8", "backslashreplace"))
         for snapshot in self.folder.glob("vectors-*.hnsw"):
             snapshot.unlink(missing_ok=True)
 

@@ -16,7 +16,8 @@ def assert_consistent(workspace: Workspace, against_disk: bool = True) -> None:
     stored = workspace.store.chunks_by_label(sorted(labels))
     assert len({chunk.id for chunk in stored.values()}) == len(stored)
     for path, record in files.items() if against_disk else ():
-        text = (workspace.root / path).read_text(encoding="utf-8", errors="replace")
+        # As the indexer reads it: bytes decoded, newlines untouched (read_text would turn CRLF into LF).
+        text = (workspace.root / path).read_bytes().decode("utf-8", errors="replace")
         expected = {chunk.id for chunk in chunk_source(path, text, record.language)}
         assert {chunk.id for chunk in workspace.store.chunks_of(path)} == expected, path
     assert {chunk.path for chunk in stored.values()} <= set(files)

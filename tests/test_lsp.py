@@ -9,117 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import pytest
 import pytest_asyncio
+from lsp_harness import NEOVIM, VSCODE, Client, eventually, start
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 from pygls.workspace.position_codec import PositionCodec
-from pytest_lsp import LanguageClient, client_capabilities
-from pytest_lsp.client import register_lsp_features
 
-from codesieve.server.lsp_protocol import raw_params_converter, uri_of
+from codesieve.server.lsp_protocol import uri_of
 
 pytestmark = [pytest.mark.asyncio(loop_scope="function"), pytest.mark.timeout(120)]
 
-SERVER_COMMAND = [sys.executable, "-m", "codesieve.server.cli", "serve"]
-VSCODE, NEOVIM = "visual-studio-code", "neovim"
 GREET = 'def greet(name):\n    """Say hello."""\n    return f"héllo {name} 😋"\n'
-
-
-def converter() -> Any:
-    """Raw JSON for custom methods; and a CodeAction with a `command` is not a Command (lsprotocol
-    2025.0.0 decides by the key alone, where the spec says to look at its type)."""
-    converter = raw_params_converter()
-    union = Union[types.Command, types.CodeAction]  # noqa: UP007 - the key lsprotocol registered
-
-    def command_or_action(value: dict[str, Any], _: Any) -> types.Command | types.CodeAction:
-        kind = types.Command if isinstance(value.get("command"), str) else types.CodeAction
-        return converter.structure(value, kind)  # type: ignore[no-any-return]
-
-    converter.register_structure_hook(union, command_or_action)
-    return converter
-
-
-class Client(LanguageClient):
-    """pytest-lsp's client, keeping custom payloads as JSON and recording what the server sends."""
-
-    def __init__(self) -> None:
-        super().__init__(converter_factory=converter)
-        register_lsp_features(self)
-        self.index_statuses: list[dict[str, Any]] = []
-        self.registrations: list[types.Registration] = []
-        self.encoding = "utf-16"
-
-        @self.feature("codeSearch/indexStatus")
-        def on_index_status(params: dict[str, Any]) -> None:
-            self.index_statuses.append(params)
-
-        @self.feature(types.CLIENT_REGISTER_CAPABILITY)
-        def on_register(params: types.RegistrationParams) -> None:
-            self.registrations.extend(params.registrations)
-
-    async def request(self, method: str, params: Any) -> Any:
-        return await self.protocol.send_request_async(method, params)
-
-    async def find(self, query: str, **options: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("codeSearch/find", {"query": query, **options})
-        return result
-
-    async def similar_code(self, code: str, **options: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("codeSearch/findSimilar", {"code": code, **options})
-        return result
-
-    async def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("codeSearch/status", None)
-        return result
-
-    async def wait_for_state(self, state: str, timeout: float = 40) -> dict[str, Any]:
-        status = await eventually(self.status, lambda status: status["state"] == state, timeout)
-        return status
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], timeout: float = 15
-) -> Any:
-    """Call `probe` until `done(result)` holds; fail with the last result after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if done(result):
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s; last result: {result!r}")
-        await asyncio.sleep(0.1)
-
-
-def capabilities(profile: str, literal_code_actions: bool = True) -> types.ClientCapabilities:
-    caps = client_capabilities(profile)
-    if not literal_code_actions and caps.text_document and caps.text_document.code_action:
-        caps.text_document.code_action.code_action_literal_support = None
-    return caps
-
-
-async def start(
-    folders: list[Path], options: dict[str, Any], profile: str = VSCODE, literal_code_actions: bool = True
-) -> Client:
-    client = Client()
-    await client.start_io(*SERVER_COMMAND)
-    result = await client.initialize_session(
-        types.InitializeParams(
-            capabilities=capabilities(profile, literal_code_actions),
-            root_uri=uri_of(folders[0]),
-            workspace_folders=[types.WorkspaceFolder(uri_of(folder), folder.name) for folder in folders],
-            initialization_options=options,
-        )
-    )
-    client.encoding = str(result.capabilities.position_encoding or "utf-16")
-    return client
 
 
 @pytest.fixture()
