@@ -17,7 +17,7 @@ CORPUS=${CORPUS:-$HOME/.cache/codesieve-corpus}
 PAIRS=${PAIRS:-12000}          # corpus pairs sampled for every run
 STEPS=${STEPS:-200}            # retriever optimiser steps
 BATCH=${BATCH:-32}             # retriever queries per step
-RANKER_STEPS=${RANKER_STEPS:-150}
+RANKER_STEPS=${RANKER_STEPS:-100}
 RANKER_BATCH=${RANKER_BATCH:-8}
 NEGATIVES=${NEGATIVES:-7}      # ranker: M negatives per query
 HARD=${HARD:-1}                # retriever: k mined hard negatives per query
@@ -127,7 +127,8 @@ for name in ranker-ranking ranker-inbatch; do wait_for "$WORK/evals/$name-cosqa-
 ranker=$(pick ranker-inbatch ranker-ranking -- cascade@10)
 log "best ranker on dev: $ranker"
 if claim depths; then
-  evaluate depths "$WORK/$ranker-model" cosqa/test csn_ruby/test -- --rerank-depth 5 10 20 50
+  evaluate depths "$WORK/$ranker-model" cosqa/test -- --rerank-depth 5 10 20 50
+  evaluate depths "$WORK/$ranker-model" csn_ruby/test -- --rerank-depth 5 10 20  # K=50: 63,000 pairs, too slow here
   release
 fi
 log "done: python bench/ablation_table.py $WORK"
