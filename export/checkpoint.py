@@ -44,7 +44,7 @@ def training_info(folder: Path) -> dict[str, Any]:
 
 
 def _recipe(info: dict[str, Any]) -> dict[str, Any]:
-    keep = ("config", "step", "best", "dev_history")
+    keep = ("config", "step", "seconds", "best", "dev_history")
     return {key: info[key] for key in keep if key in info}
 
 
@@ -55,8 +55,10 @@ def export_checkpoint(
     name: str = "",
     scores: dict[str, Any] | None = None,
     quantize: bool = True,
+    corpus: dict[str, Any] | None = None,
 ) -> ExportResult:
-    """Export the retriever in `checkpoint` (and the ranker there or in `ranker`) to `out`."""
+    """Export the retriever in `checkpoint` (and the ranker there or in `ranker`) to `out`;
+    `corpus` (the corpus report's hashes) goes on the card beside the training data."""
     retriever_dir = find_model_dir(Path(checkpoint), "retriever")
     if retriever_dir is None:
         raise CheckpointError(
@@ -81,6 +83,8 @@ def export_checkpoint(
         ranker_info = training_info(ranker_dir)
         training["ranker"] = _recipe(ranker_info)
         training["ranker_data"] = ranker_info.get("data", {})
+    if corpus:
+        training["corpus"] = corpus
     card = ModelCard(
         name=name or f"codesieve-{Path(checkpoint).resolve().name}",
         base_model=config.get("base_model") or BASE_MODEL_NAME,

@@ -86,6 +86,16 @@ def test_cli_resume_uses_the_stored_config(pairs_file: Path, tiny_base_model: Pa
     assert main(["train", "retriever", "--resume", "--max-steps", "2", "--out", str(out)]) == 0
     state = load_state(out)
     assert state is not None and state["step"] == 2 and state["config"]["batch_size"] == 3
+    assert state["seconds"] > 0  # training time adds up across the resume
+
+    # export records the recipe, its training time and the corpus the pairs came from
+    report = tmp_path / "corpus-report.json"
+    report.write_text(json.dumps({"manifest_sha256": "ab" * 32, "pairs": 9, "packages": [{"package": "x"}]}))
+    model = tmp_path / "model"
+    assert main(["export", str(out), "--out", str(model), "--name", "t", "--corpus-report", str(report)]) == 0
+    training = json.loads((model / "model-card.json").read_text())["training"]
+    assert training["corpus"] == {"manifest_sha256": "ab" * 32, "pairs": 9}
+    assert training["retriever"]["step"] == 2 and training["retriever"]["seconds"] >= state["seconds"]
 
 
 @pytest.mark.parametrize(

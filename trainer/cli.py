@@ -114,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--scores", type=Path, help="JSON file of scores to put on the card (e.g. from eval --json)"
     )
+    export.add_argument(
+        "--corpus-report",
+        type=Path,
+        help="corpus-report.json of `corpus build`: records the manifest and pairs hashes on the card",
+    )
     export.add_argument("--no-quantize", action="store_true", help="keep fp32 weights")
 
     train = commands.add_parser("train", help="train one model from a pairs file, every switch exposed")
@@ -213,6 +218,11 @@ def _run_export(args: argparse.Namespace) -> int:
     from codesieve.export.checkpoint import CheckpointError, export_checkpoint
 
     scores = json.loads(args.scores.read_text(encoding="utf-8")) if args.scores else None
+    corpus = None
+    if args.corpus_report:
+        report = json.loads(args.corpus_report.read_text(encoding="utf-8"))
+        keys = ("manifest_sha256", "pairs", "pairs_sha256", "pairs_by_language")
+        corpus = {key: report[key] for key in keys if key in report}
     try:
         result = export_checkpoint(
             args.checkpoint,
@@ -221,6 +231,7 @@ def _run_export(args: argparse.Namespace) -> int:
             name=args.name,
             scores=scores,
             quantize=not args.no_quantize,
+            corpus=corpus,
         )
     except CheckpointError as error:
         print(f"trainer export: {error}", file=sys.stderr)
