@@ -94,13 +94,14 @@ def main() -> int:
     base = args.base or base_model()
     shipped = ModelFolder.load(args.model)
     rows: dict[str, dict[str, str]] = {}
+    cache = default_cache_dir()
     for name, split in SETS:
         benchmark = load_benchmark(name, split)
         label = f"{name} {split}"
         bm25_ms = p50_ms(BM25([row.code for row in benchmark.codebase]).scores, timed_queries(benchmark))
         found = evaluate(benchmark, None, bm25=True).rows["bm25"]
-        zero = evaluate(benchmark, base, rerank_depths=(), threads=1).rows["retriever"]
-        ours = evaluate(benchmark, args.model, rerank_depths=(10,), threads=1).rows
+        zero = evaluate(benchmark, base, rerank_depths=(), threads=1, cache_dir=cache).rows["retriever"]
+        ours = evaluate(benchmark, args.model, rerank_depths=(10,), threads=1, cache_dir=cache).rows
         zero_ms, _ = latencies(benchmark, base, rerank=False)
         ours_ms, cascade_ms = latencies(benchmark, args.model, rerank=True)
         systems = {
@@ -112,7 +113,7 @@ def main() -> int:
             systems["CodeSieve cascade, K=10"] = (ours["cascade@10"], cascade_ms)
         for system, (metrics, ms) in systems.items():
             rows.setdefault(system, {})[label] = (
-                f"{metrics['mrr']:.3f} | {metrics['recall@1']:.3f} / {metrics['recall@10']:.3f} | {ms:.0f} ms"
+                f"{metrics['mrr']:.3f} | {metrics['recall@1']:.3f} / {metrics['recall@10']:.3f} | {ms:.1f} ms"
             )
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, ONNX Runtime 1 thread")
     header = " | ".join(f"{name} {split} MRR | R@1 / R@10 | p50" for name, split in SETS)
