@@ -113,7 +113,7 @@ def main() -> int:
             systems["CodeSieve cascade, K=10"] = (ours["cascade@10"], cascade_ms)
         for system, (metrics, ms) in systems.items():
             rows.setdefault(system, {})[label] = (
-                f"{metrics['mrr']:.3f} | {metrics['recall@1']:.3f} / {metrics['recall@10']:.3f} | {ms:.1f} ms"
+                f"{metrics['mrr']:.3f} | {metrics['recall@1']:.3f} / {metrics['recall@10']:.3f} | {ms:.2f} ms"
             )
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, ONNX Runtime 1 thread")
     header = " | ".join(f"{name} {split} MRR | R@1 / R@10 | p50" for name, split in SETS)
