@@ -171,6 +171,15 @@ class Workspace:
     def refresh(self) -> IndexReport:
         """Shared: take in what the writing process committed since the last look."""
         started = time.perf_counter()
+        self._catch_up()
+        return IndexReport(
+            files_total=len(self.store.files()),
+            chunks_total=len(self.vectors),
+            seconds=time.perf_counter() - started,
+        )
+
+    def _catch_up(self) -> None:
+        """Shared: replay the writer's commits into the graph (one query when there are none)."""
         generation = self.store.generation
         if self.shared and generation != self.seen_generation:
             if self.store.get_meta("model_id") not in (None, self.model.model_id):
@@ -180,11 +189,6 @@ class Workspace:
                 )
             self.vectors.refresh(self.store, self.seen_generation)
             self.seen_generation = generation
-        return IndexReport(
-            files_total=len(self.store.files()),
-            chunks_total=len(self.vectors),
-            seconds=time.perf_counter() - started,
-        )
 
     def _reset_if_stale(self) -> None:
         model_id, schema = self.store.get_meta("model_id"), self.store.get_meta("schema")
@@ -264,7 +268,7 @@ class Workspace:
         """The cascade over this workspace's index."""
         if not query.strip():
             raise WorkspaceError("The query is empty: type what the code should do.")
-        self.refresh()
+        self._catch_up()
         return self.cascade.search(
             query,
             limit=limit,
@@ -296,7 +300,7 @@ class Workspace:
         """Chunks whose embedding is nearest to `code` (retriever only: the ranker reads queries)."""
         if not code.strip():
             raise WorkspaceError("There is no code to compare with.")
-        self.refresh()
+        self._catch_up()
         vector = self.retriever.encode_code([code])[0]
         result = self.cascade.by_vector(vector, depth=limit + 5, allowed=self.allowed_labels(filters))
         if exclude is not None:
