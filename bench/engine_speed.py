@@ -82,6 +82,21 @@ def combine(folders: list[Path]) -> Path:
     return target
 
 
+def bench_config(prefix: str, model: Path | None, threads: int | None) -> EngineConfig:
+    """Engine settings for a benchmark: a fresh temporary index, the model and threads if given."""
+    settings: dict[str, object] = {"index_dir": Path(tempfile.mkdtemp(prefix=prefix))}
+    if model:
+        settings["model"] = model
+    if threads:
+        settings["threads"] = threads
+    return EngineConfig(**settings)  # type: ignore[arg-type]
+
+
+def repeat_queries(count: int) -> list[str]:
+    """`count` queries: QUERIES repeated as needed."""
+    return (QUERIES * (count // len(QUERIES) + 1))[:count]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -117,19 +132,14 @@ def main() -> int:
     folder = args.folder or combine([fetch_package(spec) for spec in args.package or ["django==5.1.4"]])
     if args.subset:
         folder = folder / args.subset
-    settings: dict[str, object] = {"index_dir": Path(tempfile.mkdtemp(prefix="codesieve-bench-"))}
-    if args.model:
-        settings["model"] = args.model
-    if args.threads:
-        settings["threads"] = args.threads
-    config = EngineConfig(**settings)  # type: ignore[arg-type]
+    config = bench_config("codesieve-bench-", args.model, args.threads)
 
     started = time.perf_counter()
     workspace = Workspace(folder, config)
     load_seconds = time.perf_counter() - started
     report = workspace.sync()
-    size = sum(path.stat().st_size for path in workspace.folder.glob("*") if path.is_file())
-    queries = (QUERIES * (args.queries // len(QUERIES) + 1))[: args.queries]
+    size = workspace.status()["indexBytes"]
+    queries = repeat_queries(args.queries)
     plain = time_searches(workspace, queries, rerank=False)
     reranked = time_searches(workspace, queries, rerank=True) if workspace.ranker else []
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

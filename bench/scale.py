@@ -23,14 +23,12 @@ import resource
 import shlex
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from engine_speed import QUERIES, percentile, time_searches
+from engine_speed import bench_config, percentile, repeat_queries, time_searches
 
 from codesieve.server.chunking import chunk_source
-from codesieve.server.config import EngineConfig
 from codesieve.server.scanning import SourceError, read_source, scan_workspace
 from codesieve.server.workspace import Workspace
 
@@ -49,10 +47,6 @@ def count_chunks(folder: Path) -> int:
     return total
 
 
-def index_bytes(workspace: Workspace) -> int:
-    return sum(path.stat().st_size for path in workspace.folder.glob("*") if path.is_file())
-
-
 def row(label: str, workspace: Workspace, seconds: float, embedded: int, queries: list[str]) -> str:
     plain = time_searches(workspace, queries, rerank=False)
     reranked = time_searches(workspace, queries, rerank=True) if workspace.ranker else []
@@ -60,15 +54,15 @@ def row(label: str, workspace: Workspace, seconds: float, embedded: int, queries
     return (
         f"| {label} | {workspace.store.chunk_count():,} | {seconds / 60:.1f} min | "
         f"{embedded / seconds:.1f} | {percentile(plain, 0.5):.1f} / {percentile(plain, 0.95):.1f} ms | {rerank} | "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB | {index_bytes(workspace) / 1e6:.0f} MB |"
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB | {workspace.status()['indexBytes'] / 1e6:.0f} MB |"
     )
 
 
 def branch_switch(files: list[Path], count: int, seed: int) -> tuple[int, int]:
     """Change `count` Python files (a function added) and delete a tenth as many: (changed, deleted)."""
     chosen = random.Random(seed).sample(files, min(count + count // 10, len(files)))
-    deleted = chosen[count:]
-    for n, path in enumerate(chosen[:count]):
+    changed, deleted = chosen[:count], chosen[count:]
+    for n, path in enumerate(changed):
         text = path.read_text(encoding="utf-8", errors="replace")
         path.unlink()  # a hard link: write a new file, leave the corpus copy alone
         path.write_text(
@@ -76,7 +70,7 @@ def branch_switch(files: list[Path], count: int, seed: int) -> tuple[int, int]:
         )
     for path in deleted:
         path.unlink()
-    return count, len(deleted)
+    return len(changed), len(deleted)  # fewer than asked when the workspace has fewer Python files
 
 
 def main() -> int:
@@ -100,14 +94,9 @@ def main() -> int:
     root = CACHE / "workspace"
     shutil.rmtree(CACHE, ignore_errors=True)
     root.mkdir(parents=True)
-    settings: dict[str, object] = {"index_dir": Path(tempfile.mkdtemp(prefix="codesieve-scale-"))}
-    if args.model:
-        settings["model"] = args.model
-    if args.threads:
-        settings["threads"] = args.threads
-    config = EngineConfig(**settings)  # type: ignore[arg-type]
+    config = bench_config("codesieve-scale-", args.model, args.threads)
     workspace = Workspace(root, config)
-    queries = (QUERIES * (args.queries // len(QUERIES) + 1))[: args.queries]
+    queries = repeat_queries(args.queries)
     print(
         f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
         f"threads {config.threads}; model {workspace.model.card.name} ({workspace.model.card.quantization})"
