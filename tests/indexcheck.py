@@ -1,8 +1,12 @@
-"""The invariant every index must satisfy, whatever happened to the process that wrote it."""
+"""The invariant every index must satisfy, whatever happened to the process that wrote it; and how tests
+open a workspace on a test model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from codesieve.server.chunking import chunk_source
+from codesieve.server.config import EngineConfig
 from codesieve.server.workspace import Workspace
 
 
@@ -22,3 +26,8 @@ def assert_consistent(workspace: Workspace, against_disk: bool = True) -> None:
         assert {chunk.id for chunk in workspace.store.chunks_of(path)} == expected, path
     assert {chunk.path for chunk in stored.values()} <= set(files)
     assert workspace.vectors.live == labels
+
+
+def open_workspace(root: Path, model: Path, **settings: object) -> Workspace:
+    """A Workspace on `model` with one thread (and any other engine settings)."""
+    return Workspace(root, EngineConfig(model=model, threads=1, **settings))  # type: ignore[arg-type]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from indexcheck import assert_consistent
+from indexcheck import assert_consistent, open_workspace
 
 from codesieve.server.cascade import Hit, merge_ranked_lists, merge_reranked
-from codesieve.server.config import EngineConfig, from_mapping
+from codesieve.server.config import from_mapping
 from codesieve.server.model_folder import ModelError, ModelFolder
 from codesieve.server.store import StoredChunk
 from codesieve.server.workspace import Filters, Workspace, WorkspaceError
@@ -26,10 +26,6 @@ def checksum_of_blocks(blocks: list[bytes]) -> int:
         total = (total + sum(block)) % 1_000_003
     return total
 '''
-
-
-def open_workspace(root: Path, model: Path, **settings: object) -> Workspace:
-    return Workspace(root, EngineConfig(model=model, threads=1, **settings))  # type: ignore[arg-type]
 
 
 def indexed_names(workspace: Workspace) -> set[str]:

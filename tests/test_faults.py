@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from indexcheck import assert_consistent
+from indexcheck import assert_consistent, open_workspace
 
 from codesieve.server import vector_index
-from codesieve.server.config import EngineConfig
 from codesieve.server.workspace import SHARED, Workspace
 
 NEW_FILE = '''
@@ -22,10 +21,6 @@ def quokka_ledger_total(entries):
     """Sum the amounts of the quokka ledger."""
     return sum(entry.amount for entry in entries)
 '''
-
-
-def open_workspace(root: Path, model: Path, **settings: object) -> Workspace:
-    return Workspace(root, EngineConfig(model=model, threads=1, **settings))  # type: ignore[arg-type]
 
 
 def names(workspace: Workspace, query: str) -> list[str]:

@@ -22,11 +22,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from indexcheck import assert_consistent
+from indexcheck import assert_consistent, open_workspace
 
 from codesieve.server import indexer
 from codesieve.server.chunking import MAX_CHUNK_LINES, Chunk, chunk_source
-from codesieve.server.config import EngineConfig
 from codesieve.server.languages import _EXTENSIONS, _FILE_NAMES, language_for_path, parser_for
 from codesieve.server.scanning import read_source, scan_workspace
 from codesieve.server.workspace import Filters, Workspace
@@ -154,10 +153,6 @@ def assert_chunk_contract(chunks: list[Chunk], path: str, language: str, text: s
     if not definitions:  # windows alone: every line with something on it is in one
         covered = {line for chunk in chunks for line in range(chunk.start_line, chunk.end_line + 1)}
         assert covered >= {number for number, line in enumerate(lines, 1) if line.strip()}
-
-
-def open_workspace(root: Path, model: Path, **settings: object) -> Workspace:
-    return Workspace(root, EngineConfig(model=model, threads=1, **settings))  # type: ignore[arg-type]
 
 
 def write(root: Path, relpath: str, content: str | bytes) -> Path:
