@@ -1,8 +1,8 @@
 """How indexing and search grow with the code base, from 1,000 to 100,000 functions, on this machine.
 
 The code base is the training corpus's unpacked packages (84 packages in 7 languages, from PyPI, npm
-and Debian; `python -m codesieve.trainer.corpus build` fetches them). Packages are added in a fixed
-shuffled order to one workspace folder (hard links) until each size is reached; at each size the new files
+and Debian; `python -m codesieve.trainer.corpus build` fetches them). Whole packages, in a fixed
+shuffled order, are added to one workspace folder (hard links) to land near each size; at each size the new files
 are indexed incrementally and search is timed, so the index time of a row is the total to get there.
 At the largest size it also times: re-opening the saved index, a sync with nothing changed, and a
 branch switch (hundreds of files changed or deleted, then synced).
@@ -45,6 +45,26 @@ def count_chunks(folder: Path) -> int:
         except (OSError, SourceError):
             continue
     return total
+
+
+def pick_packages(sizes: dict[Path, int], have: int, target: int) -> list[Path]:
+    """Packages (in `sizes`' order) that bring `have` chunks close to `target`.
+
+    Takes each package that keeps the total within 10% over the target, then the smallest remaining
+    ones while the total is more than 10% short, so rows land near their targets whatever the
+    package sizes.
+    """
+    chosen = []
+    for package, count in sizes.items():
+        if have < target and have + count <= target * 1.1:
+            chosen.append(package)
+            have += count
+    for package in sorted((p for p in sizes if p not in chosen), key=sizes.__getitem__):
+        if have >= target * 0.9:
+            break
+        chosen.append(package)
+        have += sizes[package]
+    return chosen
 
 
 def row(label: str, workspace: Workspace, seconds: float, embedded: int, queries: list[str]) -> str:
@@ -101,22 +121,20 @@ def main() -> int:
         f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
         f"threads {config.threads}; model {workspace.model.card.name} ({workspace.model.card.quantization})"
     )
+    packages = sorted(path for path in args.sources.iterdir() if path.is_dir())
+    random.Random(0).shuffle(packages)  # languages mixed at every size
+    sizes = {package: count_chunks(package) for package in packages}
+    print(f"corpus: {len(packages)} packages, {sum(sizes.values()):,} chunks")
     print(
         "| functions (target) | chunks indexed | total index time | functions/s | search p50 / p95 | "
         "rerank K=10 p50 | peak RSS | index on disk |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    packages = sorted(path for path in args.sources.iterdir() if path.is_dir())
-    random.Random(0).shuffle(packages)  # languages mixed at every size
-    remaining = iter(packages)
     chunks, seconds, embedded = 0, 0.0, 0
     for size in sorted(args.sizes):
-        while chunks < size:
-            package = next(remaining, None)
-            if package is None:
-                break
+        for package in pick_packages(sizes, chunks, size):
             shutil.copytree(package, root / package.name, copy_function=os.link, symlinks=True)
-            chunks += count_chunks(root / package.name)
+            chunks += sizes.pop(package)
         report = workspace.sync()
         seconds += report.seconds
         embedded += report.chunks_embedded

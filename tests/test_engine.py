@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +121,42 @@ def test_filters_apply_before_ranking(sample_workspace: Path, tiny_model: Path, 
         "anything", limit=100, filters=Filters(languages=("ruby",), include=("sample.rb",))
     )
     assert {hit.chunk.id for hit in only.hits} == ruby
+
+
+def test_searches_answer_from_the_partial_index_while_indexing(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(30):
+        (sample_workspace / f"extra_{n}.py").write_text(
+            NEW_FUNCTION.replace("checksum_of_blocks", f"sum_{n}")
+        )
+    workspace = open_workspace(sample_workspace, tiny_model, batch_size=4)
+    encode, groups, resume = workspace.retriever.encode_code, [], threading.Event()
+
+    def held_after_the_first_group(texts: list[str]) -> object:
+        groups.append(len(texts))
+        if len(groups) > 1:
+            assert resume.wait(30)  # indexing stalls here, in the middle of the folder
+        return encode(texts)
+
+    monkeypatch.setattr(workspace.retriever, "encode_code", held_after_the_first_group)
+    indexing = threading.Thread(target=workspace.sync)
+    indexing.start()
+    try:
+        deadline = time.monotonic() + 30
+        while workspace.store.chunk_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        partial = workspace.store.chunk_count()
+        started = time.perf_counter()
+        result = workspace.search("add up the bytes of every block", limit=5)
+        assert time.perf_counter() - started < 2  # no lock held by the stalled indexing thread
+        assert indexing.is_alive() and partial > 0 and result.hits
+        assert workspace.store.chunk_count() == partial  # still stalled: answered from what was indexed
+    finally:
+        resume.set()
+        indexing.join(30)
+    assert workspace.store.chunk_count() > partial
+    assert_consistent(workspace)
 
 
 def test_edit_reembeds_only_changed_functions(
