@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,14 @@ def test_rankings_file_and_ties_against_the_gold(tiny_model: Path, tmp_path: Pat
     only_q0 = type(only_q0)(queries=only_q0.queries[:1], codebase=only_q0.codebase, name="q0")
     rows = evaluate(only_q0, tiny_model, (), cache_dir=tmp_path / "cache").rows
     assert rows["retriever"]["mrr"] == pytest.approx(0.5) and rows["retriever"]["recall@1"] == 0.0
+
+    # the same weights with another code token limit on the card embed the pool anew
+    shorter = tmp_path / "shorter-model"
+    shutil.copytree(tiny_model, shorter)
+    card = json.loads((shorter / "model-card.json").read_text())
+    (shorter / "model-card.json").write_text(json.dumps({**card, "max_code_tokens": 8}))
+    evaluate(benchmark, shorter, (), cache_dir=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
 
 
 def test_cascade_ranks_count_ranker_ties_against_the_gold() -> None:

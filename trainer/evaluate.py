@@ -10,8 +10,8 @@ ranking and Recall@1/5/10/100. Rows:
   runtime's explicit two-stage merge (`server.cascade.merge_reranked`). Inside the top K a
   ranker tie with the gold counts against it; a gold outside the top K keeps its retriever rank.
 
-Code embeddings are cached per (retriever sha256, pool content sha256) under the cache folder, so
-a second evaluation of the same model on the same pool only encodes the queries.
+Code embeddings are cached per (retriever sha256, pool content sha256, code token limit) under the
+cache folder, so a second evaluation of the same model on the same pool only encodes the queries.
 """
 
 from __future__ import annotations
@@ -79,7 +79,10 @@ def code_embeddings(
     codes = [row.code for row in benchmark.codebase]
     cache = None
     if cache_dir is not None:
-        cache = cache_dir / f"{model.retriever_sha256[:20]}-{pool_sha256(benchmark)[:20]}.npy"
+        name = (
+            f"{model.retriever_sha256[:20]}-{pool_sha256(benchmark)[:20]}-{model.card.max_code_tokens}t.npy"
+        )
+        cache = cache_dir / name
         if cache.exists():
             cached: NDArray[np.float32] = np.load(cache)
             if cached.shape == (len(codes), model.card.dimension):
