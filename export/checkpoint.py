@@ -44,7 +44,7 @@ def training_info(folder: Path) -> dict[str, Any]:
 
 
 def _recipe(info: dict[str, Any]) -> dict[str, Any]:
-    keep = ("config", "step", "seconds", "best", "dev_history", "averaged")
+    keep = ("config", "step", "seconds", "best", "dev_history")
     return {key: info[key] for key in keep if key in info}
 
 

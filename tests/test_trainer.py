@@ -99,27 +99,6 @@ def test_cli_resume_uses_the_stored_config(pairs_file: Path, tiny_base_model: Pa
     assert recipe["step"] == 2 and recipe["seconds"] >= round(state["seconds"], 1)
 
 
-def test_average_interpolates_the_weights_and_goes_on_the_card(
-    pairs_file: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run = train_retriever(_retriever_config(pairs_file, tmp_path / "run", tiny_base_model, max_steps=2))
-    tuned = load_model(run, "retriever").state_dict()
-    base = load_model(tiny_base_model, "retriever").state_dict()
-    name = "bert.encoder.layer.0.attention.self.query.weight"
-    assert not torch.allclose(tuned[name], base[name])  # training moved it
-
-    assert main(["average", str(tmp_path / "run"), "--alpha", "0.25", "--out", str(tmp_path / "avg")]) == 0
-    averaged = load_model(tmp_path / "avg" / "model", "retriever").state_dict()
-    assert torch.allclose(averaged[name], 0.25 * tuned[name] + 0.75 * base[name], atol=1e-6)
-    assert main(["export", str(tmp_path / "avg"), "--out", str(tmp_path / "model"), "--no-quantize"]) == 0
-    recipe = json.loads((tmp_path / "model" / "model-card.json").read_text())["training"]["retriever"]
-    assert recipe["averaged"]["alpha"] == 0.25 and recipe["config"]["max_steps"] == 2
-
-    assert main(["average", str(tmp_path / "run"), "--alpha", "1.5", "--out", str(tmp_path / "x")]) == 2
-    assert main(["average", str(tmp_path), "--alpha", "0.5", "--out", str(tmp_path / "x")]) == 2
-    assert "no trained retriever" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
     "changes",
     [

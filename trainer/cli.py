@@ -4,7 +4,6 @@
     trainer fit [REPO] [--out MODEL_DIR] [--resume] [--max-steps N]
     trainer eval --benchmark cosqa/dev [--model DIR] [--rerank-depth 10] [--bm25] [--rankings OUT.jsonl]
     trainer export CHECKPOINT --out MODEL_DIR [--ranker RANKER_CHECKPOINT]
-    trainer average RUN --alpha 0.5 --out RUN_AVERAGED
     trainer train retriever --pairs pairs.jsonl --out runs/r1 [--loss softinfonce --estimator bm25 ...]
     trainer train ranker --pairs pairs.jsonl --retriever runs/r1/model --out runs/k1
 
@@ -121,20 +120,6 @@ def _parser() -> argparse.ArgumentParser:
         help="corpus-report.json of `corpus build`: records the manifest and pairs hashes on the card",
     )
     export.add_argument("--no-quantize", action="store_true", help="keep fp32 weights")
-
-    average = commands.add_parser(
-        "average",
-        help="average a trained retriever's weights with its base model's (WiSE-FT)",
-        description="Write OUT/model: alpha * fine-tuned + (1 - alpha) * base weights. Keeps part of the "
-        "fine-tuned gain and part of the base model's robustness to other query styles; choose alpha on "
-        "the dev splits (trainer eval), then export OUT like any run.",
-    )
-    average.add_argument("run", type=Path, help="retriever training folder or its model/")
-    average.add_argument(
-        "--alpha", type=float, required=True, help="weight of the fine-tuned model, 0..1 (1: unchanged)"
-    )
-    average.add_argument("--out", type=Path, required=True, help="folder to write (OUT/model)")
-    average.add_argument("--base", type=Path, help="base weights (default: the run's base, all-MiniLM-L6-v2)")
 
     train = commands.add_parser("train", help="train one model from a pairs file, every switch exposed")
     models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
@@ -255,22 +240,6 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_average(args: argparse.Namespace) -> int:
-    from codesieve.export.checkpoint import find_model_dir
-
-    from .averaging import average_with_base
-
-    model_dir = find_model_dir(args.run, "retriever")
-    if model_dir is None:
-        print(
-            f"trainer average: {args.run} holds no trained retriever (trainer train retriever)",
-            file=sys.stderr,
-        )
-        return 2
-    print(f"averaged retriever -> {average_with_base(model_dir, args.alpha, args.out, args.base)}")
-    return 0
-
-
 def _run_train(args: argparse.Namespace) -> int:
     from .train_ranker import RankerConfig, train_ranker
     from .train_retriever import RetrieverConfig, train_retriever
@@ -301,7 +270,6 @@ def main(argv: list[str] | None = None) -> int:
         "fit": _run_fit,
         "eval": _run_eval,
         "export": _run_export,
-        "average": _run_average,
         "train": _run_train,
     }
     try:

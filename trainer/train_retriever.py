@@ -74,7 +74,6 @@ from .losses.soft_info_nce import (
 )
 from .models import CrossEncoder, DualEncoder, base_model_dir
 from .negatives import PAD, code_key, mine_hard_negatives
-from .query_style import with_web_queries
 
 LOSSES = ("infonce", "softinfonce", "oasis")
 ESTIMATORS = ("bm25", "base", "trained")
@@ -109,7 +108,6 @@ class RetrieverConfig:
     epochs: float = 1.0  # passes over the pairs (ignored when max_steps > 0)
     max_steps: int = 0  # stop after this many optimiser steps; 0 = epochs decide
     max_pairs: int = 0  # use only the first N pairs; 0 = all
-    web_queries: float = 0.0  # share of queries rewritten web-search style ("python read config file")
     max_query_tokens: int = 64  # query truncation, as the runtime (model card)
     max_code_tokens: int = 256  # code truncation, as the runtime (model card)
     seed: int = 0  # seeds Python, numpy, torch and the batch order
@@ -138,8 +136,6 @@ def check_config(config: RetrieverConfig) -> None:
         raise ValueError("teacher=ranker needs --teacher-model: a trained ranker checkpoint")
     if config.batch_size < 2:
         raise ValueError("batch_size must be at least 2: in-batch negatives need another query")
-    if not 0.0 <= config.web_queries <= 1.0:
-        raise ValueError("web_queries is a share of the queries: between 0 and 1")
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -161,8 +157,6 @@ def load_training_data(config: RetrieverConfig, tokens: TokenEncoder) -> Trainin
         pairs = pairs[: config.max_pairs]
     if len(pairs) < 2:
         raise ValueError(f"{config.pairs} holds {len(pairs)} pairs; training needs at least 2")
-    if config.web_queries:
-        pairs = with_web_queries(pairs, config.web_queries, config.seed)
     return TrainingData(
         pairs=pairs,
         queries=tokenize(tokens, [pair.query for pair in pairs], config.max_query_tokens),
