@@ -1,9 +1,10 @@
 """How indexing and search grow with the code base, from 1,000 to 100,000 functions, on this machine.
 
-The code base is the training corpus's unpacked packages (84 packages in 7 languages, from PyPI, npm
-and Debian; `python -m codesieve.trainer.corpus build` fetches them). Whole packages, in a fixed
-shuffled order, are added to one workspace folder (hard links) to land near each size; at each size the new files
-are indexed incrementally and search is timed, so the index time of a row is the total to get there.
+The code base is the training corpus's packages (the 84 of data/corpus/manifest.json, 7 languages, from
+PyPI, npm and Debian; `python -m codesieve.trainer.corpus build` fetches and unpacks them). Whole
+packages, in a fixed shuffled order, are added to one workspace folder (hard links) to land near each
+size; at each size the new files are indexed incrementally and search is timed, so the index time of a
+row is the total to get there.
 At the largest size it also times: re-opening the saved index, a sync with nothing changed, and a
 branch switch (hundreds of files changed or deleted, then synced).
 
@@ -31,8 +32,10 @@ from engine_speed import bench_config, percentile, repeat_queries, time_searches
 from codesieve.server.chunking import chunk_source
 from codesieve.server.scanning import SourceError, read_source, scan_workspace
 from codesieve.server.workspace import Workspace
+from codesieve.trainer.corpus_manifest import load_manifest
 
 SOURCES = Path.home() / ".cache" / "codesieve-corpus" / "sources"
+MANIFEST = Path(__file__).resolve().parent.parent / "data" / "corpus" / "manifest.json"
 CACHE = Path.home() / ".cache" / "codesieve-bench" / "scale"
 
 
@@ -121,7 +124,11 @@ def main() -> int:
         f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
         f"threads {config.threads}; model {workspace.model.card.name} ({workspace.model.card.quantization})"
     )
-    packages = sorted(path for path in args.sources.iterdir() if path.is_dir())
+    _, pinned = load_manifest(MANIFEST)
+    packages = sorted(args.sources / package.slug for package in pinned)
+    missing = [path.name for path in packages if not path.is_dir()]
+    if missing:
+        sys.exit(f"{len(missing)} packages missing from {args.sources} ({missing[0]}, ...): corpus build")
     random.Random(0).shuffle(packages)  # languages mixed at every size
     sizes = {package: count_chunks(package) for package in packages}
     print(f"corpus: {len(packages)} packages, {sum(sizes.values()):,} chunks")
