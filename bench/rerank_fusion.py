@@ -15,13 +15,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from codesieve.server.encoders import CrossEncoder, DualEncoder
 from codesieve.server.metrics import rank_of_gold, retrieval_metrics
 from codesieve.server.model_folder import ModelFolder
 from codesieve.trainer.data import load_eval_set
-from codesieve.trainer.evaluate import cascade_ranks, code_embeddings, default_cache_dir, top_order
+from codesieve.trainer.evaluate import (
+    cascade_ranks,
+    code_embeddings,
+    default_cache_dir,
+    rerank_scores,
+    top_order,
+)
 
 WEIGHTS = (0, 1, 2, 5, 10, 20, 50, 100)
 
@@ -51,10 +56,7 @@ def main() -> int:
         ranks = rank_of_gold(similarity, gold)
         order = top_order(similarity, args.depth)
         cosines = np.take_along_axis(similarity, order, axis=1)
-        texts = [row.code for row in benchmark.codebase]
-        scores = np.zeros(order.shape, dtype=np.float32)
-        for row, query in enumerate(tqdm(benchmark.queries, desc=f"reranking {name}", file=sys.stderr)):
-            scores[row] = ranker.score(query.text, [texts[index] for index in order[row]])
+        scores = rerank_scores(ranker, benchmark, order)
         fused = [
             retrieval_metrics(cascade_ranks(ranks, order, scores + w * cosines, gold, args.depth))["mrr"]
             for w in WEIGHTS

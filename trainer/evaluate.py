@@ -144,6 +144,16 @@ def cascade_ranks(
     return ranks
 
 
+def rerank_scores(ranker: CrossEncoder, benchmark: Benchmark, head: NDArray[np.int64]) -> NDArray[np.float32]:
+    """(Q, K) ranker scores of each query against the pool positions in its row of `head`."""
+    texts = [row.code for row in benchmark.codebase]
+    scores = np.zeros(head.shape, dtype=np.float32)
+    progress = tqdm(benchmark.queries, desc=f"reranking top {head.shape[1]}", file=sys.stderr)
+    for row, query in enumerate(progress):
+        scores[row] = ranker.score(query.text, [texts[index] for index in head[row]])
+    return scores
+
+
 def _chunk(code_id: int) -> StoredChunk:
     return StoredChunk(code_id, str(code_id), "", "", "", "", 0, 0, "", "")
 
@@ -195,12 +205,8 @@ def evaluate(
     record("retriever", retriever_ranks, [[ids[i] for i in row[:RANKING_DEPTH]] for row in order])
     if model.ranker_path is None or not rerank_depths:
         return result
-    ranker = CrossEncoder(model, threads)
     deepest = min(max(rerank_depths), len(ids))
-    ranker_scores = np.zeros((len(gold), deepest), dtype=np.float32)
-    texts = [row.code for row in benchmark.codebase]
-    for row, query in enumerate(tqdm(benchmark.queries, desc=f"reranking top {deepest}", file=sys.stderr)):
-        ranker_scores[row] = ranker.score(query.text, [texts[index] for index in order[row, :deepest]])
+    ranker_scores = rerank_scores(CrossEncoder(model, threads), benchmark, order[:, :deepest])
     for depth in sorted(set(rerank_depths)):
         used = min(depth, deepest)  # a depth past the pool reranks the whole pool
         ranks = cascade_ranks(retriever_ranks, order, ranker_scores, gold, used)
