@@ -1,4 +1,5 @@
-"""What the training loops share: the optimiser schedule, RNG state, and checkpoint folders.
+"""What the training loops share: the optimiser schedule, RNG state, checkpoint folders, and the
+retriever of a runtime model folder as a torch model (`retriever_from_model_folder`).
 
 A training output folder holds:
 
@@ -26,7 +27,10 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from codesieve.server.model_folder import ModelFolder
+
 from .models import CrossEncoder, DualEncoder, load_model, save_model
+from .onnx_weights import bert_from_graph, check_against_runtime
 
 CHECKPOINT = "checkpoint"
 BEST = "best"
@@ -170,3 +174,17 @@ def load_ranker(folder: Path) -> CrossEncoder:
     model = load_model(folder, "ranker")
     assert isinstance(model, CrossEncoder)
     return model
+
+
+def retriever_from_model_folder(folder: Path) -> tuple[DualEncoder, Path]:
+    """The retriever of a runtime model folder as a torch model, and the folder's tokenizer.json.
+
+    Model folders hold only ONNX graphs (usually int8); the BERT weights are read back out of the
+    graph and dequantised (`onnx_weights`), then checked against the runtime encoder on a few
+    texts (ParityError below the export's bars), so training starts from what search computes.
+    The returned model is in eval mode; call `.train()` to fine-tune it.
+    """
+    model_folder = ModelFolder.load(folder)
+    retriever = DualEncoder(bert_from_graph(model_folder.retriever_path)).eval()
+    check_against_runtime(retriever, model_folder)
+    return retriever, model_folder.tokenizer_path
