@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesieve.server.metrics import DEFAULT_KS, rank_of_gold, retrieval_metrics
+from codesieve.server.search.metrics import DEFAULT_KS, rank_of_gold, retrieval_metrics
 from codesieve.trainer.benchmarks import BENCHMARKS_ENV, Benchmark, load_benchmark
 from codesieve.trainer.bm25 import BM25
 

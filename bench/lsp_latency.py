@@ -28,7 +28,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import register_lsp_features
 
-from codesieve.server.lsp_protocol import raw_params_converter, uri_of
+from codesieve.server.lsp.protocol import raw_params_converter, uri_of
 
 QUERIES = [
     "load the weights from a checkpoint",

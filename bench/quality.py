@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codesieve.server.encoders import CrossEncoder, DualEncoder
-from codesieve.server.model_folder import ModelFolder, default_model_dir
+from codesieve.server.model.encoders import CrossEncoder, DualEncoder
+from codesieve.server.model.folder import ModelFolder, default_model_dir
 from codesieve.trainer.benchmarks import Benchmark, load_benchmark
 from codesieve.trainer.bm25 import BM25
 from codesieve.trainer.evaluate import code_embeddings, default_cache_dir, evaluate

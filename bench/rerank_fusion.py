@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codesieve.server.encoders import CrossEncoder, DualEncoder
-from codesieve.server.metrics import rank_of_gold, retrieval_metrics
-from codesieve.server.model_folder import ModelFolder
+from codesieve.server.model.encoders import CrossEncoder, DualEncoder
+from codesieve.server.model.folder import ModelFolder
+from codesieve.server.search.metrics import rank_of_gold, retrieval_metrics
 from codesieve.trainer.data import load_eval_set
 from codesieve.trainer.evaluate import (
     cascade_ranks,

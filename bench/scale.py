@@ -29,8 +29,9 @@ from pathlib import Path
 
 from engine_speed import bench_config, percentile, repeat_queries, time_searches
 
-from codesieve.server.chunking import chunk_source
-from codesieve.server.scanning import SourceError, read_source, scan_workspace
+from codesieve.server.chunk.chunker import chunk_source
+from codesieve.server.scan.safe_read import SourceError, read_source
+from codesieve.server.scan.walk import scan_workspace
 from codesieve.server.workspace import Workspace
 from codesieve.trainer.corpus_manifest import load_manifest
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from codesieve.export.onnx_export import ParityError, export_model_folder
-from codesieve.server.model_folder import ModelCard
+from codesieve.server.model.folder import ModelCard
 from codesieve.trainer.models import BASE_MODEL_NAME, CrossEncoder, DualEncoder, base_model_dir, load_bert
 
 

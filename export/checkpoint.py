@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from codesieve.server.model_folder import ModelCard
+from codesieve.server.model.folder import ModelCard
 from codesieve.trainer.models import BASE_MODEL_NAME, CrossEncoder, DualEncoder, load_model
 
 from .onnx_export import ExportResult, export_model_folder

@@ -28,8 +28,8 @@ import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.transformers.optimizer import optimize_model
 
-from codesieve.server.encoders import TokenEncoder, open_session, pad
-from codesieve.server.model_folder import (
+from codesieve.server.model.encoders import TokenEncoder, open_session, pad
+from codesieve.server.model.folder import (
     RANKER_FILE,
     RETRIEVER_FILE,
     TOKENIZER_FILE,

@@ -22,11 +22,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .cascade import Hit, SearchResult
+from .chunk.chunker import preview
 from .config import EngineConfig
-from .indexer import IndexReport
-from .model_folder import ModelError
-from .scanning import SourceError
+from .index.indexer import IndexReport
+from .lsp.server import serve
+from .model.folder import ModelError
+from .scan.safe_read import SourceError
+from .search.cascade import Hit, SearchResult
 from .workspace import Filters, Workspace, WorkspaceError
 
 
@@ -79,15 +81,6 @@ def _display_path(workspace: Workspace, relpath: str) -> str:
         return absolute.relative_to(Path.cwd()).as_posix()
     except ValueError:
         return str(absolute)
-
-
-def preview(text: str, width: int = 100) -> str:
-    """The first line that is code rather than a decorator, comment or blank, shortened."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in lines:
-        if not line.startswith(("@", "#", "//", "/*", "*", '"""', "'''")):
-            return line[:width]
-    return (lines[0] if lines else "")[:width]
 
 
 def _hit_json(workspace: Workspace, hit: Hit) -> dict[str, Any]:
@@ -204,8 +197,6 @@ def command_status(args: argparse.Namespace) -> int:
 
 
 def command_serve(args: argparse.Namespace) -> int:
-    from .lsp import serve
-
     return serve(tcp=args.tcp, config=_config(args))
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .encoders import default_threads
+from .model.encoders import default_threads
 
 
 @dataclass(frozen=True)

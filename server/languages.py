@@ -2,7 +2,7 @@
 
 Every grammar-backed language has a `LanguageSpec`: the table of node types that are functions,
 classes and naming containers, where their names live, and which neighbouring nodes (comments,
-decorators, attributes) belong to a definition. The chunker (`chunking.py`) is generic over these
+decorators, attributes) belong to a definition. The chunker (`chunk/chunker.py`) is generic over these
 tables; only this module knows grammar node names.
 """
 

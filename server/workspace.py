@@ -28,16 +28,17 @@ import platformdirs
 from filelock import FileLock, Timeout
 from pathspec import GitIgnoreSpec
 
-from .cascade import Cascade, Hit, SearchResult
-from .chunking import Chunk, chunk_at_line, chunk_source
+from .chunk.chunker import Chunk, chunk_at_line, chunk_source
 from .config import EngineConfig
-from .encoders import CrossEncoder, DualEncoder
-from .indexer import Cancelled, Indexer, IndexReport, Progress
+from .index.indexer import Cancelled, Indexer, IndexReport, Progress
+from .index.store import SCHEMA_VERSION, MetadataStore
+from .index.vector_index import VectorIndex
 from .languages import language_for_path
-from .model_folder import ModelFolder, default_model_dir
-from .scanning import SourceError, read_source, scan_workspace
-from .store import SCHEMA_VERSION, MetadataStore
-from .vector_index import VectorIndex
+from .model.encoders import CrossEncoder, DualEncoder
+from .model.folder import ModelFolder, default_model_dir
+from .scan.safe_read import SourceError, read_source
+from .scan.walk import scan_workspace
+from .search.cascade import Cascade, Hit, SearchResult
 
 WORKSPACE_MODEL = "model"  # subfolder of a workspace's index folder where `trainer fit` installs
 WRITER_LOCK = "writer.lock"

@@ -65,7 +65,7 @@ def build_tiny_model(folder: Path, with_ranker: bool = True, seed: int = 0, quan
     from transformers import BertModel
 
     from codesieve.export.onnx_export import export_model_folder
-    from codesieve.server.model_folder import ModelCard
+    from codesieve.server.model.folder import ModelCard
     from codesieve.trainer.models import CrossEncoder, DualEncoder
 
     work = folder.parent / f".{folder.name}-work"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codesieve.server.chunking import chunk_source
+from codesieve.server.chunk.chunker import chunk_source
 from codesieve.server.config import EngineConfig
 from codesieve.server.workspace import Workspace
 

@@ -23,7 +23,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import register_lsp_features
 
-from codesieve.server.lsp_protocol import raw_params_converter, uri_of
+from codesieve.server.lsp.protocol import raw_params_converter, uri_of
 
 SERVER_COMMAND = [sys.executable, "-m", "codesieve.server.cli", "serve"]
 VSCODE, NEOVIM = "visual-studio-code", "neovim"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codesieve.server.chunking import MAX_CHUNK_LINES, Chunk, chunk_at_line, chunk_source
+from codesieve.server.chunk.chunker import MAX_CHUNK_LINES, Chunk, chunk_at_line, chunk_source
 from codesieve.server.languages import definition_query, language_for_path, parser_for
 
 DATA = Path(__file__).parent / "data" / "chunking"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codesieve.server.model_folder import ModelFolder, default_model_dir
+from codesieve.server.model.folder import ModelFolder, default_model_dir
 
 
 def codesieve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from indexcheck import assert_consistent, open_workspace
 
-from codesieve.server.cascade import Hit, merge_ranked_lists, merge_reranked
 from codesieve.server.config import from_mapping
-from codesieve.server.model_folder import ModelError, ModelFolder
-from codesieve.server.store import StoredChunk
+from codesieve.server.index.store import StoredChunk
+from codesieve.server.model.folder import ModelError, ModelFolder
+from codesieve.server.search.cascade import Hit, merge_ranked_lists, merge_reranked
 from codesieve.server.workspace import Filters, Workspace, WorkspaceError
 
 NEW_FUNCTION = '''

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from indexcheck import assert_consistent, open_workspace
 
-from codesieve.server import vector_index
+from codesieve.server.index import vector_index
 from codesieve.server.workspace import SHARED, Workspace
 
 NEW_FILE = '''

@@ -24,10 +24,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from indexcheck import assert_consistent, open_workspace
 
-from codesieve.server import indexer
-from codesieve.server.chunking import MAX_CHUNK_LINES, Chunk, chunk_source
+from codesieve.server.chunk.chunker import MAX_CHUNK_LINES, Chunk, chunk_source
+from codesieve.server.index import indexer
 from codesieve.server.languages import _EXTENSIONS, _FILE_NAMES, language_for_path, parser_for
-from codesieve.server.scanning import read_source, scan_workspace
+from codesieve.server.scan.safe_read import read_source
+from codesieve.server.scan.walk import scan_workspace
 from codesieve.server.workspace import Filters, Workspace
 
 # A small valid program per language, under a file name that maps to it.

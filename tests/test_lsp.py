@@ -20,7 +20,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 from pygls.workspace.position_codec import PositionCodec
 
-from codesieve.server.lsp_protocol import uri_of
+from codesieve.server.lsp.protocol import uri_of
 
 pytestmark = [pytest.mark.asyncio(loop_scope="function"), pytest.mark.timeout(120)]
 

@@ -21,7 +21,7 @@ from lsp_harness import Client, dumps, eventually, start
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcMethodNotFound
 
-from codesieve.server.lsp_protocol import (
+from codesieve.server.lsp.protocol import (
     MAX_CODE_CHARS,
     MAX_PATTERN_CHARS,
     MAX_QUERY_CHARS,

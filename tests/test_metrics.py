@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesieve.server.metrics import rank_from_ranking, rank_of_gold, rank_of_gold_dot, retrieval_metrics
+from codesieve.server.search.metrics import (
+    rank_from_ranking,
+    rank_of_gold,
+    rank_of_gold_dot,
+    retrieval_metrics,
+)
 
 
 def test_ties_with_the_gold_count_against_it() -> None:

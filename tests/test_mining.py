@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from codesieve.server.chunking import chunk_source
+from codesieve.server.chunk.chunker import chunk_source
 from codesieve.trainer.data import Pair, read_pairs, split_by_file, write_pairs
 from codesieve.trainer.mining import (
     clean_description,

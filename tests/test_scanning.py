@@ -15,14 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codesieve.server.scanning import (
-    ScanResult,
-    SourceError,
-    SourceFile,
-    WorkspaceFilter,
-    read_source,
-    scan_workspace,
-)
+from codesieve.server.scan.safe_read import SourceError, read_source
+from codesieve.server.scan.walk import ScanResult, SourceFile, WorkspaceFilter, scan_workspace
 
 _SUFFIXES = {".py": "python", ".js": "javascript", ".rs": "rust"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from codesieve.server.config import EngineConfig
-from codesieve.server.model_folder import ModelFolder
+from codesieve.server.model.folder import ModelFolder
 from codesieve.server.workspace import WORKSPACE_MODEL, Workspace, index_folder_for
 from codesieve.trainer.cli import main
 

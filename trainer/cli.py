@@ -170,7 +170,7 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from codesieve.server.model_folder import default_model_dir
+    from codesieve.server.model.folder import default_model_dir
 
     from .benchmarks import load_jsonl_benchmark
     from .data import load_eval_set

@@ -47,7 +47,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_compl
 from pathlib import Path
 from typing import Any
 
-from codesieve.server.model_folder import sha256_file
+from codesieve.server.model.folder import sha256_file
 
 from .corpus_fetch import extract, fetch_archive
 from .corpus_manifest import (

@@ -14,28 +14,21 @@ CACHE_FORMAT = 1  # bump to invalidate OUT/mined
 
 def miner_fingerprint() -> str:
     """A hash of the miner's code, so cached mining is redone when the miner changes."""
-    from codesieve.server import (
-        chunking,
-        definition_roles,
-        ignore_rules,
-        languages,
-        leading_marks,
-        scanning,
-        source_reading,
-        source_text,
-    )
+    from codesieve.server import languages
+    from codesieve.server.chunk import chunker, definition_roles, leading_marks, text_positions
+    from codesieve.server.scan import ignore_rules, safe_read, walk
 
     from . import mining
 
     miner = (
         mining,
-        chunking,
-        source_text,
+        chunker,
+        text_positions,
         definition_roles,
         leading_marks,
-        scanning,
+        walk,
         ignore_rules,
-        source_reading,
+        safe_read,
     )
     digest = hashlib.sha256(str(CACHE_FORMAT).encode())
     for module in (*miner, languages):

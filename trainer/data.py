@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from codesieve.server.encoders import TokenEncoder, pad
+from codesieve.server.model.encoders import TokenEncoder, pad
 
 from .benchmarks import Benchmark, CodeRow, Query, load_benchmark
 

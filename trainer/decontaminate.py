@@ -27,7 +27,7 @@ def normalise_query(text: str) -> str:
 
 def _doc_stripped_codes(code: str, language: str) -> list[str]:
     """The code of each definition in ``code`` with its docstring cut out, as the miner cuts it."""
-    from codesieve.server.chunking import chunk_source
+    from codesieve.server.chunk.chunker import chunk_source
 
     from .mining import code_without_doc
 

@@ -29,11 +29,11 @@ import platformdirs
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from codesieve.server.cascade import merge_reranked
-from codesieve.server.encoders import CrossEncoder, DualEncoder
-from codesieve.server.metrics import DEFAULT_KS, rank_of_gold, retrieval_metrics
-from codesieve.server.model_folder import ModelFolder
-from codesieve.server.store import StoredChunk
+from codesieve.server.index.store import StoredChunk
+from codesieve.server.model.encoders import CrossEncoder, DualEncoder
+from codesieve.server.model.folder import ModelFolder
+from codesieve.server.search.cascade import merge_reranked
+from codesieve.server.search.metrics import DEFAULT_KS, rank_of_gold, retrieval_metrics
 
 from .benchmarks import Benchmark
 from .bm25 import BM25

@@ -26,7 +26,7 @@ from pathlib import Path
 from codesieve.export.checkpoint import export_checkpoint
 from codesieve.export.onnx_export import export_model_folder
 from codesieve.server.config import EngineConfig
-from codesieve.server.model_folder import CARD_NAME, ModelCard, default_model_dir, write_card
+from codesieve.server.model.folder import CARD_NAME, ModelCard, default_model_dir, write_card
 from codesieve.server.workspace import WORKSPACE_MODEL, index_folder_for
 
 from .checkpoints import load_retriever, replace_folder

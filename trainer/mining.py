@@ -23,8 +23,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from codesieve.server.chunking import Chunk, chunk_source
-from codesieve.server.scanning import SourceError, read_source, scan_workspace
+from codesieve.server.chunk.chunker import Chunk, chunk_source
+from codesieve.server.scan.safe_read import SourceError, read_source
+from codesieve.server.scan.walk import scan_workspace
 
 from .data import Pair
 from .negatives import code_key

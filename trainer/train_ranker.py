@@ -27,9 +27,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from codesieve.server.encoders import TokenEncoder
-from codesieve.server.metrics import retrieval_metrics
-from codesieve.server.model_folder import sha256_file
+from codesieve.server.model.encoders import TokenEncoder
+from codesieve.server.model.folder import sha256_file
+from codesieve.server.search.metrics import retrieval_metrics
 
 from .checkpoints import (
     BEST,

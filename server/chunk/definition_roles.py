@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from .languages import NAME_UNWRAP, LanguageSpec
-from .source_text import SourceText
+from ..languages import NAME_UNWRAP, LanguageSpec
+from .text_positions import SourceText
 
 _MAX_NAME_DEPTH = 16  # how far a name node is unwrapped before giving up (`*pkg.T[U]` -> `T`)
 

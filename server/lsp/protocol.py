@@ -1,7 +1,7 @@
 """The wire format of CodeSieve's LSP extensions: parsing their params, shaping their results.
 
-Everything here is pure (no I/O, no server state), so the handlers in `lsp.py` and the folder
-engine in `lsp_engine.py` share one definition of what a hit, a status and a find request look
+Everything here is pure (no I/O, no server state), so the handlers in `server.py` and the folder
+engine in `workspace_folders.py` share one definition of what a hit, a status and a find request look
 like on the wire. docs/PROTOCOL.md describes the same shapes with examples.
 """
 
@@ -19,9 +19,9 @@ from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCRe
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import PositionCodec
 
-from .cascade import Hit
-from .cli import preview
-from .workspace import Filters
+from ..chunk.chunker import preview
+from ..search.cascade import Hit
+from ..workspace import Filters
 
 FIND = "codeSearch/find"
 FIND_SIMILAR = "codeSearch/findSimilar"

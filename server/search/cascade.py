@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from .encoders import CrossEncoder, DualEncoder
-from .store import MetadataStore, StoredChunk
-from .vector_index import VectorIndex
+from ..index.store import MetadataStore, StoredChunk
+from ..index.vector_index import VectorIndex
+from ..model.encoders import CrossEncoder, DualEncoder
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,12 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from numpy.typing import NDArray
 
-from .chunking import Chunk, chunk_source
-from .config import EngineConfig
-from .encoders import DualEncoder
-from .ignore_rules import IGNORE_FILES
-from .scanning import SourceError, SourceFile, WorkspaceFilter, read_source, scan_workspace
+from ..chunk.chunker import Chunk, chunk_source
+from ..config import EngineConfig
+from ..model.encoders import DualEncoder
+from ..scan.ignore_rules import IGNORE_FILES
+from ..scan.safe_read import SourceError, read_source
+from ..scan.walk import SourceFile, WorkspaceFilter, scan_workspace
 from .store import FileRecord, FileUpdate, MetadataStore
 from .vector_index import VectorIndex
 

@@ -1,6 +1,6 @@
 """The two encoders on ONNX Runtime: a dual encoder (embeddings) and a cross-encoder (pair scores).
 
-Both read a model folder (see `model_folder.py`). The bundled `tokenizer.json` of the base model
+Both read a model folder (see `folder.py`). The bundled `tokenizer.json` of the base model
 has padding to 128 and truncation baked in; both are turned off here and every sequence is
 truncated explicitly to the model card's limits (64 query tokens and 256 code tokens unless the
 card says otherwise). Inputs are sorted by length and padded per batch to the longest member, so
@@ -23,7 +23,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
-from .model_folder import ModelError, ModelFolder
+from .folder import ModelError, ModelFolder
 
 # A token covers at least one character and rarely more than a dozen in code; cutting the text
 # before tokenising keeps a 50,000-line function from costing a full tokenisation.

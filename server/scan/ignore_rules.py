@@ -1,7 +1,7 @@
 """Gitignore-style ignore rules, compiled to match a path itself, and their layering by directory.
 
 A layer is one ignore file's rules with the directory they are relative to; the last matching rule
-wins, and deeper layers override shallower ones (see `scanning.py` for the order the walk uses).
+wins, and deeper layers override shallower ones (see `walk.py` for the order the walk uses).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pathspec import GitIgnoreSpec
 
-from .source_reading import SourceError, open_regular
+from .safe_read import SourceError, open_regular
 
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
 DEFAULT_EXCLUDES: tuple[str, ...] = (

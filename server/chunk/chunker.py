@@ -23,7 +23,7 @@ Choices:
 Lines are split on "\\n" only, as tree-sitter counts rows; a final "\\n" does not start a line.
 Nothing here raises on any string: text that is not valid UTF-8 is handled byte-wise.
 
-Beside this module: `source_text.py` (lines, bytes and offsets), `definition_roles.py` (what a node
+Beside this module: `text_positions.py` (lines, bytes and offsets), `definition_roles.py` (what a node
 is, and the names that qualify it) and `leading_marks.py` (the comments and decorators a chunk takes in).
 """
 
@@ -37,16 +37,16 @@ from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
 
-from .definition_roles import Role, Scope, ScopeResolver, chunk_kind, role_of
-from .languages import (
+from ..languages import (
     LanguageSpec,
     definition_query,
     language_for_path,
     parser_for,
     spec_for,
 )
+from .definition_roles import Role, Scope, ScopeResolver, chunk_kind, role_of
 from .leading_marks import MarkIndex, comment_span
-from .source_text import Point, SourceText
+from .text_positions import Point, SourceText
 
 MAX_CHUNK_LINES = 400  # longest chunk text, in lines
 WINDOW_LINES = 60  # lines per fallback window
@@ -319,3 +319,12 @@ def _windows(path: str, language: str, source: SourceText, first: int, last: int
             break
         start += WINDOW_STRIDE
     return windows
+
+
+def preview(text: str, width: int = 100) -> str:
+    """The first line that is code rather than a decorator, comment or blank, shortened."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if not line.startswith(("@", "#", "//", "/*", "*", '"""', "'''")):
+            return line[:width]
+    return (lines[0] if lines else "")[:width]

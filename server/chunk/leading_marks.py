@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from .languages import LanguageSpec
-from .source_text import Point, SourceText
+from ..languages import LanguageSpec
+from .text_positions import Point, SourceText
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ in this order, to every directory entry:
 Each skipped entry is counted once: a pruned directory counts once, not its contents.
 
 Ignore patterns are compiled and matched in `ignore_rules.py`; a single file is opened and read in
-`source_reading.py`.
+`safe_read.py`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..languages import language_for_path
 from .ignore_rules import (
     DEFAULT_EXCLUDES,
     IGNORE_FILES,
@@ -52,21 +53,7 @@ from .ignore_rules import (
     layers_match,
     read_ignore_file,
 )
-from .source_reading import SNIFF_BYTES, SourceError, open_regular, read_source
-
-__all__ = [
-    "DEFAULT_EXCLUDES",
-    "IGNORE_FILES",
-    "SNIFF_BYTES",
-    "VCS_DIRS",
-    "LanguageOf",
-    "ScanResult",
-    "SourceError",
-    "SourceFile",
-    "WorkspaceFilter",
-    "read_source",
-    "scan_workspace",
-]
+from .safe_read import SNIFF_BYTES, SourceError, open_regular
 
 LanguageOf = Callable[[str], str | None]
 
@@ -123,13 +110,6 @@ class _Candidate:
 _Verdict = str | _Dir | _Candidate
 
 
-def _default_language_of() -> LanguageOf:
-    from codesieve.server.languages import language_for_path
-
-    language_of: LanguageOf = language_for_path
-    return language_of
-
-
 class WorkspaceFilter:
     """The rules of the walk, answerable for one path at a time (for files an editor reports changed).
 
@@ -148,7 +128,7 @@ class WorkspaceFilter:
         self.root = Path(os.path.abspath(root))
         self.root_real = os.path.realpath(self.root)
         self.max_file_size = max_file_size
-        self.language_of = language_of if language_of is not None else _default_language_of()
+        self.language_of = language_of if language_of is not None else language_for_path
         self._exclude = compile_rules(exclude)
         self._own_layers: dict[str, tuple[Layer, ...]] = {}
         base: list[Layer] = [("", compile_rules(DEFAULT_EXCLUDES))]

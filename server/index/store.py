@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from .chunking import Chunk
+from ..chunk.chunker import Chunk
 
 SCHEMA_VERSION = "1"
 T = TypeVar("T")

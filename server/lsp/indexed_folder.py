@@ -17,13 +17,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .chunking import Chunk, chunk_at_line, chunk_source
-from .config import EngineConfig
-from .indexer import IndexReport
-from .languages import language_for_path
-from .model_folder import ModelError
-from .scanning import SourceError, read_source
-from .workspace import Workspace, WorkspaceError
+from ..chunk.chunker import Chunk, chunk_at_line, chunk_source
+from ..config import EngineConfig
+from ..index.indexer import IndexReport
+from ..languages import language_for_path
+from ..model.folder import ModelError
+from ..scan.safe_read import SourceError, read_source
+from ..workspace import Workspace, WorkspaceError
 
 DEBOUNCE_SECONDS = 0.3
 

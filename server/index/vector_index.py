@@ -24,7 +24,7 @@ import hnswlib
 import numpy as np
 from numpy.typing import NDArray
 
-from .model_folder import sha256_file
+from ..model.folder import sha256_file
 from .store import MetadataStore
 
 SNAPSHOT_PATTERN = re.compile(r"^vectors-(\d+)-([0-9a-f]{16})\.hnsw$")

@@ -1,8 +1,8 @@
 """CodeSieve's language server: the handlers. docs/PROTOCOL.md is the contract they implement.
 
 Each handler takes `(server, params)`, says in one line what it answers, and hands the work to
-`Engine` (lsp_engine.py), which runs blocking engine calls off the event loop. The wire format of
-the `codeSearch/*` extensions lives in lsp_protocol.py. Only protocol goes to stdout: `serve`
+`Engine` (workspace_folders.py), which runs blocking engine calls off the event loop. The wire format of
+the `codeSearch/*` extensions lives in protocol.py. Only protocol goes to stdout: `serve`
 moves file descriptor 1 to stderr before anything else can print, and logs go to stderr.
 """
 
@@ -17,10 +17,9 @@ from typing import Any, BinaryIO
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from .config import EngineConfig
-from .lsp_engine import Engine
-from .lsp_messages import CodeSieveProtocol
-from .lsp_protocol import (
+from ..config import EngineConfig
+from .messages import CodeSieveProtocol
+from .protocol import (
     CODE_ACTION_KIND,
     CODE_ACTION_TITLE,
     COMMAND_FIND,
@@ -36,6 +35,7 @@ from .lsp_protocol import (
     parse_find_similar,
     raw_params_converter,
 )
+from .workspace_folders import Engine
 
 VERSION = "0.1.0"
 SETTINGS_SECTION = "codesieve"

@@ -24,12 +24,13 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from .cascade import Hit, SearchResult, merge_ranked_lists
-from .chunking import Chunk
-from .config import EngineConfig, from_mapping
-from .indexer import IndexReport
-from .lsp_folders import IndexedFolder, apply_changes, chunk_around, describe
-from .lsp_protocol import (
+from ..chunk.chunker import Chunk
+from ..config import EngineConfig, from_mapping
+from ..index.indexer import IndexReport
+from ..search.cascade import Hit, SearchResult, merge_ranked_lists
+from ..workspace import WorkspaceError, index_root
+from .indexed_folder import IndexedFolder, apply_changes, chunk_around, describe
+from .protocol import (
     INDEX_STATUS,
     FindRequest,
     SimilarRequest,
@@ -39,7 +40,6 @@ from .lsp_protocol import (
     request_failed,
     uri_of,
 )
-from .workspace import WorkspaceError, index_root
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

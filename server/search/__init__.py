@@ -1,0 +1,1 @@
+"""Answering a query: the retrieve-then-rerank cascade, and the ranking metrics used to measure it."""
