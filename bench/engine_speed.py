@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from codesieve.server.config import EngineConfig
+from codesieve.server.config import Settings
 from codesieve.server.workspace import Workspace
 from codesieve.trainer.corpus_fetch import extract, fetch_archive
 
@@ -82,14 +82,14 @@ def combine(folders: list[Path]) -> Path:
     return target
 
 
-def bench_config(prefix: str, model: Path | None, threads: int | None) -> EngineConfig:
+def bench_config(prefix: str, model: Path | None, threads: int | None) -> Settings:
     """Engine settings for a benchmark: a fresh temporary index, the model and threads if given."""
     settings: dict[str, object] = {"index_dir": Path(tempfile.mkdtemp(prefix=prefix))}
     if model:
         settings["model"] = model
     if threads:
         settings["threads"] = threads
-    return EngineConfig(**settings)  # type: ignore[arg-type]
+    return Settings(**settings)  # type: ignore[arg-type]
 
 
 def repeat_queries(count: int) -> list[str]:

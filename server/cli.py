@@ -23,7 +23,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .chunk.chunker import preview
-from .config import EngineConfig
+from .config import Settings
 from .index.indexer import IndexReport
 from .lsp.server import serve
 from .model.folder import ModelError
@@ -32,7 +32,7 @@ from .search.cascade import Hit, SearchResult
 from .workspace import Filters, Workspace, WorkspaceError
 
 
-def _config(args: argparse.Namespace) -> EngineConfig:
+def _config(args: argparse.Namespace) -> Settings:
     values: dict[str, Any] = {}
     for name in ("model", "index_dir", "threads", "max_file_size", "retrieve_depth", "rerank_depth"):
         value = getattr(args, name, None)
@@ -40,7 +40,7 @@ def _config(args: argparse.Namespace) -> EngineConfig:
             values[name] = value
     if getattr(args, "exclude", None):
         values["exclude"] = tuple(args.exclude)
-    return EngineConfig(**values)
+    return Settings(**values)
 
 
 def _open(root: Path, args: argparse.Namespace) -> Workspace:
@@ -200,8 +200,8 @@ def command_serve(args: argparse.Namespace) -> int:
     return serve(tcp=args.tcp, config=_config(args))
 
 
-def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("engine settings")
+def _add_settings_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings")
     group.add_argument(
         "--model",
         type=Path,
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="index a folder (incremental after the first time)")
     index.add_argument("folder", type=Path, nargs="?", default=Path("."), help="folder to index (default .)")
-    _add_engine_options(index)
+    _add_settings_options(index)
     index.set_defaults(run=command_index)
 
     search = commands.add_parser("search", help="find code that does what a sentence says")
@@ -268,14 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--retrieve-depth", type=int, help="candidates from the retriever (default 100)")
     search.add_argument("--rerank-depth", type=int, help="candidates the ranker reorders (default 10)")
-    _add_engine_options(search)
+    _add_settings_options(search)
     search.set_defaults(run=command_search)
 
     similar = commands.add_parser("similar", help="find code similar to the function at FILE:LINE")
     similar.add_argument("location", metavar="FILE:LINE", help="a line inside a function, method or class")
     similar.add_argument("--root", type=Path, help="workspace folder (default: nearest ancestor with .git)")
     _add_result_options(similar)
-    _add_engine_options(similar)
+    _add_settings_options(similar)
     similar.set_defaults(run=command_similar)
 
     status = commands.add_parser("status", help="model, index size and location, staleness")
@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         "folder", type=Path, nargs="?", default=Path("."), help="workspace folder (default .)"
     )
     status.add_argument("--json", action="store_true", help="print the status as JSON")
-    _add_engine_options(status)
+    _add_settings_options(status)
     status.set_defaults(run=command_status)
 
     serve = commands.add_parser("serve", help="run the language server (stdio)")
@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="listen on TCP instead of stdio (debugging; HOST defaults to 127.0.0.1)",
     )
-    _add_engine_options(serve)
+    _add_settings_options(serve)
     serve.set_defaults(run=command_serve)
     return parser
 

@@ -1,22 +1,26 @@
-"""Settings of the engine, with their defaults, validated in one place.
+"""The settings of a Workspace, with their defaults, validated in one place.
 
 The CLI fills them from flags, the language server from `initializationOptions` and
-`workspace/didChangeConfiguration`. An invalid value never stops the engine: `from_mapping`
+`workspace/didChangeConfiguration`. An invalid value never stops the server: `from_mapping`
 returns the default for it together with a message that says what was wrong.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .model.encoders import default_threads
+
+def default_onnx_threads() -> int:
+    """Threads for ONNX Runtime: all cores up to four."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
-class EngineConfig:
+class Settings:
     """Everything a user can set. Names are the LSP setting keys in camelCase."""
 
     model: Path | None = None  # model folder; None = the workspace's trained model, else the shipped default
@@ -25,7 +29,7 @@ class EngineConfig:
     rerank_depth: int = 10  # K: how many of them the cross-encoder reorders
     max_file_size: int = 1_000_000  # bytes; larger files are skipped and counted
     exclude: tuple[str, ...] = ()  # gitignore-style globs excluded on top of .gitignore files
-    threads: int = field(default_factory=default_threads)  # ONNX Runtime threads
+    threads: int = field(default_factory=default_onnx_threads)  # ONNX Runtime threads
     batch_size: int = 64  # chunks per indexing group (one transaction); the indexer yields between groups
 
 
@@ -70,15 +74,13 @@ def _parse(key: str, value: Any) -> Any:
     return _positive_int(key, value, upper.get(key, 10_000))
 
 
-def from_mapping(
-    settings: Mapping[str, Any], base: EngineConfig | None = None
-) -> tuple[EngineConfig, list[str]]:
+def from_mapping(settings: Mapping[str, Any], base: Settings | None = None) -> tuple[Settings, list[str]]:
     """Apply LSP-style settings (camelCase keys) over `base`; returns the config and error messages.
 
     Unknown keys and invalid values are reported and leave the default in place.
     """
-    config = base or EngineConfig()
-    defaults = EngineConfig()
+    config = base or Settings()
+    defaults = Settings()
     changes: dict[str, Any] = {}
     errors: list[str] = []
     for key, value in settings.items():

@@ -1,4 +1,4 @@
-"""One workspace folder's search engine: its model, its index, and the operations on them.
+"""One workspace folder: its model, its index, and the searches and syncs on them; where the pieces meet.
 
 The CLI and the language server both drive this class. Opening a workspace picks the model
 (the `model` setting, else the model `trainer fit` installed for this workspace, else the shipped
@@ -29,9 +29,9 @@ from filelock import FileLock, Timeout
 from pathspec import GitIgnoreSpec
 
 from .chunk.chunker import Chunk, chunk_at_line, chunk_source
-from .config import EngineConfig
+from .config import Settings
 from .index.indexer import Cancelled, Indexer, IndexReport, Progress
-from .index.store import SCHEMA_VERSION, MetadataStore
+from .index.store import SCHEMA_VERSION, ChunkStore
 from .index.vector_index import VectorIndex
 from .languages import language_for_path
 from .model.encoders import CrossEncoder, DualEncoder
@@ -64,7 +64,7 @@ class Filters:
         return bool(self.languages or self.include or self.exclude)
 
 
-def index_root(config: EngineConfig) -> Path:
+def index_root(config: Settings) -> Path:
     """Where indexes live: the setting, else $CODESIEVE_INDEX_DIR, else the user cache directory."""
     if config.index_dir is not None:
         return config.index_dir
@@ -73,14 +73,14 @@ def index_root(config: EngineConfig) -> Path:
     return Path(platformdirs.user_cache_dir("codesieve")) / "indexes"
 
 
-def index_folder_for(root: Path, config: EngineConfig) -> Path:
+def index_folder_for(root: Path, config: Settings) -> Path:
     """The index folder of one workspace: named for the folder, keyed by its real path."""
     key = hashlib.sha1(os.fsencode(root.resolve())).hexdigest()[:12]
     name = re.sub(r"[^\w.-]", "_", root.resolve().name, flags=re.ASCII)[:64]  # hnswlib wants UTF-8 paths
     return index_root(config) / f"{name or 'root'}-{key}"
 
 
-def resolve_model_dir(root: Path, config: EngineConfig) -> Path:
+def resolve_model_dir(root: Path, config: Settings) -> Path:
     """The model folder to use for this workspace (see the module doc for the order)."""
     if config.model is not None:
         return config.model
@@ -91,11 +91,11 @@ def resolve_model_dir(root: Path, config: EngineConfig) -> Path:
 class Workspace:
     """Index, search and find-similar for one folder."""
 
-    def __init__(self, root: Path, config: EngineConfig | None = None) -> None:
+    def __init__(self, root: Path, config: Settings | None = None) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise WorkspaceError(f"{root} is not a folder")
-        self.config = config or EngineConfig()
+        self.config = config or Settings()
         self.folder = index_folder_for(self.root, self.config)
         self.model = ModelFolder.load(resolve_model_dir(self.root, self.config))
         self.retriever = DualEncoder(self.model, self.config.threads)
@@ -121,7 +121,7 @@ class Workspace:
         self.indexer = Indexer(self.root, self.store, self.vectors, self.retriever, self.config)
         self.cascade = Cascade(self.retriever, self.ranker, self.vectors, self.store)
 
-    def _open_store(self) -> MetadataStore:
+    def _open_store(self) -> ChunkStore:
         """This process's index database, the one another process writes, or one in memory."""
         database = self.folder / "index.db"
         try:
@@ -133,7 +133,7 @@ class Workspace:
             except Timeout:
                 self.shared = True
                 self.warnings.append(SHARED)
-            return MetadataStore(database, self.warnings.append)
+            return ChunkStore(database, self.warnings.append)
         except (OSError, sqlite3.OperationalError) as error:
             self._release()
             self.shared = False
@@ -142,12 +142,12 @@ class Workspace:
                 f"Cannot write the index folder {self.folder} ({reason}): the index is kept in memory for "
                 "this session. Set codesieve.indexDir (or CODESIEVE_INDEX_DIR) to a writable folder."
             )
-            return MetadataStore(None, self.warnings.append)
+            return ChunkStore(None, self.warnings.append)
 
     def _go_private(self, reason: str) -> None:
         """Stop sharing the other process's index: index into memory instead."""
         self.store.close()
-        self.store, self.shared = MetadataStore(None, self.warnings.append), False
+        self.store, self.shared = ChunkStore(None, self.warnings.append), False
         self.warnings[:] = [warning for warning in self.warnings if warning != SHARED]
         self.warnings.append(
             f"Another CodeSieve process writes this workspace's index and {reason}: "

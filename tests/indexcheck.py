@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from codesieve.server.chunk.chunker import chunk_source
-from codesieve.server.config import EngineConfig
+from codesieve.server.config import Settings
 from codesieve.server.workspace import Workspace
 
 
@@ -29,5 +29,5 @@ def assert_consistent(workspace: Workspace, against_disk: bool = True) -> None:
 
 
 def open_workspace(root: Path, model: Path, **settings: object) -> Workspace:
-    """A Workspace on `model` with one thread (and any other engine settings)."""
-    return Workspace(root, EngineConfig(model=model, threads=1, **settings))  # type: ignore[arg-type]
+    """A Workspace on `model` with one thread (and any other settings)."""
+    return Workspace(root, Settings(model=model, threads=1, **settings))  # type: ignore[arg-type]

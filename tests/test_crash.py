@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from indexcheck import assert_consistent
 
-from codesieve.server.config import EngineConfig
+from codesieve.server.config import Settings
 from codesieve.server.workspace import Workspace
 
 WRITER = """
 import sys
 from pathlib import Path
-from codesieve.server.config import EngineConfig
+from codesieve.server.config import Settings
 from codesieve.server.workspace import Workspace
 
-workspace = Workspace(Path(sys.argv[1]), EngineConfig(model=Path(sys.argv[2]), threads=1, batch_size=8))
+workspace = Workspace(Path(sys.argv[1]), Settings(model=Path(sys.argv[2]), threads=1, batch_size=8))
 def progress(report):
     print(report.files_done, flush=True)
 workspace.sync(progress)
@@ -81,7 +81,7 @@ def test_sigkill_at_random_points_leaves_a_consistent_index(
     root = tmp_path / "workspace"
     make_workspace(root, files=300)
     rng = random.Random(7)
-    config = EngineConfig(model=tiny_model, threads=1)
+    config = Settings(model=tiny_model, threads=1)
     committed_before = 0
     killed_mid_run = 0
     for _ in range(ROUNDS):
@@ -111,7 +111,7 @@ def test_sigkill_at_random_points_leaves_a_consistent_index(
 def test_sigkill_during_incremental_update(tmp_path: Path, tiny_model: Path, index_dir: Path) -> None:
     root = tmp_path / "workspace"
     make_workspace(root, files=120)
-    config = EngineConfig(model=tiny_model, threads=1)
+    config = Settings(model=tiny_model, threads=1)
     Workspace(root, config).sync()
     rng = random.Random(11)
     for branch in range(ROUNDS):  # branch switches: half the files change, some disappear or come back

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from codesieve.server.config import EngineConfig
+from codesieve.server.config import Settings
 from codesieve.server.model.folder import ModelFolder
 from codesieve.server.workspace import WORKSPACE_MODEL, Workspace, index_folder_for
 from codesieve.trainer.cli import main
@@ -41,7 +41,7 @@ def test_fit_installs_a_model_the_runtime_searches_with(
     output = capsys.readouterr().out
     assert "base retriever" in output and "fitted cascade@10" in output
 
-    installed = index_folder_for(repo, EngineConfig()) / WORKSPACE_MODEL
+    installed = index_folder_for(repo, Settings()) / WORKSPACE_MODEL
     folder = ModelFolder.load(installed)
     assert folder.ranker_path is not None
     card = json.loads((installed / "model-card.json").read_text())

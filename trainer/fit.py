@@ -25,7 +25,7 @@ from pathlib import Path
 
 from codesieve.export.checkpoint import export_checkpoint
 from codesieve.export.onnx_export import export_model_folder
-from codesieve.server.config import EngineConfig
+from codesieve.server.config import Settings
 from codesieve.server.model.folder import CARD_NAME, ModelCard, default_model_dir, write_card
 from codesieve.server.workspace import WORKSPACE_MODEL, index_folder_for
 
@@ -106,7 +106,7 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Evaluation]:
     root = Path(config.root).resolve()
     if not root.is_dir():
         raise FitError(f"{config.root} is not a folder: give the repository to learn from")
-    index_folder = index_folder_for(root, EngineConfig())
+    index_folder = index_folder_for(root, Settings())
     work = Path(config.work) if config.work else index_folder / "training"
     if not resume:
         for stale in ("retriever", "ranker", "export"):

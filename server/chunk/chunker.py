@@ -238,7 +238,7 @@ def _chunk_id(path: str, name: str, content_hash: str, repeat: int = 0) -> str:
 
 def _with_unique_ids(chunks: list[Chunk]) -> list[Chunk]:
     """Give each repeat of an earlier chunk (same name and text, e.g. a function defined in both
-    branches of an `if`) an id of its own: the metadata store keys chunks by id."""
+    branches of an `if`) an id of its own: the chunk store keys chunks by id."""
     seen: dict[str, int] = {}
     unique: list[Chunk] = []
     for chunk in chunks:

@@ -22,12 +22,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..chunk.chunker import Chunk, chunk_source
-from ..config import EngineConfig
+from ..config import Settings
 from ..model.encoders import DualEncoder
 from ..scan.ignore_rules import IGNORE_FILES
 from ..scan.safe_read import SourceError, read_source
 from ..scan.walk import SourceFile, WorkspaceFilter, scan_workspace
-from .store import FileRecord, FileUpdate, MetadataStore
+from .store import ChunkStore, FileRecord, FileUpdate
 from .vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,10 @@ class Indexer:
     def __init__(
         self,
         root: Path,
-        store: MetadataStore,
+        store: ChunkStore,
         vectors: VectorIndex,
         encoder: DualEncoder,
-        config: EngineConfig,
+        config: Settings,
     ) -> None:
         self.root = root
         self.store = store

@@ -109,7 +109,7 @@ _DISK_ERRORS = {
 CHUNK_COLUMNS = "label, id, path, language, kind, name, start_line, end_line, text, content_hash"
 
 
-class MetadataStore:
+class ChunkStore:
     """Thread-safe access to the workspace database (one connection, serialised by a lock)."""
 
     def __init__(self, path: Path | None, on_fallback: Callable[[str], None] | None = None) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..model.folder import sha256_file
-from .store import MetadataStore
+from .store import ChunkStore
 
 SNAPSHOT_PATTERN = re.compile(r"^vectors-(\d+)-([0-9a-f]{16})\.hnsw$")
 M = 16
@@ -132,7 +132,7 @@ class VectorIndex:
 
     @classmethod
     def open(
-        cls, folder: Path | None, store: MetadataStore, dimension: int, writer: bool = True
+        cls, folder: Path | None, store: ChunkStore, dimension: int, writer: bool = True
     ) -> tuple[VectorIndex, int, str]:
         """The graph for the store's current state: (index, snapshot generation used, how it was made).
 
@@ -169,12 +169,12 @@ class VectorIndex:
             return None
         return cls(graph, {int(label) for label in graph.get_ids_list()})  # deleted ones too, until replayed
 
-    def refresh(self, store: MetadataStore, since: int) -> None:
+    def refresh(self, store: ChunkStore, since: int) -> None:
         """Catch up with changes another process wrote to the store after generation `since`."""
         with self.lock:
             self._replay(store, since)
 
-    def _replay(self, store: MetadataStore, since: int) -> None:
+    def _replay(self, store: ChunkStore, since: int) -> None:
         """Bring the graph to the store's state: drop labels it no longer has, add newer chunks."""
         stored = store.labels()
         for label in self.live - stored:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..chunk.chunker import Chunk, chunk_at_line, chunk_source
-from ..config import EngineConfig
+from ..config import Settings
 from ..index.indexer import IndexReport
 from ..languages import language_for_path
 from ..model.folder import ModelError
@@ -60,16 +60,16 @@ def chunk_around(root: Path, path: Path, line: int, text: str | None, max_file_s
 
 
 def describe(error: BaseException) -> str:
-    """A message for the user: engine errors already say what to do; others get a pointer."""
+    """A message for the user: Workspace errors already say what to do; others get a pointer."""
     if isinstance(error, ModelError | WorkspaceError | SourceError):
         return str(error)
     return f"{type(error).__name__}: {error} (see the server log on stderr; `codeSearch.reindex` retries)"
 
 
 class IndexedFolder:
-    """A workspace folder: its engine Workspace (once open), its state and its index worker."""
+    """A workspace folder: its Workspace (once open), its state and its index worker."""
 
-    def __init__(self, uri: str, root: Path, config: EngineConfig) -> None:
+    def __init__(self, uri: str, root: Path, config: Settings) -> None:
         self.uri = uri
         self.root = root
         self.config = config

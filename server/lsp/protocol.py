@@ -1,7 +1,7 @@
 """The wire format of CodeSieve's LSP extensions: parsing their params, shaping their results.
 
-Everything here is pure (no I/O, no server state), so the handlers in `server.py` and the folder
-engine in `workspace_folders.py` share one definition of what a hit, a status and a find request look
+Everything here is pure (no I/O, no server state), so the handlers in `server.py` and the
+folders in `workspace_folders.py` share one definition of what a hit, a status and a find request look
 like on the wire. docs/PROTOCOL.md describes the same shapes with examples.
 """
 
@@ -35,7 +35,7 @@ CODE_ACTION_TITLE = "Find similar code"
 
 REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid but the server could not answer it
 
-# Chunk kinds of the engine -> LSP SymbolKind. A line window is a slice of a file, not a symbol.
+# Chunk kinds -> LSP SymbolKind. A line window is a slice of a file, not a symbol.
 SYMBOL_KINDS = {
     "function": types.SymbolKind.Function,
     "method": types.SymbolKind.Method,

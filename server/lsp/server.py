@@ -1,7 +1,7 @@
 """CodeSieve's language server: the handlers. docs/PROTOCOL.md is the contract they implement.
 
 Each handler takes `(server, params)`, says in one line what it answers, and hands the work to
-`Engine` (workspace_folders.py), which runs blocking engine calls off the event loop. The wire format of
+`WorkspaceFolders` (workspace_folders.py), which runs blocking Workspace calls off the event loop. The wire format of
 the `codeSearch/*` extensions lives in protocol.py. Only protocol goes to stdout: `serve`
 moves file descriptor 1 to stderr before anything else can print, and logs go to stderr.
 """
@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from ..config import EngineConfig
+from ..config import Settings
 from .messages import CodeSieveProtocol
 from .protocol import (
     CODE_ACTION_KIND,
@@ -35,7 +35,7 @@ from .protocol import (
     parse_find_similar,
     raw_params_converter,
 )
-from .workspace_folders import Engine
+from .workspace_folders import WorkspaceFolders
 
 VERSION = "0.1.0"
 SETTINGS_SECTION = "codesieve"
@@ -43,13 +43,13 @@ log = logging.getLogger("codesieve.lsp")
 
 
 class CodeSieveServer(LanguageServer):
-    """pygls' LanguageServer plus the CodeSieve engine and the settings messages still to show."""
+    """pygls' LanguageServer plus CodeSieve's workspace folders and the settings messages still to show."""
 
     def __init__(self) -> None:
         super().__init__(
             "codesieve", VERSION, protocol_cls=CodeSieveProtocol, converter_factory=raw_params_converter
         )
-        self.engine = Engine(self, EngineConfig())
+        self.workspace_folders = WorkspaceFolders(self, Settings())
         self.pending_messages: list[str] = []
 
     def warn(self, messages: list[str]) -> None:
@@ -76,11 +76,13 @@ def initialize(server: CodeSieveServer, params: types.InitializeParams) -> None:
     """Take the settings from initializationOptions (shown once initialized) and the folders."""
     section = _section(params.initialization_options)
     if section is not None:
-        _, errors = server.engine.apply_settings(section)
+        _, errors = server.workspace_folders.apply_settings(section)
         server.pending_messages.extend(errors)
     folders = [folder.uri for folder in params.workspace_folders or []]
     for uri in folders or ([params.root_uri] if params.root_uri else []):
-        server.engine.add_folder(uri, start=False)  # "indexing" from now on; started once initialized
+        server.workspace_folders.add_folder(
+            uri, start=False
+        )  # "indexing" from now on; started once initialized
 
 
 @SERVER.feature(types.INITIALIZED)
@@ -88,7 +90,7 @@ async def initialized(server: CodeSieveServer, params: types.InitializedParams) 
     """Watch files (through the client when it can, else by polling) and index every folder."""
     server.warn(server.pending_messages)
     server.pending_messages.clear()
-    server.engine.start()
+    server.workspace_folders.start()
     watch = (
         server.client_capabilities.workspace and server.client_capabilities.workspace.did_change_watched_files
     )
@@ -101,23 +103,23 @@ async def initialized(server: CodeSieveServer, params: types.InitializedParams) 
         )
         try:
             await server.client_register_capability_async(types.RegistrationParams([registration]))
-            server.engine.watched_by_client = True
+            server.workspace_folders.watched_by_client = True
         except Exception as error:
             log.warning("the client did not register the file watcher (%s); polling instead", error)
-    if not server.engine.watched_by_client:
-        server.engine.start_polling()
+    if not server.workspace_folders.watched_by_client:
+        server.workspace_folders.start_polling()
 
 
 @SERVER.feature(types.SHUTDOWN)
 async def shutdown(server: CodeSieveServer, params: None) -> None:
     """Stop indexing and close every index."""
-    await server.engine.close()
+    await server.workspace_folders.close()
 
 
 @SERVER.feature(types.EXIT)
 def exit_(server: CodeSieveServer, params: None) -> None:
     """Ask running syncs to stop, so the process can exit promptly."""
-    for folder in server.engine.folders.values():
+    for folder in server.workspace_folders.folders.values():
         folder.closing.set()
 
 
@@ -126,9 +128,9 @@ def exit_(server: CodeSieveServer, params: None) -> None:
 async def change_folders(server: CodeSieveServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
     """Index added folders in the background; forget removed ones."""
     for removed in params.event.removed:
-        await server.engine.remove_folder(removed.uri)
+        await server.workspace_folders.remove_folder(removed.uri)
     for added in params.event.added:
-        server.engine.add_folder(added.uri)
+        server.workspace_folders.add_folder(added.uri)
 
 
 @SERVER.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -140,10 +142,10 @@ async def change_configuration(server: CodeSieveServer, params: types.DidChangeC
         items = [types.ConfigurationItem(section=SETTINGS_SECTION)]
         pulled = await server.workspace_configuration_async(types.ConfigurationParams(items))
         section = _section(pulled[0]) if pulled else None
-    changed, errors = server.engine.apply_settings(section or {})
+    changed, errors = server.workspace_folders.apply_settings(section or {})
     server.warn(errors)
     if changed:
-        await server.engine.reopen()
+        await server.workspace_folders.reopen()
 
 
 @SERVER.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -160,31 +162,31 @@ def did_save(server: CodeSieveServer, params: types.DidSaveTextDocumentParams) -
 
 
 def _file_changed(server: CodeSieveServer, uri: str) -> None:
-    """Hand a changed file to the engine; URIs of anything but a file on disk are ignored."""
+    """Hand a changed file to the workspace folders; URIs of anything but a file on disk are ignored."""
     path = local_path(uri)
     if path is None:  # an untitled buffer, a remote file: nothing on disk to index
         log.debug("ignored a change to %s: not a file:// URI", uri[:200])
         return
-    server.engine.file_changed(path)
+    server.workspace_folders.file_changed(path)
 
 
 # requests --------------------------------------------------------------------------------------
 @SERVER.feature(FIND)
 async def find(server: CodeSieveServer, params: Any) -> dict[str, Any]:
     """Search every folder for code that does what the query says."""
-    return await server.engine.find(parse_find(params))
+    return await server.workspace_folders.find(parse_find(params))
 
 
 @SERVER.feature(FIND_SIMILAR)
 async def find_similar(server: CodeSieveServer, params: Any) -> dict[str, Any]:
     """Code similar to the function at a position (as edited) or to a given snippet."""
-    return await server.engine.find_similar(parse_find_similar(params))
+    return await server.workspace_folders.find_similar(parse_find_similar(params))
 
 
 @SERVER.feature(STATUS)
 async def status(server: CodeSieveServer, params: Any) -> dict[str, Any]:
     """State, size, model and index location, aggregated and per folder."""
-    return await server.engine.status()
+    return await server.workspace_folders.status()
 
 
 @SERVER.feature(
@@ -202,7 +204,7 @@ async def code_action(
     position = params.range.start
     if local_path(params.text_document.uri) is None:  # an untitled buffer: nothing to search from
         return None
-    if await server.engine.chunk_at(params.text_document.uri, position.line) is None:
+    if await server.workspace_folders.chunk_at(params.text_document.uri, position.line) is None:
         return None
     arguments = [params.text_document.uri, {"line": position.line, "character": position.character}]
     command = types.Command(title=CODE_ACTION_TITLE, command=COMMAND_FIND_SIMILAR, arguments=arguments)
@@ -222,7 +224,7 @@ async def find_command(server: CodeSieveServer, *arguments: Any) -> dict[str, An
             "codeSearch.find takes [query] or [query, {limit, rerank, include, exclude, languages}]"
         )
     options = arguments[1] if len(arguments) > 1 and isinstance(arguments[1], Mapping) else {}
-    return await server.engine.find(parse_find({**options, "query": arguments[0]}))
+    return await server.workspace_folders.find(parse_find({**options, "query": arguments[0]}))
 
 
 @SERVER.command(COMMAND_FIND_SIMILAR)
@@ -234,14 +236,14 @@ async def find_similar_command(server: CodeSieveServer, *arguments: Any) -> dict
         "textDocument": {"uri": arguments[0]},
         "position": {"line": line_of(arguments[1]), "character": 0},
     }
-    return await server.engine.find_similar(parse_find_similar(params))
+    return await server.workspace_folders.find_similar(parse_find_similar(params))
 
 
 @SERVER.command(COMMAND_REINDEX)
 async def reindex_command(server: CodeSieveServer, *arguments: Any) -> dict[str, Any]:
     """`codeSearch.reindex`: reopen every folder (retrying a failed model) and sync it."""
-    await server.engine.reopen()
-    return {"started": sorted(server.engine.folders)}
+    await server.workspace_folders.reopen()
+    return {"started": sorted(server.workspace_folders.folders)}
 
 
 # entry point -----------------------------------------------------------------------------------
@@ -260,7 +262,7 @@ def _address(tcp: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def serve(tcp: str | None = None, config: EngineConfig | None = None) -> int:
+def serve(tcp: str | None = None, config: Settings | None = None) -> int:
     """Run the language server over stdio (or TCP, on 127.0.0.1 unless a host is given)."""
     protocol_out = _claim_stdout()
     level = os.environ.get("CODESIEVE_LOG", "INFO").upper()
@@ -269,13 +271,13 @@ def serve(tcp: str | None = None, config: EngineConfig | None = None) -> int:
     )
     if level != "DEBUG":  # pygls logs every message it sends at INFO
         logging.getLogger("pygls").setLevel(logging.WARNING)
-    SERVER.engine.base = SERVER.engine.config = config or EngineConfig()
+    SERVER.workspace_folders.base = SERVER.workspace_folders.config = config or Settings()
     try:
         if tcp is None:
             SERVER.start_io(sys.stdin.buffer, protocol_out)
         else:
             SERVER.start_tcp(*_address(tcp))
     finally:
-        for folder in SERVER.engine.folders.values():
+        for folder in SERVER.workspace_folders.folders.values():
             folder.closing.set()
     return 0

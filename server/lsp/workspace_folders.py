@@ -1,10 +1,10 @@
-"""What the language server does between its handlers and the engine's Workspaces.
+"""The language server's workspace folders: what it does between its handlers and the Workspaces.
 
-`Engine` holds one `IndexedFolder` per workspace folder and does the asynchronous parts: opening
+`WorkspaceFolders` holds one `IndexedFolder` per workspace folder and does the asynchronous parts: opening
 folders and indexing them in the background with `$/progress`, announcing state changes with
 `codeSearch/indexStatus`, applying file changes (debounced), the polling watcher for clients that
 cannot watch files, and answering searches across folders (merged by score, limit after merge).
-Blocking engine calls run on executors, never on the event loop.
+Blocking Workspace calls run on executors, never on the event loop.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from ..chunk.chunker import Chunk
-from ..config import EngineConfig, from_mapping
+from ..config import Settings, from_mapping
 from ..index.indexer import IndexReport
 from ..search.cascade import Hit, SearchResult, merge_ranked_lists
 from ..workspace import WorkspaceError, index_root
@@ -44,14 +44,14 @@ from .protocol import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-LSP_ONLY_SETTINGS = {"pollInterval"}  # settings of the server itself, not of the engine
+LSP_ONLY_SETTINGS = {"pollInterval"}  # settings of the server itself, not of a Workspace
 DEFAULT_POLL_SECONDS = 3.0
 
 
-class Engine:
+class WorkspaceFolders:
     """The server's folders, their indexing, and search across them."""
 
-    def __init__(self, server: LanguageServer, base: EngineConfig) -> None:
+    def __init__(self, server: LanguageServer, base: Settings) -> None:
         self.server = server
         self.base = base  # from the command line; settings apply over it
         self.config = base
@@ -67,9 +67,9 @@ class Engine:
 
     # settings -----------------------------------------------------------------------------------
     def apply_settings(self, settings: Mapping[str, Any]) -> tuple[bool, list[str]]:
-        """Take a settings object; returns whether the engine config changed, and error messages."""
-        engine = {key: value for key, value in settings.items() if key not in LSP_ONLY_SETTINGS}
-        config, errors = from_mapping(engine, self.base)
+        """Take a settings object; returns whether the Workspace settings changed, and error messages."""
+        workspace = {key: value for key, value in settings.items() if key not in LSP_ONLY_SETTINGS}
+        config, errors = from_mapping(workspace, self.base)
         poll = settings.get("pollInterval", DEFAULT_POLL_SECONDS)
         if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 <= poll <= 3600:
             errors.append(

@@ -13,7 +13,6 @@ outputs one score per pair `(B,)`. Pooling lives in the graph so that the parity
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
+from ..config import default_onnx_threads
 from .folder import ModelError, ModelFolder
 
 # A token covers at least one character and rarely more than a dozen in code; cutting the text
@@ -34,11 +34,6 @@ DEFAULT_BATCH_TOKENS = (
 # Lone surrogates (a query argument that is not UTF-8, decoded with surrogateescape; an editor's
 # broken text) make the tokenizer raise TypeError: they become U+FFFD, as undecodable file bytes do.
 _SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def default_threads() -> int:
-    """Threads for ONNX Runtime: all cores up to four."""
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 class TokenEncoder:
@@ -134,7 +129,7 @@ class DualEncoder:
         self.card = folder.card
         self.dimension = folder.card.dimension
         self.tokens = TokenEncoder(folder.tokenizer_path)
-        self.runner = _Runner(folder.retriever_path, threads or default_threads())
+        self.runner = _Runner(folder.retriever_path, threads or default_onnx_threads())
 
     def encode_code(
         self, texts: Sequence[str], batch_tokens: int = DEFAULT_BATCH_TOKENS
@@ -165,7 +160,7 @@ class CrossEncoder:
             raise ModelError(f"Model folder {folder.path} has no ranker.onnx")
         self.card = folder.card
         self.tokens = TokenEncoder(folder.tokenizer_path)
-        self.runner = _Runner(ranker, threads or default_threads())
+        self.runner = _Runner(ranker, threads or default_onnx_threads())
 
     def score(
         self, query: str, codes: Sequence[str], batch_tokens: int = DEFAULT_BATCH_TOKENS

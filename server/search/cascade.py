@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from ..index.store import MetadataStore, StoredChunk
+from ..index.store import ChunkStore, StoredChunk
 from ..index.vector_index import VectorIndex
 from ..model.encoders import CrossEncoder, DualEncoder
 
@@ -95,7 +95,7 @@ class Cascade:
     """Dual-encoder retrieval over a vector index, then optional cross-encoder reranking."""
 
     def __init__(
-        self, retriever: DualEncoder, ranker: CrossEncoder | None, vectors: VectorIndex, store: MetadataStore
+        self, retriever: DualEncoder, ranker: CrossEncoder | None, vectors: VectorIndex, store: ChunkStore
     ) -> None:
         self.retriever = retriever
         self.ranker = ranker
