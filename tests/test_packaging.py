@@ -14,6 +14,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def test_every_package_folder_is_listed_in_pyproject() -> None:
+    """A sub-package missing from the list would be left out of the wheel (the editable install hides it)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    folders = {"server", "trainer", "export"}
+    assert all(setuptools["package-dir"][f"codesieve.{folder}"] == folder for folder in folders)
+    packages = {
+        "codesieve." + ".".join(init.parent.relative_to(ROOT).parts)
+        for folder in folders
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
+    assert packages - set(setuptools["packages"]) == set(), "add these to pyproject's packages"
+
+
 @pytest.mark.slow
 def test_wheel_installs_namespaced_packages_and_the_default_model(
     tmp_path: Path, sample_workspace: Path, index_dir: Path

@@ -1,0 +1,107 @@
+"""The layout is the pipeline: server/'s packages import only what comes before them, and no import is circular.
+
+Imports are read from the source (every `import` statement, including ones inside functions), so the
+checks see what a reader sees, without importing anything.
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = {"server": "codesieve.server", "trainer": "codesieve.trainer", "export": "codesieve.export"}
+
+# server/'s parts in the order data flows through them; a part may import the parts of lower rank.
+# config and languages are the foundations: every part may use them, they use no other part.
+PIPELINE_RANK = {
+    "config": 0,
+    "languages": 0,
+    "scan": 1,
+    "chunk": 2,
+    "model": 3,
+    "index": 4,
+    "search": 5,
+    "workspace": 6,
+    "lsp": 7,
+    "cli": 8,
+}
+
+
+def _module_names() -> dict[str, Path]:
+    """Every module of server/, trainer/ and export/ by its installed name."""
+    modules: dict[str, Path] = {}
+    for folder, package in FOLDERS.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join((package, *parts))] = path
+    return modules
+
+
+def _imported(module: str, path: Path, known: set[str]) -> set[str]:
+    """The modules of this project that `module` imports."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    targets: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            source = ".".join([*base, *([node.module] if node.module else [])])
+            submodules = {f"{source}.{alias.name}" for alias in node.names} & known
+            targets.update(submodules or {source})
+    return {target for target in targets if target in known and target != module}
+
+
+@pytest.fixture(scope="module")
+def imports() -> dict[str, set[str]]:
+    modules = _module_names()
+    return {module: _imported(module, path, set(modules)) for module, path in modules.items()}
+
+
+def _part_of(module: str) -> str | None:
+    """The pipeline part of a server module (`codesieve.server.scan.walk` -> `scan`)."""
+    parts = module.split(".")
+    return parts[2] if parts[:2] == ["codesieve", "server"] and len(parts) > 2 else None
+
+
+def test_imports_are_read_from_the_source(imports: dict[str, set[str]]) -> None:
+    assert "codesieve.server.workspace" in imports["codesieve.server.cli"]
+    assert "codesieve.server.chunk.text_positions" in imports["codesieve.server.chunk.chunker"]
+    assert "codesieve.server.model.folder" in imports["codesieve.trainer.cli"]  # inside a function
+
+
+def test_every_server_module_has_a_place_in_the_pipeline(imports: dict[str, set[str]]) -> None:
+    parts = {_part_of(module) for module in imports} - {None}
+    assert parts <= set(PIPELINE_RANK), f"place these in PIPELINE_RANK: {parts - set(PIPELINE_RANK)}"
+
+
+def test_server_parts_import_only_the_parts_before_them(imports: dict[str, set[str]]) -> None:
+    backwards = []
+    for module, targets in imports.items():
+        part = _part_of(module)
+        if part is None:
+            continue
+        for target in sorted(targets):
+            used = _part_of(target)
+            if used is not None and used != part and PIPELINE_RANK[used] >= PIPELINE_RANK[part]:
+                backwards.append(f"{module} imports {target}")
+    assert not backwards, "imports against the pipeline order:\n" + "\n".join(backwards)
+
+
+def test_server_imports_neither_the_trainer_nor_export(imports: dict[str, set[str]]) -> None:
+    for module, targets in imports.items():
+        if _part_of(module) is not None:
+            assert not {t for t in targets if t.startswith(("codesieve.trainer", "codesieve.export"))}, module
+
+
+def test_no_module_imports_itself_through_others(imports: dict[str, set[str]]) -> None:
+    try:
+        graphlib.TopologicalSorter(imports).prepare()
+    except graphlib.CycleError as error:
+        pytest.fail(f"import cycle: {' -> '.join(error.args[1])}")
