@@ -1,4 +1,4 @@
-"""The layout is the pipeline: server/'s packages import only what comes before them, and no import is circular.
+"""The layout is the pipeline: server/'s parts import only those before them, every import resolves, none is circular.
 
 Imports are read from the source (every `import` statement, including ones inside functions), so the
 checks see what a reader sees, without importing anything.
@@ -43,8 +43,8 @@ def _module_names() -> dict[str, Path]:
     return modules
 
 
-def _imported(module: str, path: Path, known: set[str]) -> set[str]:
-    """The modules of this project that `module` imports."""
+def _imported(module: str, path: Path, packages: set[str]) -> set[str]:
+    """The `codesieve` modules that `module` imports."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     targets: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -53,15 +53,29 @@ def _imported(module: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
             source = ".".join([*base, *([node.module] if node.module else [])])
-            submodules = {f"{source}.{alias.name}" for alias in node.names} & known
-            targets.update(submodules or {source})
-    return {target for target in targets if target in known and target != module}
+            named = {f"{source}.{alias.name}" for alias in node.names}
+            # this project's packages define no names, so `from package import x` means module x
+            targets.update(named if source in packages else {source})
+    return {target for target in targets if target.split(".")[0] == "codesieve" and target != module}
 
 
 @pytest.fixture(scope="module")
-def imports() -> dict[str, set[str]]:
+def all_imports() -> dict[str, set[str]]:
+    """Every `codesieve` name each module imports, whether or not such a module exists."""
     modules = _module_names()
-    return {module: _imported(module, path, set(modules)) for module, path in modules.items()}
+    packages = {module for module, path in modules.items() if path.name == "__init__.py"}
+    scripts = {
+        f"{path.parent.name}.{path.stem}": path
+        for folder in ("tests", "bench")
+        for path in (ROOT / folder).glob("*.py")
+    }
+    return {module: _imported(module, path, packages) for module, path in {**modules, **scripts}.items()}
+
+
+@pytest.fixture(scope="module")
+def imports(all_imports: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The modules of this project each module imports."""
+    return {module: targets & set(all_imports) for module, targets in all_imports.items()}
 
 
 def _part_of(module: str) -> str | None:
@@ -74,6 +88,15 @@ def test_imports_are_read_from_the_source(imports: dict[str, set[str]]) -> None:
     assert "codesieve.server.workspace" in imports["codesieve.server.cli"]
     assert "codesieve.server.chunk.text_positions" in imports["codesieve.server.chunk.chunker"]
     assert "codesieve.server.model.folder" in imports["codesieve.trainer.cli"]  # inside a function
+
+
+def test_every_import_of_codesieve_names_a_module_that_exists(all_imports: dict[str, set[str]]) -> None:
+    missing = {
+        f"{module} imports {target}"
+        for module, targets in all_imports.items()
+        for target in targets - set(_module_names()) - {"codesieve"}
+    }
+    assert not missing, "imports of modules that moved or never were:\n" + "\n".join(sorted(missing))
 
 
 def test_every_server_module_has_a_place_in_the_pipeline(imports: dict[str, set[str]]) -> None:

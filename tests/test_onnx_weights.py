@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import _tiny_bert_config, build_tiny_model
 
-from codesieve.server.model_folder import ModelFolder
+from codesieve.server.model.folder import ModelFolder
 from codesieve.trainer.checkpoints import retriever_from_model_folder
 from codesieve.trainer.onnx_weights import ParityError, check_against_runtime
 

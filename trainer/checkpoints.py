@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from codesieve.server.model_folder import ModelFolder
+from codesieve.server.model.folder import ModelFolder
 
 from .models import CrossEncoder, DualEncoder, load_model, save_model
 from .onnx_weights import bert_from_graph, check_against_runtime

@@ -30,9 +30,9 @@ from numpy.typing import NDArray
 from onnx import numpy_helper
 from transformers import BertConfig, BertModel
 
-from codesieve.server.encoders import DualEncoder as RuntimeDualEncoder
-from codesieve.server.encoders import TokenEncoder, pad
-from codesieve.server.model_folder import ModelFolder
+from codesieve.server.model.encoders import DualEncoder as RuntimeDualEncoder
+from codesieve.server.model.encoders import TokenEncoder, pad
+from codesieve.server.model.folder import ModelFolder
 
 from .models import DualEncoder
 
