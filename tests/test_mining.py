@@ -10,7 +10,9 @@ from codesieve.server.chunk.chunker import chunk_source
 from codesieve.trainer.data import Pair, read_pairs, split_by_file, write_pairs
 from codesieve.trainer.mining import (
     clean_description,
+    code_with_rest_of_doc,
     code_without_doc,
+    identifier_words,
     is_test_path,
     mine_repository,
     pairs_from_source,
@@ -52,6 +54,55 @@ def test_code_without_doc_removes_the_docstring_lines() -> None:
     go = "// Area of a circle.\nfunc Area(r float64) float64 {\n\treturn r * r\n}\n"
     chunk = next(c for c in chunk_source("m.go", go) if c.name == "Area")
     assert code_without_doc(chunk) == "func Area(r float64) float64 {\n\treturn r * r\n}"
+
+
+def test_code_with_rest_of_doc_cuts_only_the_summary_sentence() -> None:
+    text = (
+        "def load(path):\n"
+        '    """Load the config file. Missing keys come from the defaults.\n\n'
+        "    Args:\n        path: where it is.\n"
+        '    """\n'
+        "    return open(path).read()\n"
+    )
+    chunk = next(c for c in chunk_source("m.py", text) if c.name == "load")
+    kept = code_with_rest_of_doc(chunk)
+    assert "Load the config file" not in kept
+    assert kept.startswith('def load(path):\n    """Missing keys come from the defaults.\n\n    Args:')
+    assert kept.endswith("    return open(path).read()")
+    js = "/**\n * Adds two numbers. Overflow wraps.\n * @param a first\n */\nfunction add(a, b) {\n  return a + b;\n}\n"
+    chunk = next(c for c in chunk_source("m.js", js) if c.name == "add")
+    assert code_with_rest_of_doc(chunk).startswith(
+        "/**\n * Overflow wraps.\n * @param a first\n */\nfunction"
+    )
+
+
+def test_code_with_rest_of_doc_is_the_bare_code_when_only_a_summary_is_documented() -> None:
+    text = 'def area(r):\n    """Area of a circle of radius r."""\n    return 3.14 * r * r\n'
+    chunk = next(c for c in chunk_source("m.py", text) if c.name == "area")
+    assert code_with_rest_of_doc(chunk) == code_without_doc(chunk)
+
+
+def test_identifier_words_split_snake_and_camel_case() -> None:
+    assert identifier_words("parseConfig_fromHTTPFile2") == ["parse", "config", "from", "http", "file", "2"]
+
+
+def test_test_names_become_queries_for_the_function_they_test(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "pkg" / "config.py").write_text(
+        "def parse_config(path, defaults=None):\n    text = open(path).read()\n    value = text or defaults\n"
+        "    return value\n\n\ndef helper(x):\n    y = x\n    z = y\n    return z\n"
+    )
+    (tmp_path / "tests" / "test_config.py").write_text(
+        "def test_parse_config_falls_back_to_defaults():\n    assert parse_config(helper('x'), {}) == {}\n\n\n"
+        "def test_parse_config():\n    parse_config('x')\n\n\n"  # too few words
+        "def test_unrelated_words_here():\n    parse_config('x')\n"  # shares no word with the callee
+    )
+    pairs = [pair for pair in mine_repository(tmp_path).pairs if pair.source == "test-name"]
+    assert [(pair.query, pair.name) for pair in pairs] == [
+        ("parse config falls back to defaults", "parse_config")
+    ]
+    assert pairs[0].code.startswith("def parse_config(") and pairs[0].path == "pkg/config.py"
 
 
 @pytest.mark.parametrize(

@@ -180,3 +180,30 @@ def test_bad_settings_are_named(pairs_file: Path, tiny_base_model: Path, tmp_pat
         train_retriever(_retriever_config(pairs_file, tmp_path, tiny_base_model, loss="triplet"))
     with pytest.raises(ValueError, match="--retriever"):
         train_ranker(RankerConfig(pairs=str(pairs_file), out=str(tmp_path)))
+
+
+@pytest.mark.parametrize("view", ["doc", "mix"])
+def test_code_views_and_frozen_lower_layers_train(
+    view: str, pairs_file: Path, tiny_base_model: Path, tmp_path: Path
+) -> None:
+    start = load_model(tiny_base_model, "retriever")
+    result = train_retriever(
+        _retriever_config(
+            pairs_file,
+            tmp_path / "run",
+            tiny_base_model,
+            max_steps=2,
+            code_view=view,
+            freeze_layers=1,
+            lr=1e-3,
+        )
+    )
+    trained = load_model(result, "retriever")
+    frozen = trained.bert.embeddings.word_embeddings.weight
+    assert torch.equal(frozen, start.bert.embeddings.word_embeddings.weight)
+    assert torch.equal(
+        trained.bert.encoder.layer[0].output.dense.weight, start.bert.encoder.layer[0].output.dense.weight
+    )
+    assert not torch.equal(
+        trained.bert.encoder.layer[-1].output.dense.weight, start.bert.encoder.layer[-1].output.dense.weight
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .corpus_manifest import Package, write_atomic
 
-CACHE_FORMAT = 1  # bump to invalidate OUT/mined
+CACHE_FORMAT = 2  # bump to invalidate OUT/mined
 
 
 def miner_fingerprint() -> str:
@@ -58,6 +58,8 @@ def mine_package(package: Package, root: Path) -> MinedPackage:
             "language": pair.language,
             "path": pair.path,
             "name": pair.name,
+            "doc_code": pair.doc_code,
+            "source": pair.source,
             "package": package.name,
             "registry": package.registry,
             "version": package.version,

@@ -39,6 +39,12 @@ class Pair:
     language: str = ""
     path: str = ""
     name: str = ""
+    doc_code: str = ""  # the code with the rest of its doc (all but the summary sentence); "" = unknown
+    source: str = "docstring"  # where the query came from: docstring (its summary) | test-name
+
+    def code_view(self, view: str) -> str:
+        """The code as training sees it: "bare" (no doc) or "doc" (the rest of the doc kept)."""
+        return (self.doc_code or self.code) if view == "doc" else self.code
 
 
 def read_pairs(path: Path) -> list[Pair]:
@@ -58,6 +64,8 @@ def read_pairs(path: Path) -> list[Pair]:
                         language=str(row.get("language", "")),
                         path=str(row.get("path", "")),
                         name=str(row.get("name", "")),
+                        doc_code=str(row.get("doc_code", "")),
+                        source=str(row.get("source", "docstring")),
                     )
                 )
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:

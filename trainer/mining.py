@@ -7,7 +7,9 @@ a docstring or leading doc comment (`Chunk.doc_span`) gives one pair:
 - description: the first sentence of the docstring, with quote and comment markers, parameter
   and return sections (``:param``, ``@param``, ``Args:`` ...), reST/Javadoc/markdown markup and
   URLs removed, and whitespace collapsed;
-- code: the chunk's text with the docstring removed (a query must not be found in its answer).
+- code: the chunk's text with the docstring removed (a query must not be found in its answer);
+- doc_code: the chunk as search indexes it, doc comment included, less the summary sentence that
+  became the description (`code_with_rest_of_doc`); equal to code when nothing else is documented.
 
 Filters, as CodeSearchNet: code of at least 3 non-blank lines; a description of 3 to 256
 whitespace tokens; no tests (a path part named test/tests/spec, a test file name, or a function
@@ -137,6 +139,37 @@ def code_without_doc(chunk: Chunk) -> str:
     return (before + after).strip("\n")
 
 
+# Where a doc's text starts: after its opening quote or comment marker.
+_DOC_OPENING = re.compile(
+    r'\s*(?:[rRuUbBfF]{0,2}(?:"""|\'\'\'|"|\')|/\*\*+|/\*!?|///?!?|#+!?|--|=begin)?[ \t]*'
+    r"(?:\n[ \t]*(?:\*(?!/)|///?!?|#+)?[ \t]*)?"
+)
+# Where its first sentence ends: a sentence mark before white space, or a blank line.
+_RAW_SUMMARY_END = re.compile(r"[.!?](?=\s)|\n[ \t]*(?:[*#/-]+[ \t]*)?\n")
+
+
+def code_with_rest_of_doc(chunk: Chunk) -> str:
+    """The chunk's text with only the summary sentence cut out of its doc span.
+
+    The rest of the doc (details, parameters, returns) stays where it was, as search indexes it,
+    so training sees the documented code the runtime embeds without the query copied into it.
+    With nothing documented beyond the summary, this is `code_without_doc`.
+    """
+    if chunk.doc_span is None:
+        return chunk.text
+    start, end = chunk.doc_span
+    doc = chunk.text[start:end]
+    opening = _DOC_OPENING.match(doc)
+    body_start = opening.end() if opening else 0
+    summary_end = _RAW_SUMMARY_END.search(doc, body_start)
+    if summary_end is None:
+        return code_without_doc(chunk)
+    rest = doc[summary_end.end() :].lstrip(" \t")
+    if not re.search(r"[^\W_]", _QUOTES.sub("", rest)):
+        return code_without_doc(chunk)
+    return chunk.text[:start] + doc[:body_start] + rest + chunk.text[end:]
+
+
 def is_test_path(path: str) -> bool:
     """Whether a workspace-relative path looks like a test file."""
     parts = PurePosixPath(path).parts
@@ -168,8 +201,13 @@ def pairs_from_source(path: str, text: str, language: str | None = None) -> tupl
     if _GENERATED.search(text[:HEADER_CHARS]):
         dropped["generated-file"] += 1
         return [], dropped
+    return pairs_from_chunks(chunk_source(path, text, language), dropped), dropped
+
+
+def pairs_from_chunks(chunks: list[Chunk], dropped: Counter[str]) -> list[Pair]:
+    """Docstring pairs of one file's chunks; counts what it leaves out in `dropped`."""
     pairs: list[Pair] = []
-    for chunk in chunk_source(path, text, language):
+    for chunk in chunks:
         if chunk.kind not in ("function", "method"):
             continue
         if chunk.doc_span is None:
@@ -181,16 +219,31 @@ def pairs_from_source(path: str, text: str, language: str | None = None) -> tupl
         if reason is not None:
             dropped[reason] += 1
             continue
-        pairs.append(Pair(chunk.id, description, code, chunk.language, chunk.path, chunk.name))
-    return pairs, dropped
+        pairs.append(
+            Pair(
+                chunk.id,
+                description,
+                code,
+                chunk.language,
+                chunk.path,
+                chunk.name,
+                doc_code=code_with_rest_of_doc(chunk),
+            )
+        )
+    return pairs
 
 
 def mine_repository(
     root: Path, max_file_size: int = 1_000_000, exclude: tuple[str, ...] = ()
 ) -> MiningReport:
-    """All pairs of a repository, in path order, exact duplicates of earlier code dropped."""
+    """All pairs of a repository, in path order, exact duplicates of earlier code dropped.
+
+    Docstring pairs first; then test-name pairs (`test_name_pairs`), whose code is a whole chunk.
+    """
     report = MiningReport()
     seen: set[str] = set()
+    definitions: dict[str, list[Chunk]] = {}  # short name -> non-test functions and methods
+    tests: list[Chunk] = []
     scan = scan_workspace(Path(root), max_file_size=max_file_size, exclude=exclude)
     for source in scan.files:
         try:
@@ -199,13 +252,92 @@ def mine_repository(
             report.dropped["unreadable-file"] += 1
             continue
         report.files += 1
-        pairs, dropped = pairs_from_source(source.path, text, source.language)
-        report.dropped.update(dropped)
-        for pair in pairs:
-            key = code_key(pair.code)
-            if key in seen:
-                report.dropped["duplicate-code"] += 1
-                continue
-            seen.add(key)
-            report.pairs.append(pair)
+        if _GENERATED.search(text[:HEADER_CHARS]):
+            report.dropped["generated-file"] += 1
+            continue
+        chunks = chunk_source(source.path, text, source.language)
+        if is_test_path(source.path):
+            report.dropped["test-file"] += 1
+            tests.extend(chunk for chunk in chunks if _TEST_FUNCTION.match(chunk.name.rsplit(".", 1)[-1]))
+            continue
+        for chunk in chunks:
+            if chunk.kind in ("function", "method"):
+                definitions.setdefault(chunk.name.rsplit(".", 1)[-1], []).append(chunk)
+        for pair in pairs_from_chunks(chunks, report.dropped):
+            _keep_unseen(report, seen, pair)
+    for pair in test_name_pairs(tests, definitions):
+        _keep_unseen(report, seen, pair)
     return report
+
+
+def _keep_unseen(report: MiningReport, seen: set[str], pair: Pair) -> None:
+    key = code_key(pair.code)
+    if key in seen:
+        report.dropped["duplicate-code"] += 1
+        return
+    seen.add(key)
+    report.pairs.append(pair)
+
+
+# ---- test names as queries ----------------------------------------------------------------------
+# `test_parse_config_falls_back_to_defaults` says in a person's words what the function it calls
+# does: "parse config falls back to defaults". Its code is the whole chunk as search indexes it.
+
+_TEST_FUNCTION = re.compile(r"^(?:test_|Test[A-Z_])\w+$")
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+MIN_TEST_QUERY_WORDS = 3
+MAX_DEFINITIONS_OF_A_NAME = 2  # a callee defined in more places than this is ambiguous
+
+
+def identifier_words(name: str) -> list[str]:
+    """`parseConfig_fromFile2` -> ["parse", "config", "from", "file", "2"]."""
+    return [part.lower() for part in _WORD_PARTS.findall(name)]
+
+
+def test_name_pairs(tests: list[Chunk], definitions: dict[str, list[Chunk]]) -> list[Pair]:
+    """(test name in words, the function it tests) pairs, one per test, in the tests' order.
+
+    The function tested is the called definition whose name shares the most words with the test's
+    name (at least one, and at least half of its own words); the query must hold a word the
+    function's name does not, so it says more than the identifier.
+    """
+    pairs: list[Pair] = []
+    for test in tests:
+        words = [word for word in identifier_words(test.name.rsplit(".", 1)[-1]) if word != "test"]
+        if len(words) < MIN_TEST_QUERY_WORDS:
+            continue
+        target = _tested_function(test, set(words), definitions)
+        if target is None:
+            continue
+        query = " ".join(words)
+        pairs.append(
+            Pair(
+                test.id,
+                query,
+                target.text,
+                target.language,
+                target.path,
+                target.name,
+                doc_code=target.text,
+                source="test-name",
+            )
+        )
+    return pairs
+
+
+def _tested_function(test: Chunk, words: set[str], definitions: dict[str, list[Chunk]]) -> Chunk | None:
+    best: tuple[int, Chunk] | None = None
+    for name in dict.fromkeys(_CALL.findall(test.text)):
+        found = definitions.get(name, [])
+        if not found or len(found) > MAX_DEFINITIONS_OF_A_NAME:
+            continue
+        name_words = set(identifier_words(name))
+        shared = len(name_words & words)
+        if shared == 0 or 2 * shared < len(name_words) or not words - name_words:
+            continue
+        if _drop_reason(found[0], "a b c", found[0].text) is not None:
+            continue  # too short, a dunder, a test helper
+        if best is None or shared > best[0]:
+            best = (shared, found[0])
+    return best[1] if best else None

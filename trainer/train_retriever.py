@@ -19,6 +19,7 @@ and stored in the output folder, so a resumed run uses the same ones. Scale (1/Ï
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import sys
@@ -78,6 +79,7 @@ from .negatives import PAD, code_key, mine_hard_negatives
 LOSSES = ("infonce", "softinfonce", "oasis")
 ESTIMATORS = ("bm25", "base", "trained")
 TEACHERS = ("base", "ranker")
+CODE_VIEWS = ("bare", "doc", "mix")
 NEGATIVES_FILE = "hard-negatives.pt"
 
 
@@ -108,6 +110,12 @@ class RetrieverConfig:
     epochs: float = 1.0  # passes over the pairs (ignored when max_steps > 0)
     max_steps: int = 0  # stop after this many optimiser steps; 0 = epochs decide
     max_pairs: int = 0  # use only the first N pairs; 0 = all
+    code_view: str = (
+        "bare"  # training codes: bare (doc cut out) | doc (rest of the doc kept) | mix (half each)
+    )
+    freeze_layers: int = (
+        0  # keep the embeddings and the first N layers fixed (-1: embeddings only); CPU speed-up
+    )
     max_query_tokens: int = 64  # query truncation, as the runtime (model card)
     max_code_tokens: int = 256  # code truncation, as the runtime (model card)
     seed: int = 0  # seeds Python, numpy, torch and the batch order
@@ -134,6 +142,8 @@ def check_config(config: RetrieverConfig) -> None:
         )
     if config.loss == "oasis" and config.teacher == "ranker" and not config.teacher_model:
         raise ValueError("teacher=ranker needs --teacher-model: a trained ranker checkpoint")
+    if config.code_view not in CODE_VIEWS:
+        raise ValueError(f"code view {config.code_view!r} unknown; choose one of {', '.join(CODE_VIEWS)}")
     if config.batch_size < 2:
         raise ValueError("batch_size must be at least 2: in-batch negatives need another query")
 
@@ -160,10 +170,27 @@ def load_training_data(config: RetrieverConfig, tokens: TokenEncoder) -> Trainin
     return TrainingData(
         pairs=pairs,
         queries=tokenize(tokens, [pair.query for pair in pairs], config.max_query_tokens),
-        codes=tokenize(tokens, [pair.code for pair in pairs], config.max_code_tokens),
+        codes=tokenize(
+            tokens, [training_code(pair, config.code_view) for pair in pairs], config.max_code_tokens
+        ),
         keys=[code_key(pair.code) for pair in pairs],
         hard_negatives=torch.zeros(len(pairs), 0, dtype=torch.long),
     )
+
+
+def training_code(pair: Pair, view: str) -> str:
+    """The code a pair trains with; "mix" keeps the doc for a fixed half of the pairs (by id)."""
+    if view == "mix":
+        view = "doc" if hashlib.sha1(pair.id.encode()).digest()[0] % 2 else "bare"
+    return pair.code_view(view)
+
+
+def freeze_lower(model: DualEncoder, layers: int) -> None:
+    """Stop gradients to the embeddings and the first `layers` transformer layers (none when < 0)."""
+    frozen = [model.bert.embeddings, *model.bert.encoder.layer[: max(layers, 0)]]
+    for module in frozen:
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
 
 
 def mine_negatives(model: DualEncoder, data: TrainingData, k: int, device: torch.device, seed: int) -> Tensor:
@@ -324,6 +351,8 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     model = load_retriever(out / CHECKPOINT if state is not None else start_dir)
     tokens = TokenEncoder(tokenizer)
     model.to(device)
+    if config.freeze_layers:
+        freeze_lower(model, config.freeze_layers)
 
     # data
     data = load_training_data(config, tokens)
@@ -343,7 +372,8 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     steps_per_epoch = len(bucketed_batches(lengths, config.batch_size, config.seed))
     total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = linear_warmup_schedule(optimizer, total, config.warmup)
     step, history, best = 0, [], {"step": -1, "mrr": -1.0}
     if state is not None:
@@ -397,7 +427,7 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
         hard_emb = code_emb[size:].reshape(size, config.hard_negatives, -1) if config.hard_negatives else None
         loss = batch_loss(config, frozen, tokens, batch, query_emb, code_emb[:size], hard_emb, device)
         loss.backward()  # type: ignore[no-untyped-call]
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
