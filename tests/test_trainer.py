@@ -182,9 +182,8 @@ def test_bad_settings_are_named(pairs_file: Path, tiny_base_model: Path, tmp_pat
         train_ranker(RankerConfig(pairs=str(pairs_file), out=str(tmp_path)))
 
 
-@pytest.mark.parametrize("view", ["doc", "mix"])
-def test_code_views_and_frozen_lower_layers_train(
-    view: str, pairs_file: Path, tiny_base_model: Path, tmp_path: Path
+def test_doc_view_and_frozen_lower_layers_train(
+    pairs_file: Path, tiny_base_model: Path, tmp_path: Path
 ) -> None:
     start = load_model(tiny_base_model, "retriever")
     result = train_retriever(
@@ -193,7 +192,7 @@ def test_code_views_and_frozen_lower_layers_train(
             tmp_path / "run",
             tiny_base_model,
             max_steps=2,
-            code_view=view,
+            code_view="doc",
             freeze_layers=1,
             lr=1e-3,
         )
@@ -207,3 +206,17 @@ def test_code_views_and_frozen_lower_layers_train(
     assert not torch.equal(
         trained.bert.encoder.layer[-1].output.dense.weight, start.bert.encoder.layer[-1].output.dense.weight
     )
+
+
+def test_training_takes_only_the_chosen_pair_sources(tiny_base_model: Path, tmp_path: Path) -> None:
+    pairs = mine_repository(DATA / "minirepo").pairs
+    tests = [
+        replace(pair, id=f"t{n}", query=f"test words {n}", source="test-name") for n, pair in enumerate(pairs)
+    ]
+    path = tmp_path / "pairs.jsonl"
+    write_pairs(path, [*pairs, *tests])
+    for sources, count in (("docstring", len(pairs)), ("docstring,test-name", 2 * len(pairs))):
+        result = train_retriever(
+            _retriever_config(path, tmp_path / sources, tiny_base_model, max_steps=1, sources=sources)
+        )
+        assert json.loads((result / CONFIG_FILE).read_text())["data"]["count"] == count

@@ -19,7 +19,6 @@ and stored in the output folder, so a resumed run uses the same ones. Scale (1/Ï
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import sys
@@ -79,7 +78,7 @@ from .negatives import PAD, code_key, mine_hard_negatives
 LOSSES = ("infonce", "softinfonce", "oasis")
 ESTIMATORS = ("bm25", "base", "trained")
 TEACHERS = ("base", "ranker")
-CODE_VIEWS = ("bare", "doc", "mix")
+CODE_VIEWS = ("bare", "doc")
 NEGATIVES_FILE = "hard-negatives.pt"
 
 
@@ -110,12 +109,9 @@ class RetrieverConfig:
     epochs: float = 1.0  # passes over the pairs (ignored when max_steps > 0)
     max_steps: int = 0  # stop after this many optimiser steps; 0 = epochs decide
     max_pairs: int = 0  # use only the first N pairs; 0 = all
-    code_view: str = (
-        "bare"  # training codes: bare (doc cut out) | doc (rest of the doc kept) | mix (half each)
-    )
-    freeze_layers: int = (
-        0  # keep the embeddings and the first N layers fixed (-1: embeddings only); CPU speed-up
-    )
+    sources: str = "docstring"  # pair sources to train on, comma-separated: docstring, test-name
+    code_view: str = "bare"  # codes: bare (doc cut out) | doc (the doc less its summary kept)
+    freeze_layers: int = 0  # fix the embeddings and the first N layers (-1: embeddings only)
     max_query_tokens: int = 64  # query truncation, as the runtime (model card)
     max_code_tokens: int = 256  # code truncation, as the runtime (model card)
     seed: int = 0  # seeds Python, numpy, torch and the batch order
@@ -162,7 +158,8 @@ class TrainingData:
 
 def load_training_data(config: RetrieverConfig, tokens: TokenEncoder) -> TrainingData:
     """Pairs, tokenised as the runtime does; hard negatives are filled in later."""
-    pairs = read_pairs(Path(config.pairs))
+    sources = set(config.sources.split(","))
+    pairs = [pair for pair in read_pairs(Path(config.pairs)) if pair.source in sources]
     if config.max_pairs:
         pairs = pairs[: config.max_pairs]
     if len(pairs) < 2:
@@ -170,19 +167,10 @@ def load_training_data(config: RetrieverConfig, tokens: TokenEncoder) -> Trainin
     return TrainingData(
         pairs=pairs,
         queries=tokenize(tokens, [pair.query for pair in pairs], config.max_query_tokens),
-        codes=tokenize(
-            tokens, [training_code(pair, config.code_view) for pair in pairs], config.max_code_tokens
-        ),
+        codes=tokenize(tokens, [pair.code_view(config.code_view) for pair in pairs], config.max_code_tokens),
         keys=[code_key(pair.code) for pair in pairs],
         hard_negatives=torch.zeros(len(pairs), 0, dtype=torch.long),
     )
-
-
-def training_code(pair: Pair, view: str) -> str:
-    """The code a pair trains with; "mix" keeps the doc for a fixed half of the pairs (by id)."""
-    if view == "mix":
-        view = "doc" if hashlib.sha1(pair.id.encode()).digest()[0] % 2 else "bare"
-    return pair.code_view(view)
 
 
 def freeze_lower(model: DualEncoder, layers: int) -> None:

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The retriever runs of issue 12 (docs/BENCHMARKS.md, "Training the way the runtime indexes"), one
+# command each, resumable: a run that stopped continues with `--resume` (this script does so when the
+# run's checkpoint exists). Each run is exported to int8 ONNX and scored on the dev splits through the
+# runtime encoders. One torch thread a run; run two at once on two cores with `RUNS="a b"` in two shells.
+#
+#   bash bench/retriever_runs.sh                 # every run below, in order
+#   RUNS="doc12k" bash bench/retriever_runs.sh   # just one
+#
+# Needs the corpus: python -m codesieve.trainer.corpus build --manifest data/corpus/manifest.json --out ~/.cache/codesieve-corpus
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CORPUS=${CORPUS:-$HOME/.cache/codesieve-corpus}
+W=${W:-$HOME/.cache/codesieve-exp}
+mkdir -p "$W"
+
+# The samples: the pilot's seeded 12,000 docstring pairs (the same shuffle of the 51,714 docstring pairs as
+# every earlier ablation row), that sample plus every test-name pair, and the whole corpus.
+python - "$CORPUS/pairs.jsonl" "$W" <<'EOF'
+import json, random, sys
+from pathlib import Path
+rows = Path(sys.argv[1]).read_text(encoding="utf-8").splitlines(keepends=True)
+out = Path(sys.argv[2])
+doc = [row for row in rows if json.loads(row).get("source", "docstring") == "docstring"]
+tests = [row for row in rows if json.loads(row).get("source") == "test-name"]
+random.Random(0).shuffle(doc)
+with_tests = doc[:12000] + tests
+random.Random(0).shuffle(with_tests)
+everything = list(rows)
+random.Random(0).shuffle(everything)
+every_doc = [row for row in everything if json.loads(row).get("source", "docstring") == "docstring"]
+for name, sample in (("doc12k", doc[:12000]), ("doc12k-tests", with_tests), ("all-doc", every_doc)):
+    path = out / f"{name}.jsonl"
+    if not path.exists():
+        path.write_text("".join(sample), encoding="utf-8")
+EOF
+
+COMMON=(--batch-size 32 --max-query-tokens 32 --max-code-tokens 128 --threads 1 --checkpoint-every 50)
+declare -A ARGS=(
+  [doc12k]="--pairs $W/doc12k.jsonl --code-view doc --freeze-layers=-1 --max-steps 200"
+  [doc12k-tests]="--pairs $W/doc12k-tests.jsonl --sources docstring,test-name --code-view doc --freeze-layers=-1 --max-steps 200"
+  # the long run continues the dev-chosen 200-step run over all docstring pairs, with a schedule of its own
+  [long]="--pairs $W/all-doc.jsonl --init $W/${LONG_INIT:-doc12k}/model --code-view doc --freeze-layers=-1 --max-steps ${LONG_STEPS:-200}"
+)
+for run in ${RUNS:-doc12k doc12k-tests long}; do
+  if [ -e "$W/$run/checkpoint" ]; then
+    trainer train retriever --resume --out "$W/$run"
+  else
+    # shellcheck disable=SC2086
+    trainer train retriever "${COMMON[@]}" ${ARGS[$run]} --out "$W/$run"
+  fi
+  trainer export "$W/$run" --out "$W/$run-model" --name "$run"
+  for set in cosqa/dev csn_ruby/valid; do
+    trainer eval --benchmark "$set" --model "$W/$run-model" --threads 1
+  done
+done
