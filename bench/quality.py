@@ -3,14 +3,18 @@
 Rows: BM25 (what lexical search gives), all-MiniLM-L6-v2 zero-shot (what other local code-search
 tools embed with), the shipped retriever alone, and the shipped cascade (retriever, then the ranker
 reorders the top K=10). Columns: MRR, R@1 and R@10 on CoSQA test and CodeSearchNet Ruby test (the
-protocol of shared/benchmarks/README.md), and the p50 latency of one query against the benchmark's
-pool (BM25 scoring; query encoding plus nearest neighbours; plus reranking), single-threaded.
+protocol of shared/benchmarks/README.md) and on the find-similar set (bench/find_similar.py: code
+queries embedded as code, retriever only, as "Find similar code" runs, so the cascade row holds the
+retriever there), and the p50 latency of one query against the benchmark's pool (BM25 scoring;
+query encoding plus nearest neighbours; plus reranking), single-threaded.
 
 The zero-shot model is the base weights exported the same way as the shipped ones (int8, fused);
 building it needs the `train` extra once (`python -m codesieve.export base`), then it is cached.
 
     python bench/quality.py                       # the shipped default model
     python bench/quality.py --model DIR           # another model folder
+
+The find-similar set is built on first use (it downloads its pinned archives once).
 """
 
 from __future__ import annotations
@@ -29,12 +33,14 @@ import numpy as np
 
 from codesieve.server.model.encoders import CrossEncoder, DualEncoder
 from codesieve.server.model.folder import ModelFolder, default_model_dir
-from codesieve.trainer.benchmarks import Benchmark, load_benchmark
+from codesieve.trainer.benchmarks import Benchmark, find_similar_folder, load_benchmark
 from codesieve.trainer.bm25 import BM25
 from codesieve.trainer.evaluate import code_embeddings, default_cache_dir, evaluate
+from codesieve.trainer.find_similar import ensure_set
 
 CACHE = Path.home() / ".cache" / "codesieve-bench"
-SETS = (("cosqa", "test"), ("csn_ruby", "test"))
+SETS = (("cosqa", "test"), ("csn_ruby", "test"), ("find_similar", "test"))
+FIND_SIMILAR_MANIFEST = Path(__file__).parent / "find_similar" / "manifest.json"
 TIMED_QUERIES = 100
 
 
@@ -68,8 +74,10 @@ def latencies(benchmark: Benchmark, model_dir: Path, rerank: bool) -> tuple[floa
     texts = [row.code for row in benchmark.codebase]
     queries = timed_queries(benchmark)
 
+    encode = encoder.encode_code if benchmark.query_kind == "code" else encoder.encode_queries
+
     def retrieve(query: str) -> np.ndarray:
-        scores = codes @ encoder.encode_queries([query])[0]
+        scores = codes @ encode([query])[0]
         top = np.argpartition(-scores, 100)[:100]
         return top[np.argsort(-scores[top])]
 
@@ -95,6 +103,7 @@ def main() -> int:
     shipped = ModelFolder.load(args.model)
     rows: dict[str, dict[str, str]] = {}
     cache = default_cache_dir()
+    ensure_set(FIND_SIMILAR_MANIFEST, find_similar_folder())
     for name, split in SETS:
         benchmark = load_benchmark(name, split)
         label = f"{name} {split}"
@@ -111,6 +120,8 @@ def main() -> int:
         }
         if "cascade@10" in ours and cascade_ms is not None:
             systems["CodeSieve cascade, K=10"] = (ours["cascade@10"], cascade_ms)
+        elif benchmark.query_kind == "code" and shipped.ranker_path is not None:
+            systems["CodeSieve cascade, K=10"] = (ours["retriever"], ours_ms)  # find similar: retriever only
         for system, (metrics, ms) in systems.items():
             rows.setdefault(system, {})[label] = (
                 f"{metrics['mrr']:.3f} | {metrics['recall@1']:.3f} / {metrics['recall@10']:.3f} | {ms:.2f} ms"

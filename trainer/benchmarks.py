@@ -2,7 +2,9 @@
 
 A benchmark is a list of queries, each with the id of its one correct code, and the pool of codes
 every query is ranked against: CoSQA ranks against all 6,267 codes for both dev and test; CSN Ruby
-ranks against the codebase rows whose "split" equals the query split.
+ranks against the codebase rows whose "split" equals the query split. The find-similar set
+("find_similar/test", built by bench/find_similar.py into `find_similar_folder()`) has code as its
+queries: each is embedded as code, as "Find similar code" embeds the function at the cursor.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 BENCHMARKS_ENV = "CODESIEVE_BENCHMARKS"
+FIND_SIMILAR_ENV = "CODESIEVE_FIND_SIMILAR"
+FIND_SIMILAR = "find_similar"
+QueryKind = Literal["text", "code"]  # text: a search query; code: a function, embedded as code
 
 # name -> (folder, {query split: (query file, codebase "split" filter or None for the whole pool)})
 _LAYOUT: dict[str, tuple[str, dict[str, tuple[str, str | None]]]] = {
@@ -54,6 +59,7 @@ class Benchmark:
     queries: list[Query]
     codebase: list[CodeRow]
     name: str = ""
+    query_kind: QueryKind = "text"
 
     def gold_positions(self) -> npt.NDArray[np.int64]:
         """Return, for each query, the position of its correct code in `codebase`, shape (Q,)."""
@@ -86,10 +92,33 @@ def find_benchmarks_root(start: Path | None = None) -> Path:
     )
 
 
+def find_similar_folder() -> Path:
+    """Where the find-similar set is built: $CODESIEVE_FIND_SIMILAR, else ~/.cache/codesieve-bench/find-similar."""
+    from_env = os.environ.get(FIND_SIMILAR_ENV)
+    if from_env:
+        return Path(from_env).expanduser()
+    return Path.home() / ".cache" / "codesieve-bench" / "find-similar"
+
+
+def load_find_similar(folder: Path | None = None) -> Benchmark:
+    """The find-similar set (code queries) from its build folder; says how to build it when it is missing."""
+    folder = folder or find_similar_folder()
+    if not (folder / "queries.jsonl").is_file():
+        raise FileNotFoundError(
+            f"the find-similar set is not built in {folder}; build it with `python bench/find_similar.py --build`"
+        )
+    benchmark = load_jsonl_benchmark(folder / "queries.jsonl", folder / "codebase.jsonl")
+    return Benchmark(benchmark.queries, benchmark.codebase, name=f"{FIND_SIMILAR}/test", query_kind="code")
+
+
 def load_benchmark(name: str, split: str, root: Path | None = None) -> Benchmark:
-    """Load benchmark `name` ("cosqa" | "csn_ruby") at `split` ("dev" | "valid" | "test") under its protocol."""
+    """Load benchmark `name` ("cosqa" | "csn_ruby" | "find_similar") at `split` ("dev" | "valid" | "test")."""
+    if name == FIND_SIMILAR:
+        if split != "test":
+            raise ValueError(f"benchmark {name!r} has only the split 'test'")
+        return load_find_similar()
     if name not in _LAYOUT:
-        raise ValueError(f"unknown benchmark {name!r}; choose one of {sorted(_LAYOUT)}")
+        raise ValueError(f"unknown benchmark {name!r}; choose one of {sorted([*_LAYOUT, FIND_SIMILAR])}")
     folder, splits = _LAYOUT[name]
     if split not in splits:
         raise ValueError(f"benchmark {name!r} has no split {split!r}; choose one of {sorted(splits)}")

@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
         "Recall@1/5/10/100 for the retriever and the cascade at each rerank depth (ties count against the gold).",
     )
     evaluate.add_argument(
-        "--benchmark", help="shortcut: cosqa/dev, cosqa/test, csn_ruby/valid, csn_ruby/test"
+        "--benchmark",
+        help="shortcut: cosqa/dev, cosqa/test, csn_ruby/valid, csn_ruby/test, find_similar/test",
     )
     evaluate.add_argument("--queries", type=Path, help="query file (JSONL with id, query, code_id)")
     evaluate.add_argument("--codebase", type=Path, help="pool file (JSONL with id, code)")

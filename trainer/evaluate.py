@@ -10,6 +10,11 @@ ranking and Recall@1/5/10/100. Rows:
   runtime's explicit two-stage merge (`server.cascade.merge_reranked`). Inside the top K a
   ranker tie with the gold counts against it; a gold outside the top K keeps its retriever rank.
 
+A benchmark whose queries are code (the find-similar set) is run as "Find similar code" runs: each
+query is embedded as code, the pool entries with exactly the query's text are left out of its
+ranking (find similar leaves out the function at the cursor), and there is no cascade row (find
+similar is retriever only: the ranker reads natural-language queries).
+
 Code embeddings are cached per (retriever sha256, pool content sha256, code token limit) under the
 cache folder, so a second evaluation of the same model on the same pool only encodes the queries.
 """
@@ -126,6 +131,17 @@ def bm25_scores(benchmark: Benchmark, k1: float = 1.2, b: float = 0.75) -> NDArr
     return np.concatenate(parts) if parts else np.zeros((0, len(benchmark.codebase)))
 
 
+def leave_out_query_copies(scores: NDArray[np.float32] | NDArray[np.float64], benchmark: Benchmark) -> None:
+    """For code queries, set to -inf (in place) the score of every pool entry whose text is the query's."""
+    if benchmark.query_kind != "code":
+        return
+    positions: dict[str, list[int]] = {}
+    for position, code in enumerate(benchmark.codebase):
+        positions.setdefault(code.code, []).append(position)
+    for row, query in enumerate(benchmark.queries):
+        scores[row, positions.get(query.text, [])] = -np.inf
+
+
 def cascade_ranks(
     retriever_ranks: NDArray[np.int64],
     head: NDArray[np.int64],
@@ -187,6 +203,7 @@ def evaluate(
 
     if bm25:
         scores = bm25_scores(benchmark)
+        leave_out_query_copies(scores, benchmark)
         order = top_order(scores, RANKING_DEPTH) if keep_rankings else None
         record(
             "bm25",
@@ -198,12 +215,15 @@ def evaluate(
     model = ModelFolder.load(model_dir)
     encoder = DualEncoder(model, threads)
     codes = code_embeddings(encoder, model, benchmark, cache_dir)
-    queries = encoder.encode_queries([query.text for query in benchmark.queries])
+    texts = [query.text for query in benchmark.queries]
+    code_queries = benchmark.query_kind == "code"
+    queries = encoder.encode_code(texts) if code_queries else encoder.encode_queries(texts)
     similarity = queries @ codes.T
+    leave_out_query_copies(similarity, benchmark)
     retriever_ranks = rank_of_gold(similarity, gold)
     order = top_order(similarity, max(RANKING_DEPTH if keep_rankings else 0, *rerank_depths, 1))
     record("retriever", retriever_ranks, [[ids[i] for i in row[:RANKING_DEPTH]] for row in order])
-    if model.ranker_path is None or not rerank_depths:
+    if model.ranker_path is None or not rerank_depths or code_queries:
         return result
     deepest = min(max(rerank_depths), len(ids))
     ranker_scores = rerank_scores(CrossEncoder(model, threads), benchmark, order[:, :deepest])
