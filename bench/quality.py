@@ -112,7 +112,7 @@ def main() -> int:
         zero = evaluate(benchmark, base, rerank_depths=(), threads=1, cache_dir=cache).rows["retriever"]
         ours = evaluate(benchmark, args.model, rerank_depths=(10,), threads=1, cache_dir=cache).rows
         zero_ms, _ = latencies(benchmark, base, rerank=False)
-        ours_ms, cascade_ms = latencies(benchmark, args.model, rerank=True)
+        ours_ms, cascade_ms = latencies(benchmark, args.model, rerank=benchmark.query_kind == "text")
         systems = {
             "BM25": (found, bm25_ms),
             "all-MiniLM-L6-v2 zero-shot": (zero, zero_ms),

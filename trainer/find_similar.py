@@ -4,7 +4,7 @@
 their code embeddings. This set measures that: for each package pinned in the manifest
 (bench/find_similar/manifest.json: name, registry, old and new version, sha256 of each archive;
 none of them in data/corpus/manifest.json), both archives are chunked with the runtime chunker
-(`server.chunking.chunk_source`, as indexing does). A query is the old version of a function or
+(`server.chunk.chunker.chunk_source`, as indexing does). A query is the old version of a function or
 method whose text changed in the new version but is still recognisably the same function:
 
 - same path (below the archive's top folder) and qualified name, one definition of that name per file;
