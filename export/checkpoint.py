@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from codesieve.server.model.folder import ModelCard
+from codesieve.server.model.folder import RETRIEVER_FILE, TOKENIZER_FILE, ModelCard, ModelFolder
 from codesieve.trainer.models import BASE_MODEL_NAME, CrossEncoder, DualEncoder, load_model
 
-from .onnx_export import ExportResult, export_model_folder
+from .onnx_export import ExportResult, export_model_folder, export_ranker_beside
 
 MARKER = "codesieve-model.json"
 TRAINING_INFO = "train-config.json"
@@ -96,4 +96,66 @@ def export_checkpoint(
     )
     return export_model_folder(
         retriever_model, ranker_model, retriever_dir / "tokenizer.json", Path(out), card, quantize
+    )
+
+
+def export_ranker_onto(
+    model_folder: Path,
+    ranker: Path,
+    out: Path,
+    name: str = "",
+    fusion_weight: float | None = None,
+    scores: dict[str, Any] | None = None,
+    quantize: bool = True,
+) -> ExportResult:
+    """A copy of a runtime model folder (its retriever as it is) with the trained ranker added.
+
+    The ranker must have been trained with the folder's token limits, since the runtime frames
+    pairs with the card's limits. `fusion_weight` defaults to the one the ranker's dev run chose
+    (its `best.fusion_weight`), else 0; the card records the ranker's recipe beside the
+    retriever's.
+    """
+    base = ModelFolder.load(Path(model_folder))
+    ranker_dir = find_model_dir(Path(ranker), "ranker")
+    if ranker_dir is None:
+        raise CheckpointError(f"{ranker} holds no trained ranker (no codesieve-model.json of kind ranker)")
+    info = training_info(ranker_dir)
+    config = info.get("config", {})
+    limits = (int(config.get("max_query_tokens", 64)), int(config.get("max_code_tokens", 256)))
+    if limits != (base.card.max_query_tokens, base.card.max_code_tokens):
+        raise CheckpointError(
+            f"{ranker} was trained with {limits[0]}/{limits[1]} query/code tokens but {model_folder} "
+            f"runs {base.card.max_query_tokens}/{base.card.max_code_tokens}: retrain the ranker with "
+            "--max-query-tokens and --max-code-tokens set to the folder's limits"
+        )
+    model = load_model(ranker_dir, "ranker")
+    assert isinstance(model, CrossEncoder)
+    weight = (
+        fusion_weight if fusion_weight is not None else float(info.get("best", {}).get("fusion_weight", 0))
+    )
+    card = base.card
+    training = {**card.training, "ranker": _recipe(info), "ranker_data": info.get("data", {})}
+    extra = {key: value for key, value in card.extra.items() if key != "parity"}
+    retriever_parity = card.extra.get("parity", {}).get(RETRIEVER_FILE)
+    new_card = ModelCard(
+        name=name or card.name,
+        base_model=card.base_model,
+        dimension=card.dimension,
+        max_query_tokens=card.max_query_tokens,
+        max_code_tokens=card.max_code_tokens,
+        pooling=card.pooling,
+        quantization=card.quantization,
+        fusion_weight=weight,
+        training=training,
+        scores={**card.scores, **(scores or {})},
+        extra=extra,
+    )
+    return export_ranker_beside(
+        model,
+        base.retriever_path,
+        base.path / TOKENIZER_FILE,
+        Path(out),
+        new_card,
+        quantize,
+        {RETRIEVER_FILE: retriever_parity} if retriever_parity else {},
     )

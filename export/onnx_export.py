@@ -227,6 +227,44 @@ def export_model_folder(
     return ExportResult(folder=out, card=final_card, parity=parity)
 
 
+def export_ranker_beside(
+    ranker: CrossEncoder,
+    retriever_graph: Path,
+    tokenizer_file: Path,
+    out: Path,
+    card: ModelCard,
+    quantize: bool,
+    parity: dict[str, Any],
+) -> ExportResult:
+    """A model folder in `out` (replaced atomically) holding a copy of an exported retriever graph,
+    the tokenizer, and `ranker` exported and checked for parity; `parity` has the retriever's."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+    try:
+        shutil.copyfile(retriever_graph, staging / RETRIEVER_FILE)
+        shutil.copyfile(tokenizer_file, staging / TOKENIZER_FILE)
+        fp32 = staging / (RANKER_FILE + ".fp32")
+        export_graph(ranker, fp32)
+        if quantize:
+            quantize_int8(fp32, staging / RANKER_FILE)
+            fp32.unlink()
+        else:
+            fp32.rename(staging / RANKER_FILE)
+        parity = {
+            **parity,
+            RANKER_FILE: check_parity(ranker, staging / RANKER_FILE, tokenizer_file, card.max_code_tokens),
+        }
+        final_card = replace(card, extra={**card.extra, "parity": parity})
+        write_card(staging, final_card)
+        staging.chmod(0o755)  # mkdtemp makes it private
+        replace_folder(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(folder=out, card=final_card, parity=parity)
+
+
 def _quantization_label(quantize: bool) -> str:
     return "int8 dynamic, per-channel weights (onnxruntime)" if quantize else "none (fp32)"
 

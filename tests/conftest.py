@@ -117,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def build_tiny_base_model(folder: Path, seed: int = 0) -> Path:
+def build_tiny_base_model(folder: Path, seed: int = 0, dropout: float = 0.1) -> Path:
     """A tiny random BERT saved like the base weights package: config.json, model.safetensors, tokenizer.json."""
     import torch
     from transformers import BertModel
@@ -125,7 +125,9 @@ def build_tiny_base_model(folder: Path, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     _write_tokenizer(folder / "tokenizer.json")
     torch.manual_seed(seed)
-    BertModel(_tiny_bert_config(folder / "tokenizer.json"), add_pooling_layer=False).save_pretrained(folder)
+    config = _tiny_bert_config(folder / "tokenizer.json")
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
     return folder
 
 

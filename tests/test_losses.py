@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from codesieve.trainer.losses.cosent import cosent, order_augmented_loss, teacher_labels
 from codesieve.trainer.losses.info_nce import duplicate_mask, info_nce
-from codesieve.trainer.losses.listwise import listwise_ranking_loss
+from codesieve.trainer.losses.listwise import listwise_distillation_loss, listwise_ranking_loss
 from codesieve.trainer.losses.soft_info_nce import (
     ESTIMATOR_PRESETS,
     bm25_query_similarity,
@@ -348,3 +348,27 @@ def test_listwise_hand_computed_2x2() -> None:
 def test_listwise_rejects_a_single_column() -> None:
     with pytest.raises(ValueError, match="1\\+M"):
         listwise_ranking_loss(torch.zeros(3, 1))
+
+
+def test_listwise_distillation_hand_computed_2x2() -> None:
+    # Teacher cosines [0.1, 0.0] at scale 10 -> target p = softmax([1, 0]) = (e/(e+1), 1/(e+1)).
+    # Ranker scores [0.5, 0.1] at scale 20 -> logits [10, 2]: log-probs [-log(1+e^-8), -8-log(1+e^-8)].
+    p0 = math.e / (math.e + 1)
+    expected = p0 * math.log(1 + math.exp(-8)) + (1 - p0) * (8 + math.log(1 + math.exp(-8)))
+    scores = torch.tensor([[0.5, 0.1]], dtype=torch.float64)
+    teacher = torch.tensor([[0.1, 0.0]], dtype=torch.float64)
+    assert listwise_distillation_loss(scores, teacher, 20.0, 10.0).item() == approx(expected)
+
+
+def test_listwise_distillation_with_a_certain_teacher_is_the_listwise_loss() -> None:
+    scores = torch.tensor([[0.5, 0.1, -0.2], [0.2, 0.4, 0.0]], dtype=torch.float64)
+    teacher = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    distilled = listwise_distillation_loss(scores, teacher, teacher_scale=1e4)
+    assert distilled.item() == pytest.approx(listwise_ranking_loss(scores).item(), rel=1e-9)
+
+
+def test_listwise_distillation_gives_the_teacher_no_gradient() -> None:
+    scores = torch.tensor([[0.5, 0.1]], requires_grad=True)
+    teacher = torch.tensor([[0.3, 0.2]], requires_grad=True)
+    listwise_distillation_loss(scores, teacher).backward()  # type: ignore[no-untyped-call]
+    assert teacher.grad is None and scores.grad is not None

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from codesieve.trainer.checkpoints import CHECKPOINT, CONFIG_FILE, load_state
+from codesieve.trainer.checkpoints import CHECKPOINT, CONFIG_FILE, load_ranker, load_state
 from codesieve.trainer.cli import main
-from codesieve.trainer.data import bucketed_batches, write_pairs
+from codesieve.trainer.data import Pair, bucketed_batches, write_pairs
 from codesieve.trainer.mining import mine_repository
 from codesieve.trainer.models import load_model
-from codesieve.trainer.train_ranker import RankerConfig, train_ranker
+from codesieve.trainer.ranker_dev import FUSION_WEIGHTS
+from codesieve.trainer.train_ranker import NEGATIVES_FILE, RankerConfig, train_ranker
 from codesieve.trainer.train_retriever import RetrieverConfig, train_retriever
 
 DATA = Path(__file__).parent / "data"
@@ -169,6 +171,87 @@ def test_trained_estimator_and_ranker_teacher_and_dev(
         threads=1,
     )
     assert (train_ranker(inbatch) / "model.safetensors").exists()
+
+
+def test_a_fresh_ranker_learns_a_toy_task_within_a_few_dozen_steps(tmp_path: Path) -> None:
+    # A task a cross-encoder must read both sides for: each query is one word, its code is that
+    # word, and the negatives are the other queries' codes. A zero head starts the listwise loss
+    # at chance, ln(1+M); with the body and the head learning the loss must fall well below it.
+    # (Dropout is off so that 80 steps of a 2-layer random BERT suffice.)
+    from conftest import build_tiny_base_model
+    from tokenizers import Tokenizer
+
+    base = build_tiny_base_model(tmp_path / "base", dropout=0.0)
+    vocabulary = Tokenizer.from_file(str(base / "tokenizer.json")).get_vocab()
+    words = sorted(word for word in vocabulary if word.isalpha() and len(word) > 3)[:16]
+    pairs = tmp_path / "toy.jsonl"
+    write_pairs(pairs, [Pair(id=str(index), query=word, code=word) for index, word in enumerate(words)])
+    config = RankerConfig(
+        pairs=str(pairs),
+        out=str(tmp_path / "ranker"),
+        base_model=str(base),
+        negatives="inbatch",
+        num_negatives=3,
+        batch_size=8,
+        max_steps=80,
+        checkpoint_every=20,
+        lr=3e-3,
+        head_lr=3e-3,
+        threads=1,
+    )
+    history = json.loads((train_ranker(config) / CONFIG_FILE).read_text())["dev_history"]
+    losses = [entry["loss"] for entry in history]
+    chance = math.log(4)
+    assert losses[0] == pytest.approx(chance, abs=0.02)
+    assert losses[-1] < 0.5 * chance
+
+
+def test_a_ranker_starts_from_a_retrievers_encoder_with_a_fresh_head(
+    pairs_file: Path, tiny_base_model: Path, tmp_path: Path
+) -> None:
+    retriever = train_retriever(
+        _retriever_config(pairs_file, tmp_path / "retriever", tiny_base_model, max_steps=1)
+    )
+    ranker = load_ranker(retriever)
+    weights = load_model(retriever, "retriever").state_dict()
+    assert all(torch.equal(value, ranker.state_dict()[name]) for name, value in weights.items())
+    assert not ranker.head.weight.any() and not ranker.head.bias.any()
+    ranker.keep_layers(1)
+    assert len(ranker.bert.encoder.layer) == 1 and ranker.bert.config.num_hidden_layers == 1
+
+
+def test_ranker_with_distillation_margin_and_two_dev_sets_records_the_fusion_weight(
+    pairs_file: Path, tiny_base_model: Path, tmp_path: Path
+) -> None:
+    retriever = train_retriever(
+        _retriever_config(pairs_file, tmp_path / "retriever", tiny_base_model, max_steps=1)
+    )
+    config = RankerConfig(
+        pairs=str(pairs_file),
+        out=str(tmp_path / "ranker"),
+        base_model=str(tiny_base_model),
+        init=str(retriever),
+        layers=1,
+        retriever=str(retriever),
+        num_negatives=2,
+        skip_top=2,
+        distill_steps=1,
+        batch_size=3,
+        max_steps=2,
+        checkpoint_every=1,
+        threads=1,
+        dev=f"{pairs_file},{pairs_file}",
+        dev_depth=4,
+    )
+    result = train_ranker(config)
+    info = json.loads((result / CONFIG_FILE).read_text())
+    first = info["dev_history"][0]
+    assert set(first["sets"]) == {str(pairs_file)} and 0 < first["retriever_mrr"] <= 1
+    assert first["fusion_weight"] in FUSION_WEIGHTS and first["mrr"] >= first["cascade_mrr"]
+    assert info["best"]["fusion_weight"] in FUSION_WEIGHTS
+    ranking = torch.load(tmp_path / "ranker" / NEGATIVES_FILE)
+    assert ranking["ranked"].shape[1] == 4  # the margin's 2 and the 2 negatives
+    assert load_ranker(result).bert.config.num_hidden_layers == 1
 
 
 def test_bad_settings_are_named(pairs_file: Path, tiny_base_model: Path, tmp_path: Path) -> None:

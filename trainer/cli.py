@@ -4,6 +4,7 @@
     trainer fit [REPO] [--out MODEL_DIR] [--resume] [--max-steps N]
     trainer eval --benchmark cosqa/dev [--model DIR] [--rerank-depth 10] [--bm25] [--rankings OUT.jsonl]
     trainer export CHECKPOINT --out MODEL_DIR [--ranker RANKER_CHECKPOINT]
+    trainer export --onto MODEL_DIR --ranker RANKER_CHECKPOINT --out NEW_MODEL_DIR
     trainer train retriever --pairs pairs.jsonl --out runs/r1 [--loss softinfonce --estimator bm25 ...]
     trainer train ranker --pairs pairs.jsonl --retriever runs/r1/model --out runs/k1
 
@@ -105,7 +106,20 @@ def _parser() -> argparse.ArgumentParser:
         "and write a model card with the recipe and the data.",
     )
     export.add_argument(
-        "checkpoint", type=Path, help="retriever training folder, its model/, or a fit work folder"
+        "checkpoint",
+        type=Path,
+        nargs="?",
+        help="retriever training folder, its model/, or a fit work folder (not with --onto)",
+    )
+    export.add_argument(
+        "--onto",
+        type=Path,
+        help="instead: add the --ranker to a copy of this runtime model folder, its retriever kept as it is",
+    )
+    export.add_argument(
+        "--fusion-weight",
+        type=float,
+        help="with --onto: w of `ranker + w * cosine` (default: the one the ranker's dev run chose)",
     )
     export.add_argument(
         "--ranker", type=Path, help="ranker training folder (default: a ranker/ beside the retriever)"
@@ -216,9 +230,32 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from codesieve.export.checkpoint import CheckpointError, export_checkpoint
+    from codesieve.export.checkpoint import CheckpointError, export_checkpoint, export_ranker_onto
+    from codesieve.server.model.folder import ModelError
 
     scores = json.loads(args.scores.read_text(encoding="utf-8")) if args.scores else None
+    if args.onto is not None or args.checkpoint is None:
+        if args.onto is None or args.ranker is None or args.checkpoint is not None:
+            print(
+                "trainer export: give CHECKPOINT (a trained retriever), or --onto MODEL_DIR with --ranker",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            result = export_ranker_onto(
+                args.onto,
+                args.ranker,
+                args.out,
+                name=args.name,
+                fusion_weight=args.fusion_weight,
+                scores=scores,
+                quantize=not args.no_quantize,
+            )
+        except (CheckpointError, ModelError) as error:
+            print(f"trainer export: {error}", file=sys.stderr)
+            return 2
+        print(f"model folder -> {result.folder}  parity: {json.dumps(result.parity)}")
+        return 0
     corpus = None
     if args.corpus_report:
         report = json.loads(args.corpus_report.read_text(encoding="utf-8"))

@@ -6,9 +6,10 @@ ranking and Recall@1/5/10/100. Rows:
 
 - ``bm25``: the lexical baseline (`trainer.bm25.BM25`, as bench/bm25_baseline.py);
 - ``retriever``: the model folder's dual encoder alone;
-- ``cascade@K``: the retriever's top K reordered by the ranker, the rest in retriever order: the
+- ``cascade@K``: the retriever's top K reordered by the ranker's score fused with the cosine
+  (`ranker + w * cosine`, w the card's `fusion_weight`), the rest in retriever order: the
   runtime's explicit two-stage merge (`server.cascade.merge_reranked`). Inside the top K a
-  ranker tie with the gold counts against it; a gold outside the top K keeps its retriever rank.
+  tie with the gold counts against it; a gold outside the top K keeps its retriever rank.
 
 A benchmark whose queries are code (the find-similar set) is run as "Find similar code" runs: each
 query is embedded as code, the pool entries with exactly the query's text are left out of its
@@ -175,11 +176,15 @@ def _chunk(code_id: int) -> StoredChunk:
 
 
 def cascade_ranking(
-    order: Sequence[int], ranker_scores: NDArray[np.float32], ids: Sequence[int]
+    order: Sequence[int],
+    ranker_scores: NDArray[np.float32],
+    ids: Sequence[int],
+    cosines: Sequence[float],
+    fusion_weight: float,
 ) -> list[int]:
     """Code ids of one query after the runtime's merge: reranked head, then retriever order."""
-    retrieved = [(_chunk(ids[index]), 0.0) for index in order]
-    return [hit.chunk.label for hit in merge_reranked(retrieved, ranker_scores)]
+    retrieved = [(_chunk(ids[index]), float(cosine)) for index, cosine in zip(order, cosines, strict=True)]
+    return [hit.chunk.label for hit in merge_reranked(retrieved, ranker_scores, fusion_weight)]
 
 
 def evaluate(
@@ -227,13 +232,21 @@ def evaluate(
         return result
     deepest = min(max(rerank_depths), len(ids))
     ranker_scores = rerank_scores(CrossEncoder(model, threads), benchmark, order[:, :deepest])
+    cosines = np.take_along_axis(similarity, order, axis=1)
+    fused = ranker_scores + model.card.fusion_weight * cosines[:, :deepest]
     for depth in sorted(set(rerank_depths)):
         used = min(depth, deepest)  # a depth past the pool reranks the whole pool
-        ranks = cascade_ranks(retriever_ranks, order, ranker_scores, gold, used)
+        ranks = cascade_ranks(retriever_ranks, order, fused, gold, used)
         rankings = None
         if keep_rankings:
             rankings = [
-                cascade_ranking(order[row, :RANKING_DEPTH].tolist(), ranker_scores[row, :used], ids)
+                cascade_ranking(
+                    order[row, :RANKING_DEPTH].tolist(),
+                    ranker_scores[row, :used],
+                    ids,
+                    cosines[row, :RANKING_DEPTH].tolist(),
+                    model.card.fusion_weight,
+                )
                 for row in range(len(gold))
             ]
         record(f"cascade@{depth}", ranks, rankings)

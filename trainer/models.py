@@ -63,6 +63,19 @@ class CrossEncoder(nn.Module):
         super().__init__()
         self.bert = bert
         self.head = nn.Linear(bert.config.hidden_size, 1)
+        # A fresh head scores every pair 0: the listwise loss starts at chance, ln(1+M), instead of
+        # above it (a random head's noise, times the loss's scale of 20, ranks pairs at random with
+        # confidence). The head's own gradient does not depend on its weights, so it moves at once.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def keep_layers(self, count: int) -> None:
+        """Keep only the first `count` transformer layers of the body: a cheaper, faster ranker."""
+        layers = self.bert.encoder.layer
+        if not 0 < count <= len(layers):
+            raise ValueError(f"layers must lie in [1, {len(layers)}]; got {count}")
+        self.bert.encoder.layer = nn.ModuleList(list(layers)[:count])
+        self.bert.config.num_hidden_layers = count
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor) -> Tensor:
         """(B, L) pair tensors -> (B,) scores in [-1, 1]."""
@@ -89,15 +102,20 @@ def load_model(folder: Path, kind: str) -> DualEncoder | CrossEncoder:
     """Load a `DualEncoder` ("retriever") or `CrossEncoder` ("ranker") from a saved folder.
 
     A folder without CodeSieve's marker file is taken as plain BERT weights (the base model):
-    the retriever uses them as they are, the ranker gets a freshly initialised head.
+    the retriever uses them as they are, the ranker gets a freshly initialised head. A ranker
+    asked of a saved retriever gets the retriever's encoder and a fresh head (METHODS §6).
     """
     bert = load_bert(folder)
     model: DualEncoder | CrossEncoder = DualEncoder(bert) if kind == "retriever" else CrossEncoder(bert)
     if _is_codesieve_folder(folder):
         marker = json.loads((folder / "codesieve-model.json").read_text())
+        weights = load_file(str(folder / "model.safetensors"))
+        if marker.get("kind") == "retriever" and kind == "ranker":
+            model.bert.load_state_dict({name[len("bert.") :]: value for name, value in weights.items()})
+            return model
         if marker.get("kind") != kind:
             raise ValueError(f"{folder} holds a {marker.get('kind')}, not a {kind}")
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        model.load_state_dict(weights)
     return model
 
 

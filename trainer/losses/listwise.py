@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["listwise_ranking_loss"]
+__all__ = ["listwise_distillation_loss", "listwise_ranking_loss"]
 
 
 def listwise_ranking_loss(scores: Tensor, scale: float = 20.0) -> Tensor:
@@ -28,4 +28,31 @@ def listwise_ranking_loss(scores: Tensor, scale: float = 20.0) -> Tensor:
     if scores.dim() != 2 or scores.shape[1] < 2:
         raise ValueError(f"scores must have shape (B, 1+M) with M >= 1; got {tuple(scores.shape)}")
     target = torch.zeros(scores.shape[0], dtype=torch.long, device=scores.device)
+    return F.cross_entropy(scale * scores, target)
+
+
+def listwise_distillation_loss(
+    scores: Tensor, teacher_scores: Tensor, scale: float = 20.0, teacher_scale: float = 20.0
+) -> Tensor:
+    """Cross-entropy of the ranker's softmax against a teacher's softmax over the same candidates.
+
+    ``L = mean_i -Σ_m softmax(teacher_scale·t_i)_m · log softmax(scale·y_i)_m`` (KL divergence up to
+    the teacher's entropy, a constant). **Ours** (METHODS §6): a first phase that teaches the fresh
+    ranker the trained retriever's order over each query's top candidates, a dense target that does
+    not call an equally good "negative" wrong, before the listwise loss on the gold.
+
+    Args:
+        scores: (B, C) ranker scores in [-1, 1].
+        teacher_scores: (B, C) the teacher's scores of the same pairs (the retriever's cosines).
+        scale, teacher_scale: inverse temperatures of the two softmaxes; 20.0 is the retriever's own.
+
+    Returns:
+        Scalar mean loss.
+    """
+    if scores.shape != teacher_scores.shape or scores.dim() != 2 or scores.shape[1] < 2:
+        raise ValueError(
+            f"scores and teacher_scores must share a shape (B, C) with C >= 2; got "
+            f"{tuple(scores.shape)} and {tuple(teacher_scores.shape)}"
+        )
+    target = torch.softmax(teacher_scale * teacher_scores.detach(), dim=1)
     return F.cross_entropy(scale * scores, target)
