@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sqlite3
@@ -15,7 +16,7 @@ from indexcheck import assert_consistent, open_workspace
 
 from codesieve.server.config import from_mapping
 from codesieve.server.index.store import StoredChunk
-from codesieve.server.model.folder import ModelError, ModelFolder
+from codesieve.server.model.folder import ModelError, ModelFolder, write_card
 from codesieve.server.search.cascade import Hit, merge_ranked_lists, merge_reranked
 from codesieve.server.workspace import Filters, Workspace, WorkspaceError
 
@@ -82,6 +83,33 @@ def test_merge_reranked_is_an_explicit_two_stage_merge() -> None:
     assert [hit.chunk.label for hit in hits] == [1, 2, 0, 3, 4]
     assert [hit.stage for hit in hits] == ["rerank"] * 3 + ["retrieve"] * 2
     assert hits[3].score == pytest.approx(0.7)
+
+
+def test_merge_reranked_fuses_the_ranker_score_with_the_cosine() -> None:
+    chunks = [StoredChunk(i, str(i), "a.py", "python", "function", f"f{i}", 1, 2, "x", "h") for i in range(4)]
+    retrieved = [(chunk, 1.0 - 0.1 * i) for i, chunk in enumerate(chunks)]
+    scores = np.array([0.1, 0.9, 0.5], dtype=np.float32)
+    fused = merge_reranked(retrieved, scores, fusion_weight=1.0)  # 1.1, 1.8, 1.3
+    assert [hit.chunk.label for hit in fused] == [1, 2, 0, 3]
+    assert [hit.score for hit in fused[:3]] == pytest.approx([1.8, 1.3, 1.1])
+    assert [hit.cosine for hit in fused[:3]] == pytest.approx([0.9, 0.8, 1.0])
+    heavy = merge_reranked(retrieved, scores, fusion_weight=10.0)  # 10.1, 9.9, 8.5: the retriever's order
+    assert [hit.chunk.label for hit in heavy] == [0, 1, 2, 3] and heavy[0].stage == "rerank"
+
+
+def test_the_model_cards_fusion_weight_orders_the_reranked_hits(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path, tmp_path: Path
+) -> None:
+    fused_model = tmp_path / "fused-model"
+    shutil.copytree(tiny_model, fused_model)
+    card = ModelFolder.load(fused_model).card
+    write_card(fused_model, dataclasses.replace(card, fusion_weight=1e6))  # cosine decides
+    workspace = open_workspace(sample_workspace, fused_model, rerank_depth=5)
+    workspace.sync()
+    plain = workspace.search("retry a function", limit=10, rerank=False)
+    fused = workspace.search("retry a function", limit=10, rerank=True)
+    assert [hit.stage for hit in fused.hits] == ["rerank"] * 5 + ["retrieve"] * 5
+    assert [hit.chunk.id for hit in fused.hits] == [hit.chunk.id for hit in plain.hits]
 
 
 def test_merging_indexes_keeps_each_cascade_order() -> None:

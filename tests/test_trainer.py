@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from codesieve.server.model.folder import ModelFolder
 from codesieve.trainer.checkpoints import CHECKPOINT, CONFIG_FILE, load_ranker, load_state
 from codesieve.trainer.cli import main
 from codesieve.trainer.data import Pair, bucketed_batches, write_pairs
@@ -252,6 +253,29 @@ def test_ranker_with_distillation_margin_and_two_dev_sets_records_the_fusion_wei
     ranking = torch.load(tmp_path / "ranker" / NEGATIVES_FILE)
     assert ranking["ranked"].shape[1] == 4  # the margin's 2 and the 2 negatives
     assert load_ranker(result).bert.config.num_hidden_layers == 1
+
+
+def test_export_onto_adds_a_ranker_to_a_model_folder_and_keeps_its_retriever(
+    pairs_file: Path, tiny_base_model: Path, other_tiny_model: Path, tmp_path: Path
+) -> None:
+    common = dict(
+        pairs=str(pairs_file), base_model=str(tiny_base_model), negatives="inbatch", num_negatives=2
+    )
+    ranker = train_ranker(RankerConfig(out=str(tmp_path / "ranker"), max_steps=1, threads=1, **common))  # type: ignore[arg-type]
+    out = tmp_path / "with-ranker"
+    argv = ["export", "--onto", str(other_tiny_model), "--ranker", str(ranker), "--out", str(out)]
+    assert main([*argv, "--fusion-weight", "2.5"]) == 0
+    folder = ModelFolder.load(out)
+    assert folder.ranker_path is not None and folder.card.fusion_weight == 2.5
+    assert folder.retriever_sha256 == ModelFolder.load(other_tiny_model).retriever_sha256
+    assert folder.card.training["ranker"]["config"]["negatives"] == "inbatch"
+    assert "ranker.onnx" in folder.card.extra["parity"]
+
+    short = train_ranker(
+        RankerConfig(out=str(tmp_path / "short"), max_steps=1, threads=1, max_code_tokens=16, **common)  # type: ignore[arg-type]
+    )
+    assert main(["export", "--onto", str(other_tiny_model), "--ranker", str(short), "--out", str(out)]) == 2
+    assert main(["export", "--onto", str(other_tiny_model), "--out", str(out)]) == 2
 
 
 def test_bad_settings_are_named(pairs_file: Path, tiny_base_model: Path, tmp_path: Path) -> None:
