@@ -5,11 +5,16 @@ grid of w (w = 0 is the plain cascade; a large w is the retriever's order). A ra
 beats the retriever row at some w; choose w on the dev splits only.
 
     python bench/rerank_fusion.py MODEL_DIR cosqa/dev csn_ruby/valid   # MODEL_DIR holds both models
+    python bench/rerank_fusion.py MODEL_DIR cosqa/dev --depth 5 10 20 --max-queries 200
+
+The grid is the trainer's (`ranker_dev.FUSION_WEIGHTS`), so what the training run chose on torch
+scores can be checked here on the int8 graphs the runtime runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -27,8 +32,9 @@ from codesieve.trainer.evaluate import (
     rerank_scores,
     top_order,
 )
+from codesieve.trainer.ranker_dev import FUSION_WEIGHTS
 
-WEIGHTS = (0, 1, 2, 5, 10, 20, 50, 100)
+WEIGHTS = FUSION_WEIGHTS
 
 
 def main() -> int:
@@ -38,7 +44,13 @@ def main() -> int:
     parser.add_argument("model", type=Path, help="model folder with a retriever and a ranker")
     parser.add_argument("sets", nargs="+", help="dev splits: cosqa/dev, csn_ruby/valid")
     parser.add_argument(
-        "--depth", type=int, default=10, help="K, candidates the ranker rescores (default 10)"
+        "--depth", type=int, nargs="+", default=[10], help="K, candidates the ranker rescores (default 10)"
+    )
+    parser.add_argument(
+        "--max-queries",
+        type=int,
+        default=0,
+        help="only the first N queries of each set (the pool stays whole)",
     )
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
     args = parser.parse_args()
@@ -46,23 +58,29 @@ def main() -> int:
     if model.ranker_path is None:
         sys.exit(f"{args.model} holds no ranker")
     retriever, ranker = DualEncoder(model, args.threads), CrossEncoder(model, args.threads)
-    print("| set | retriever | " + " | ".join(f"w={w}" for w in WEIGHTS) + " |")
-    print("|---|---|" + "---|" * len(WEIGHTS))
+    print(f"card fusion_weight: {model.card.fusion_weight}")
+    print("| set | queries | K | retriever | " + " | ".join(f"w={w:g}" for w in WEIGHTS) + " |")
+    print("|---|---|---|---|" + "---|" * len(WEIGHTS))
+    deepest = max(args.depth)
     for name in args.sets:
         benchmark = load_eval_set(name)
+        if args.max_queries:
+            benchmark = dataclasses.replace(benchmark, queries=benchmark.queries[: args.max_queries])
         gold = np.asarray(benchmark.gold_positions())
         codes = code_embeddings(retriever, model, benchmark, default_cache_dir())
         similarity = retriever.encode_queries([query.text for query in benchmark.queries]) @ codes.T
         ranks = rank_of_gold(similarity, gold)
-        order = top_order(similarity, args.depth)
+        order = top_order(similarity, deepest)
         cosines = np.take_along_axis(similarity, order, axis=1)
         scores = rerank_scores(ranker, benchmark, order)
-        fused = [
-            retrieval_metrics(cascade_ranks(ranks, order, scores + w * cosines, gold, args.depth))["mrr"]
-            for w in WEIGHTS
-        ]
-        cells = " | ".join(f"{mrr:.3f}" for mrr in fused)
-        print(f"| {name} | {retrieval_metrics(ranks)['mrr']:.3f} | {cells} |", flush=True)
+        for depth in sorted(args.depth):
+            fused = [
+                retrieval_metrics(cascade_ranks(ranks, order, scores + w * cosines, gold, depth))["mrr"]
+                for w in WEIGHTS
+            ]
+            cells = " | ".join(f"{mrr:.3f}" for mrr in fused)
+            retrieved = retrieval_metrics(ranks)["mrr"]
+            print(f"| {name} | {len(gold)} | {depth} | {retrieved:.3f} | {cells} |", flush=True)
     print("reproduce: python " + " ".join(shlex.quote(arg) for arg in sys.argv))
     return 0
 
