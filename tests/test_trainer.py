@@ -255,6 +255,28 @@ def test_ranker_with_distillation_margin_and_two_dev_sets_records_the_fusion_wei
     assert load_ranker(result).bert.config.num_hidden_layers == 1
 
 
+def test_a_runtime_model_folder_serves_as_the_rankers_retriever(
+    pairs_file: Path, tiny_base_model: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CODESIEVE_EVAL_CACHE", str(tmp_path / "cache"))
+    config = RankerConfig(
+        pairs=str(pairs_file),
+        out=str(tmp_path / "ranker"),
+        base_model=str(tiny_base_model),
+        retriever=str(tiny_model),  # its int8 ONNX retriever ranks the negatives and the dev pool
+        num_negatives=2,
+        distill_steps=1,
+        batch_size=3,
+        max_steps=1,
+        threads=1,
+        dev=str(pairs_file),
+        dev_depth=4,
+    )
+    info = json.loads((train_ranker(config) / CONFIG_FILE).read_text())
+    assert 0 < info["dev_history"][0]["retriever_mrr"] <= 1
+    assert list((tmp_path / "cache").glob("*.npy"))  # the pool's embeddings, shared with `trainer eval`
+
+
 def test_export_onto_adds_a_ranker_to_a_model_folder_and_keeps_its_retriever(
     pairs_file: Path, tiny_base_model: Path, other_tiny_model: Path, tmp_path: Path
 ) -> None:

@@ -24,7 +24,7 @@ from codesieve.server.search.metrics import rank_of_gold, retrieval_metrics
 
 from .checkpoints import load_retriever
 from .data import embed, load_eval_set
-from .evaluate import cascade_ranks, top_order
+from .evaluate import cascade_ranks, code_embeddings, default_cache_dir, top_order
 from .models import CrossEncoder
 
 FUSION_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0)
@@ -92,10 +92,16 @@ def load_dev_set(
     queries = benchmark.queries[: max_queries or None]
     gold = benchmark.gold_positions()[: len(queries)]
     codes = [row.code for row in benchmark.codebase]
-    query_emb, code_emb = retriever_embeddings(
-        retriever, tokens, [query.text for query in queries], codes, limits, device, threads
-    )
-    similarity = (query_emb @ code_emb.T).numpy()
+    texts = [query.text for query in queries]
+    if is_runtime_folder(retriever):  # the pool's embeddings come from (and go to) `trainer eval`'s cache
+        folder = ModelFolder.load(retriever)
+        encoder = RuntimeDualEncoder(folder, threads)
+        similarity = (
+            encoder.encode_queries(texts) @ code_embeddings(encoder, folder, benchmark, default_cache_dir()).T
+        )
+    else:
+        query_emb, code_emb = retriever_embeddings(retriever, tokens, texts, codes, limits, device, threads)
+        similarity = (query_emb @ code_emb.T).numpy()
     head = top_order(similarity, min(depth, len(codes)))
     return DevSet(
         name=spec,
