@@ -1,14 +1,14 @@
 """Evaluate an exported model folder the way users run it: through the runtime's ONNX encoders.
 
 Protocol (shared/benchmarks/README.md): every query is ranked against the whole pool, one code is
-correct, a tie with it counts against it (`server.metrics.rank_of_gold`); MRR over the full
+correct, a tie with it counts against it (`server.search.metrics.rank_of_gold`); MRR over the full
 ranking and Recall@1/5/10/100. Rows:
 
 - ``bm25``: the lexical baseline (`trainer.bm25.BM25`, as bench/bm25_baseline.py);
 - ``retriever``: the model folder's dual encoder alone;
 - ``cascade@K``: the retriever's top K reordered by the ranker's score fused with the cosine
   (`ranker + w * cosine`, w the card's `fusion_weight`), the rest in retriever order: the
-  runtime's explicit two-stage merge (`server.cascade.merge_reranked`). Inside the top K a
+  runtime's explicit two-stage merge (`server.search.cascade.merge_reranked`). Inside the top K a
   tie with the gold counts against it; a gold outside the top K keeps its retriever rank.
 
 A benchmark whose queries are code (the find-similar set) is run as "Find similar code" runs: each
