@@ -29,7 +29,7 @@ from .lsp.server import serve
 from .model.folder import ModelError
 from .scan.safe_read import SourceError
 from .search.cascade import Hit, SearchResult
-from .workspace import Filters, Workspace, WorkspaceError
+from .workspace import SHARED, Filters, Workspace, WorkspaceError
 
 
 def _config(args: argparse.Namespace) -> Settings:
@@ -45,7 +45,7 @@ def _config(args: argparse.Namespace) -> Settings:
 
 def _open(root: Path, args: argparse.Namespace) -> Workspace:
     workspace = Workspace(root, _config(args))
-    for warning in workspace.warnings:
+    for warning in ([SHARED] if workspace.shared else []) + workspace.warnings:
         print(f"codesieve: {warning}", file=sys.stderr)
     return workspace
 

@@ -43,9 +43,9 @@ from .search.cascade import Cascade, Hit, SearchResult
 WORKSPACE_MODEL = "model"  # subfolder of a workspace's index folder where `trainer fit` installs
 WRITER_LOCK = "writer.lock"
 SHARED = (
-    "Another CodeSieve process is indexing this workspace: this one searches the same index and "
-    "takes over the indexing when that process ends."
-)
+    "Another CodeSieve process writes this workspace's index: this one searches the same index and "
+    "takes over the writing when that process ends."
+)  # a fact about the session, not a problem: `shared` holds it, `warnings` does not
 
 
 class WorkspaceError(Exception):
@@ -132,7 +132,6 @@ class Workspace:
                 self.writer_lock = lock
             except Timeout:
                 self.shared = True
-                self.warnings.append(SHARED)
             return ChunkStore(database, self.warnings.append)
         except (OSError, sqlite3.OperationalError) as error:
             self._release()
@@ -148,7 +147,6 @@ class Workspace:
         """Stop sharing the other process's index: index into memory instead."""
         self.store.close()
         self.store, self.shared = ChunkStore(None, self.warnings.append), False
-        self.warnings[:] = [warning for warning in self.warnings if warning != SHARED]
         self.warnings.append(
             f"Another CodeSieve process writes this workspace's index and {reason}: "
             "this one keeps its own index in memory for the session."
@@ -164,7 +162,6 @@ class Workspace:
         except (Timeout, OSError):
             return False
         self.writer_lock, self.shared = lock, False
-        self.warnings[:] = [warning for warning in self.warnings if warning != SHARED]
         self._reset_if_stale()
         self.vectors.refresh(self.store, self.seen_generation)
         return True
@@ -327,6 +324,7 @@ class Workspace:
             "modelPath": str(self.model.path),
             "ranker": self.ranker is not None,
             "indexPath": str(self.folder),
+            "sharedIndex": self.shared,
             "files": len(files),
             "chunks": self.store.chunk_count(),
             "indexBytes": sum(path.stat().st_size for path in self.folder.glob("*") if path.is_file()),

@@ -172,3 +172,28 @@ def test_permission_denied_files_and_folders_are_skipped_and_counted(
     assert result.returncode == 0, result.stderr
     assert "10 files (10 new or changed" in result.stdout
     assert "2 unreadable" in result.stdout
+
+
+DECORATED = """import pytest
+
+
+@pytest.mark.parametrize(
+    "left, right",
+    [(1, 2), (3, 4)],
+)
+@pytest.mark.slow
+def test_adds(left, right):
+    assert left + right > 0
+"""
+
+
+def test_preview_of_a_function_with_a_multi_line_decorator_is_its_def_line(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    (sample_workspace / "test_decorated.py").write_text(DECORATED)
+    result = codesieve(
+        "search", DECORATED, str(sample_workspace), "--json", "--model", str(tiny_model), "-q", "--no-rerank"
+    )
+    assert result.returncode == 0, result.stderr
+    hit = next(hit for hit in json.loads(result.stdout)["hits"] if hit["name"] == "test_adds")
+    assert hit["start_line"] == 4 and hit["preview"] == "def test_adds(left, right):"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from indexcheck import open_workspace
 from lsp_harness import NEOVIM, VSCODE, Client, eventually, start
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
@@ -77,6 +78,7 @@ async def test_index_find_and_similar(ready: Client, workspace: Path) -> None:
     result = await client.find("say hello to someone", limit=5)
     assert 0 < len(result["hits"]) <= 5 and result["stats"]["indexState"] == "ready"
     assert result["stats"]["reranked"] > 0
+    assert status["ranker"] and (await client.find("hello", rerank=False))["stats"]["ranker"]
     assert_hit_ranges(client, result)
     # the cascade's order survives the server: the ranker reorders the retriever's top 10, nothing else
     retrieved = [
@@ -316,3 +318,50 @@ async def test_bad_files_and_added_folders(tmp_path: Path, options: dict[str, An
         assert [hit["score"] for hit in hits] == sorted((hit["score"] for hit in hits), reverse=True)
     finally:
         await client.shutdown_session()
+
+
+async def test_find_stats_say_when_no_ranker_is_installed(
+    workspace: Path, other_tiny_model: Path, tmp_path: Path
+) -> None:
+    """A client asks for the reranked list only when there is a ranker to make it."""
+    client = await start(
+        [workspace], {"model": str(other_tiny_model), "indexDir": str(tmp_path / "i"), "threads": 1}
+    )
+    try:
+        status = await client.wait_for_state("ready")
+        assert status["ranker"] is False and status["folders"][0]["ranker"] is False
+        assert (await client.find("say hello", rerank=False))["stats"]["ranker"] is False
+    finally:
+        await client.shutdown_session()
+
+
+async def test_cancelling_an_answered_request_logs_nothing(workspace: Path, options: dict[str, Any]) -> None:
+    """Clients cancel requests whose answer is on its way (VS Code does so while the user types)."""
+    client = await start([workspace], options)
+    try:
+        await client.wait_for_state("ready")
+        await client.protocol.send_request_async("codeSearch/find", {"query": "sort"}, msg_id="answered")
+        client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="answered"))
+        assert (await client.status())["state"] == "ready"  # the server has read the cancellation
+        await asyncio.sleep(0.5)  # and its log has come through
+        assert b"unknown message id" not in client.stderr, client.stderr.decode(errors="replace")[-2000:]
+    finally:
+        await client.shutdown_session()
+
+
+async def test_a_folder_another_process_writes_opens_without_a_message(
+    workspace: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    """Two windows on one folder share its index: normal, so nothing pops up (Neovim showed a prompt)."""
+    writer = open_workspace(workspace, tiny_model, index_dir=tmp_path / "indexes")
+    writer.sync()  # then idle, holding the writer lock, as another editor window would
+    options = {"model": str(tiny_model), "indexDir": str(tmp_path / "indexes"), "threads": 1}
+    client = await start([workspace], options, NEOVIM)
+    try:
+        status = await client.wait_for_state("ready")
+        assert status["folders"][0]["sharedIndex"] is True and status["chunks"] > 10
+        assert (await client.find("say hello"))["hits"]
+        assert [message.message for message in client.messages] == []
+    finally:
+        await client.shutdown_session()
+        writer.close()

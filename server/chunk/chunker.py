@@ -321,10 +321,25 @@ def _windows(path: str, language: str, source: SourceText, first: int, last: int
     return windows
 
 
+NOT_CODE = ("@", "#", "//", "/*", "*", '"""', "'''")  # decorators, attributes, comments, docstrings
+
+
 def preview(text: str, width: int = 100) -> str:
-    """The first line that is code rather than a decorator, comment or blank, shortened."""
+    """The first line that is code rather than a decorator, comment or blank, shortened.
+
+    A decorator or attribute whose arguments run over several lines (`@pytest.mark.parametrize(`
+    ... `)`, `#[cfg(` ... `)]`) is skipped whole: its lines are skipped until its brackets close.
+    """
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    depth = 0  # brackets a decorator opened and has not closed yet
     for line in lines:
-        if not line.startswith(("@", "#", "//", "/*", "*", '"""', "'''")):
+        if depth > 0 or line.startswith(("@", "#[")):
+            depth = max(0, depth + _bracket_balance(line))
+        elif not line.startswith(NOT_CODE):
             return line[:width]
     return (lines[0] if lines else "")[:width]
+
+
+def _bracket_balance(line: str) -> int:
+    """Opening minus closing brackets on a line (those in strings count too: enough for a preview)."""
+    return sum(line.count(bracket) for bracket in "([{") - sum(line.count(bracket) for bracket in ")]}")

@@ -85,6 +85,11 @@ class IndexedFolder:
         self._pending: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
 
+    @property
+    def has_ranker(self) -> bool:
+        """Whether this folder's model can rerank (a model folder with ranker.onnx)."""
+        return self.workspace is not None and self.workspace.ranker is not None
+
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking index work on this folder's worker thread."""
         self.queued += 1
@@ -144,6 +149,8 @@ class IndexedFolder:
                 "chunks": workspace.store.chunk_count(),
                 "model": workspace.model.card.name,
                 "indexPath": str(workspace.folder),
+                "ranker": workspace.ranker is not None,
+                "sharedIndex": workspace.shared,
                 "warnings": list(workspace.warnings),
             }
         else:

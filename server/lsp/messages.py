@@ -1,7 +1,7 @@
 """How the server reads JSON-RPC messages, and how it answers those it cannot use.
 
-`CodeSieveProtocol` is pygls' LanguageServerProtocol with three changes, each for input a client
-should not send but might:
+`CodeSieveProtocol` is pygls' LanguageServerProtocol with these changes, the first three for input a
+client should not send but might:
 - Messages are structured whole, once parsed. pygls structures every JSON object that has a
   `jsonrpc` key while parsing, nested ones included, so a request whose params merely contained
   such an object was lost; and a request whose params do not fit the method's type (a `range`
@@ -11,6 +11,9 @@ should not send but might:
   a traceback: it is an answer, not a crash. Other exceptions keep pygls' traceback.
 - A `didChange` for a document that was never opened is ignored with a warning, where pygls
   raised a KeyError and showed the user "Error in server".
+- A `$/cancelRequest` for a request already answered is ignored quietly (DEBUG): a client cancels
+  what it no longer needs, and the answer may have crossed the cancellation on the wire. pygls
+  logged a warning for each, about 25 while typing a query in VS Code.
 """
 
 from __future__ import annotations
@@ -81,6 +84,13 @@ class CodeSieveProtocol(LanguageServerProtocol):
         log.info("request %s: %s", msg_id, _clipped(str(error)))
         log.debug("request %s failed", msg_id, exc_info=error)
         self._send_response(msg_id, error=error.to_response_error())
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        """Cancel a running request; one already answered needs nothing (see the module doc)."""
+        if msg_id not in self._request_futures:
+            log.debug("cancellation of request %s, already answered", _clipped(repr(msg_id)))
+            return
+        super()._handle_cancel_notification(msg_id)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(

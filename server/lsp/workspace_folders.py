@@ -28,7 +28,7 @@ from ..chunk.chunker import Chunk
 from ..config import Settings, from_mapping
 from ..index.indexer import IndexReport
 from ..search.cascade import Hit, SearchResult, merge_ranked_lists
-from ..workspace import WorkspaceError, index_root
+from ..workspace import SHARED, WorkspaceError, index_root
 from .indexed_folder import IndexedFolder, apply_changes, chunk_around, describe
 from .protocol import (
     INDEX_STATUS,
@@ -123,6 +123,8 @@ class WorkspaceFolders:
         folder.started = True
         await self.announce()
         warnings = await folder.open()
+        if folder.workspace is not None and folder.workspace.shared:
+            log.info("%s: %s", folder.root, SHARED)  # two windows on one folder: normal, nothing to show
         for warning in warnings:
             self.server.window_show_message(
                 types.ShowMessageParams(types.MessageType.Warning, f"CodeSieve: {warning}")
@@ -207,6 +209,7 @@ class WorkspaceFolders:
             "files": sum(folder["files"] for folder in folders),
             "chunks": sum(folder["chunks"] for folder in folders),
             "model": next((folder["model"] for folder in folders if folder["model"]), None),
+            "ranker": any(folder.get("ranker", False) for folder in folders),
             "indexPath": folders[0]["indexPath"] if len(folders) == 1 else str(index_root(self.config)),
             "folders": folders,
         }
@@ -316,6 +319,7 @@ class WorkspaceFolders:
                 "retrieveMs": round(sum(stat.retrieve_ms for stat in stats), 2),
                 "rerankMs": round(sum(stat.rerank_ms for stat in stats), 2),
                 "indexState": aggregate_state([folder.state for folder, _ in results]),
+                "ranker": any(folder.has_ranker for folder, _ in results),
             },
         }
         notes = sorted({stat.note for stat in stats if stat.note})
