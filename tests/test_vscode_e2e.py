@@ -24,6 +24,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,16 +106,23 @@ def _logs(user_data: Path, server_log: Path) -> str:
     return "\n".join(parts)
 
 
-@pytest.fixture()
-def code_server(
-    editor_tools: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[dict[str, object]]:
-    # CODESIEVE_E2E_MODEL: an already built model folder (saves building the tiny one when iterating).
-    override = os.environ.get("CODESIEVE_E2E_MODEL")
-    tiny_model = Path(override) if override else request.getfixturevalue("tiny_model")
+def _no_codesieve_path() -> str:
+    """The PATH without folders whose `python3` or `codesieve` is this checkout's (so discovery is real)."""
+    here = Path(sys.executable).parent.resolve()
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(part for part in parts if part and Path(part).resolve() != here)
+
+
+def _start_code_server(
+    editor_tools: dict[str, str], tmp_path: Path, folder: Path, extra_settings: dict[str, object]
+) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
+    """A fresh code-server with the .vsix installed and `folder` open; codesieve.* in User settings only.
+
+    code-server is a remote window: its extension host runs on the "remote" side, where settings of
+    machine scope are read from the Machine settings only. The extension's settings must work from
+    the User settings, where a user puts them.
+    """
     node, entry, vsix = editor_tools["NODE"], editor_tools["CODE_SERVER_ENTRY"], editor_tools["VSIX"]
-    folder = tmp_path / "workspace"
-    shutil.copytree(SAMPLES, folder)
     user_data, extensions, config = tmp_path / "user-data", tmp_path / "extensions", tmp_path / "config.yaml"
     (user_data / "User").mkdir(parents=True)
     config.write_text("bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n")
@@ -137,22 +145,17 @@ def code_server(
         "editor.acceptSuggestionOnEnter": "off",
         "editor.wordBasedSuggestions": "off",
         "files.autoSave": "off",
-        "codesieve.pythonPath": sys.executable,
-        "codesieve.model": str(tiny_model),
         "codesieve.indexDir": str(tmp_path / "indexes"),
+        **extra_settings,
     }
     (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
-    # In code-server the extension host is "remote": settings scoped to the machine (pythonPath,
-    # indexDir) are read from the Machine settings, not the browser's User settings.
-    (user_data / "Machine").mkdir()
-    machine = {key: value for key, value in settings.items() if key.startswith("codesieve.")}
-    (user_data / "Machine" / "settings.json").write_text(json.dumps(machine, indent=2))
     env = {
         **os.environ,
         "CODESIEVE_INDEX_DIR": str(tmp_path / "indexes"),
-        "PATH": f"{Path(node).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{Path(node).parent}{os.pathsep}{_no_codesieve_path()}",
         "TOKENIZERS_PARALLELISM": "false",
     }
+    env.pop("VIRTUAL_ENV", None)
     base = [
         node,
         entry,
@@ -180,20 +183,43 @@ def code_server(
         )  # fmt: skip
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz", process, timeout=60)
-        yield {
-            "url": f"http://127.0.0.1:{port}",
-            "folder": folder,
-            "user_data": user_data,
-            "log": server_log,
-            "machine_settings": user_data / "Machine" / "settings.json",
-        }
+    except BaseException:
+        _stop(process)
+        raise
+    return process, {
+        "url": f"http://127.0.0.1:{port}",
+        "folder": folder,
+        "user_data": user_data,
+        "log": server_log,
+        "user_settings": user_data / "User" / "settings.json",
+    }
+
+
+def _model(request: pytest.FixtureRequest, fixture: str) -> Path:
+    # CODESIEVE_E2E_MODEL: an already built model folder (saves building the tiny one when iterating).
+    override = os.environ.get("CODESIEVE_E2E_MODEL") if fixture == "tiny_model" else None
+    return Path(override) if override else Path(request.getfixturevalue(fixture))
+
+
+@pytest.fixture()
+def code_server(
+    editor_tools: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[dict[str, object]]:
+    """The sample files open, codesieve.pythonPath set (in the User settings), the tiny model with a ranker."""
+    folder = tmp_path / "workspace"
+    shutil.copytree(SAMPLES, folder)
+    settings = {"codesieve.pythonPath": sys.executable, "codesieve.model": str(_model(request, "tiny_model"))}
+    process, info = _start_code_server(editor_tools, tmp_path, folder, settings)
+    try:
+        yield info
     finally:
         _stop(process)
 
 
-def test_vscode_extension_end_to_end(
-    code_server: dict[str, object], editor_tools: dict[str, str], tmp_path: Path
-) -> None:
+def _run_driver(
+    code_server: dict[str, object], editor_tools: dict[str, str], tmp_path: Path, mode: str
+) -> tuple[dict[str, Any], str]:
+    """Runs driver.js against the code-server; returns its result and the logs (for failure messages)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     result_file = tmp_path / "result.json"
     env = {
@@ -203,7 +229,8 @@ def test_vscode_extension_end_to_end(
         "CS_FOLDER": str(code_server["folder"]),
         "ARTIFACTS": str(ARTIFACTS),
         "RESULT": str(result_file),
-        "MACHINE_SETTINGS": str(code_server["machine_settings"]),
+        "USER_SETTINGS": str(code_server["user_settings"]),
+        "MODE": mode,
         "BROWSER_PROFILE": str(tmp_path / "chromium-profile"),
         "CHROMIUM": editor_tools.get("CHROMIUM", "/usr/bin/chromium"),
     }
@@ -215,20 +242,66 @@ def test_vscode_extension_end_to_end(
     print(f"driver: {time.monotonic() - started:.1f} s")
     logs = _logs(Path(str(code_server["user_data"])), Path(str(code_server["log"])))
     assert result_file.exists(), f"the driver wrote no result ({driver.returncode}):\n{driver.stderr}\n{logs}"
-    result = json.loads(result_file.read_text())
+    result: dict[str, Any] = json.loads(result_file.read_text())
     failed = [f"{c['name']}: {c['detail']}" for c in result["checks"] if not c["ok"]]
     assert not result["error"], f"driver error: {result['error']}\n{driver.stdout[-3000:]}\n{logs}"
     assert not failed, "failed checks:\n" + "\n".join(failed) + f"\n{driver.stdout[-3000:]}\n{logs}"
+    return result, logs
+
+
+def test_vscode_extension_end_to_end(
+    code_server: dict[str, object], editor_tools: dict[str, str], tmp_path: Path
+) -> None:
+    result, _ = _run_driver(code_server, editor_tools, tmp_path, "full")
     names = {c["name"] for c in result["checks"]}
     for required in (
-        "status bar reaches ready with a chunk count",
+        "status bar reaches ready with a chunk count",  # with pythonPath in the User settings of a remote window
+        "no preview before the user moves",
+        "the reranked list replaced the first one",
         "Find Code lists the function whose text was typed",
         "Enter opens the hit on its line",
         "Find Similar lists similar functions",
         "a saved edit is found by the next search",
+        "the User settings show codesieve.pythonPath",
         "a Python that cannot run gives a notification saying to set codesieve.pythonPath",
+        "its Open Settings shows the codesieve.pythonPath setting",
     ):
         assert required in names, f"the driver did not get to {required!r}"
     for shot in ("vscode-status-bar.png", "vscode-find-code.png", "vscode-find-similar.png"):
         assert (ARTIFACTS / shot).stat().st_size > 1000, f"missing screenshot {shot}"
     assert result["ok"], result
+
+
+VENV_PYTHON = """#!/bin/sh
+# The workspace's own environment, as `python -m venv .venv && pip install codesieve` would make it.
+exec {python} "$@"
+"""
+
+
+def test_vscode_finds_the_workspace_venv_and_asks_once_per_query_without_a_ranker(
+    editor_tools: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """No codesieve.pythonPath: the server runs from the workspace's .venv. No ranker: one request a query."""
+    folder = tmp_path / "workspace"
+    shutil.copytree(SAMPLES, folder)
+    venv_python = folder / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.write_text(VENV_PYTHON.format(python=sys.executable))
+    venv_python.chmod(0o755)
+    settings = {
+        "codesieve.model": str(_model(request, "other_tiny_model")),  # no ranker.onnx
+        "codesieve.trace.server": "messages",  # every request in the CodeSieve output
+    }
+    process, info = _start_code_server(editor_tools, tmp_path, folder, settings)
+    try:
+        result, logs = _run_driver(info, editor_tools, tmp_path, "discovery")
+    finally:
+        _stop(process)
+    assert {"query 1 is answered", "query 2 is answered"} <= {c["name"] for c in result["checks"]}, result
+    output = "\n".join(
+        log.read_text(errors="replace")
+        for log in Path(str(info["user_data"])).glob("logs/**/*CodeSieve*.log")
+    )
+    assert f"starting: {venv_python} -m codesieve.server.cli serve" in output, logs
+    finds = output.count("Sending request 'codeSearch/find ")
+    assert finds == 2, f"{finds} codeSearch/find requests for 2 queries:\n{logs}"

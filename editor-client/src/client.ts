@@ -100,7 +100,7 @@ export class ClientController implements vscode.Disposable {
     this.status.update({ state: "starting" });
     let launch;
     try {
-      launch = await resolveServerLaunch(folder.uri.fsPath, folder.uri);
+      launch = await resolveServerLaunch(folder.uri);
     } catch (error) {
       if (error instanceof LaunchError) {
         this.log(error.message + (error.detail ? `\n${error.detail}` : ""));

@@ -3,8 +3,8 @@ import * as vscode from "vscode";
 import { ClientController } from "./client";
 import { showFindCode, showResults } from "./picker";
 import { FindSimilarRequest } from "./protocol";
-import { resolvePython } from "./python";
-import { PROCESS_SETTINGS, SECTION } from "./settings";
+import { LaunchError, onPythonExtensionInterpreterChange, resolvePython } from "./python";
+import { PROCESS_SETTINGS, SECTION, pythonPathSetting, serverCommandSetting } from "./settings";
 import { StatusBar, describe } from "./status";
 
 let controller: ClientController | undefined;
@@ -65,6 +65,13 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
 
+  // The Python extension's interpreter is one place the server's Python comes from: follow its changes.
+  void onPythonExtensionInterpreterChange(() => {
+    if (!pythonPathSetting() && !serverCommandSetting()) {
+      void clients.restart("the Python extension's selected interpreter changed");
+    }
+  }).then((subscription) => subscription && context.subscriptions.push(subscription));
+
   void clients.start();
 }
 
@@ -106,7 +113,15 @@ async function retrain(clients: ClientController): Promise<void> {
     if (folders.length === 0) void vscode.window.showInformationMessage("CodeSieve: open a folder to train on first.");
     return;
   }
-  const { python } = await resolvePython(folder.uri);
+  let python: string;
+  try {
+    python = (await resolvePython(folder.uri)).python;
+  } catch (error) {
+    if (!(error instanceof LaunchError)) throw error;
+    const choice = await vscode.window.showErrorMessage(error.message, "Open Settings");
+    await clients.handleFix(choice);
+    return;
+  }
   const execution = new vscode.ProcessExecution(python, ["-m", "codesieve.trainer.cli", "fit", folder.uri.fsPath], {
     cwd: folder.uri.fsPath,
   });

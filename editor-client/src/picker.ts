@@ -72,16 +72,25 @@ function describeStats(result: FindResult, count: number, showStage: boolean): s
   return parts.join(" · ");
 }
 
-/** A QuickPick that previews the active item and opens the accepted one. */
+function sameLocation(a: HitItem, b: HitItem): boolean {
+  return a.uri.toString() === b.uri.toString() && a.range.isEqual(b.range);
+}
+
+/**
+ * A QuickPick that previews the item the user moves to and opens the accepted one.
+ *
+ * Nothing opens before the user moves. VS Code makes the first item active whenever the items change,
+ * and tells the extension later, by position in the list: by the time the event comes, a newer list may
+ * have replaced the one it was about. So an event is the user's only when it lands on an item other than
+ * the first of the current list, or once the user has moved in this list.
+ */
 class ResultsPicker {
   readonly quickPick = vscode.window.createQuickPick<HitItem>();
   private readonly disposables: vscode.Disposable[] = [];
-  private previewed = false;
+  private previewed: HitItem | undefined;
   private accepted = false;
   private readonly originalEditor = vscode.window.activeTextEditor;
-  /** The item VS Code will make active after a list change; previewing waits for the user to move. */
-  private automaticActive: HitItem | undefined;
-  /** Whether the user moved through the current results (then a replacing list keeps their place). */
+  /** Whether the user moved through the current query's results (a reranked list then keeps their place). */
   private userMoved = false;
 
   constructor(
@@ -95,18 +104,7 @@ class ResultsPicker {
     this.quickPick.matchOnDetail = false;
     this.quickPick.ignoreFocusOut = false;
     this.disposables.push(
-      this.quickPick.onDidChangeActive((items) => {
-        const item = items[0];
-        if (!item) return;
-        if (item === this.automaticActive) {
-          // VS Code activated it because the list changed, not because the user moved: no preview.
-          this.automaticActive = undefined;
-          return;
-        }
-        this.userMoved = true;
-        this.previewed = true;
-        void openHit(item, true, true).catch(() => undefined);
-      }),
+      this.quickPick.onDidChangeActive((items) => this.activeChanged(items[0])),
       this.quickPick.onDidAccept(() => {
         const item = this.quickPick.selectedItems[0] ?? this.quickPick.activeItems[0];
         if (!item) return;
@@ -131,23 +129,27 @@ class ResultsPicker {
     );
   }
 
-  /** A new query: the next results start at the top. */
-  newQuery(): void {
-    this.userMoved = false;
+  private activeChanged(item: HitItem | undefined): void {
+    if (!item) return;
+    if (!this.userMoved && item === this.quickPick.items[0]) return; // VS Code's doing, not the user's
+    this.userMoved = true;
+    if (this.previewed && sameLocation(this.previewed, item)) return; // already shown
+    this.previewed = item;
+    void openHit(item, true, true).catch(() => undefined);
   }
 
-  setResult(result: FindResult, prefix?: string, showStage = true): void {
+  /**
+   * Show a query's results. `replacing`: the reranked list of the query whose first list is shown;
+   * it keeps the user's place when they moved. A new query's list starts at the top, unpreviewed.
+   */
+  setResult(result: FindResult, prefix: string | undefined, replacing: boolean, showStage: boolean): void {
     const items = result.hits.map((hit) => toItem(this.client, hit));
-    const active = this.userMoved ? this.quickPick.activeItems[0] : undefined;
-    this.automaticActive = items[0];
+    const active = replacing && this.userMoved ? this.quickPick.activeItems[0] : undefined;
+    if (!replacing) this.userMoved = false;
     this.quickPick.items = items;
-    // Keep the user's place when the reranked list replaces the fast one.
     if (active) {
-      const same = items.find((item) => item.uri.toString() === active.uri.toString() && item.range.isEqual(active.range));
-      if (same) {
-        this.automaticActive = same;
-        this.quickPick.activeItems = [same];
-      }
+      const same = items.find((item) => sameLocation(item, active));
+      if (same) this.quickPick.activeItems = [same];
     }
     const summary = items.length === 0 ? "no results" : describeStats(result, items.length, showStage);
     this.quickPick.title = prefix ? `${prefix} — ${summary}` : summary;
@@ -159,7 +161,10 @@ class ResultsPicker {
   }
 }
 
-/** CodeSieve: Find Code — results as you type, fast retrieve first, then the reranked list. */
+/**
+ * CodeSieve: Find Code — results as you type: the retriever's list first, then, when the model has a
+ * ranker (the first answer's `stats.ranker` says), the reranked list in its place. One list a query otherwise.
+ */
 export function showFindCode(client: LanguageClient, initialQuery = ""): void {
   const picker = new ResultsPicker(client, "CodeSieve: Find Code", "Describe the code you are looking for, or paste some");
   const quickPick = picker.quickPick;
@@ -189,10 +194,12 @@ export function showFindCode(client: LanguageClient, initialQuery = ""): void {
     try {
       const fast = await client.sendRequest(FindRequest, { query, limit, rerank: false }, source.token);
       if (mine !== generation) return; // a newer query is under way
-      picker.setResult(fast, "CodeSieve: Find Code");
+      const ranker = fast.stats?.ranker === true;
+      picker.setResult(fast, "CodeSieve: Find Code", false, ranker);
+      if (!ranker) return;
       const full = await client.sendRequest(FindRequest, { query, limit, rerank: true }, source.token);
       if (mine !== generation) return;
-      picker.setResult(full, "CodeSieve: Find Code");
+      picker.setResult(full, "CodeSieve: Find Code", true, true);
     } catch (error) {
       if (mine !== generation || source.token.isCancellationRequested) return;
       quickPick.title = `CodeSieve: Find Code — ${errorMessage(error)}`;
@@ -207,7 +214,6 @@ export function showFindCode(client: LanguageClient, initialQuery = ""): void {
 
   quickPick.onDidChangeValue((value) => {
     if (timer) clearTimeout(timer);
-    picker.newQuery();
     generation++; // results for the previous text are stale from now on
     cancelPending();
     timer = setTimeout(() => void search(value), DEBOUNCE_MS);
@@ -230,7 +236,7 @@ export function showResults(client: LanguageClient, title: string, result: Thena
   result.then(
     (value) => {
       picker.quickPick.busy = false;
-      picker.setResult(value ?? { hits: [] }, title, false);
+      picker.setResult(value ?? { hits: [] }, title, false, false);
     },
     (error: unknown) => {
       picker.quickPick.busy = false;

@@ -41,6 +41,9 @@ export interface FindStats {
   retrieveMs?: number;
   rerankMs?: number;
   indexState?: string;
+  /** Whether the model has a ranker: only then is a `rerank: true` list different from the first. */
+  ranker?: boolean;
+  note?: string;
 }
 
 export interface FindResult {

@@ -1,5 +1,7 @@
 // Finding the Python that runs the server, and checking it can before starting the client.
 import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 import * as vscode from "vscode";
 import { pythonPathSetting, serverCommandSetting } from "./settings";
 
@@ -17,6 +19,8 @@ export class LaunchError extends Error {
     message: string,
     readonly fix: "pythonPath" | "install" | "serverCommand",
     readonly detail?: string,
+    /** The problem in a few words, for a list of what was tried. */
+    readonly reason: string = message,
   ) {
     super(message);
   }
@@ -24,6 +28,7 @@ export class LaunchError extends Error {
 
 interface PythonEnvironmentsApi {
   getActiveEnvironmentPath?: (resource?: vscode.Uri) => { path?: string } | undefined;
+  onDidChangeActiveEnvironmentPath?: vscode.Event<unknown>;
   resolveEnvironment?: (
     env: unknown,
   ) => Promise<{ executable?: { uri?: vscode.Uri } } | undefined> | { executable?: { uri?: vscode.Uri } } | undefined;
@@ -58,13 +63,138 @@ export async function pythonFromPythonExtension(resource?: vscode.Uri): Promise<
   return undefined;
 }
 
-/** The Python to use for the server and the trainer: setting, then the Python extension, then python3. */
-export async function resolvePython(resource?: vscode.Uri): Promise<{ python: string; source: string }> {
+/** Calls `listener` when the interpreter selected in the Python extension changes (if it is installed). */
+export async function onPythonExtensionInterpreterChange(listener: () => void): Promise<vscode.Disposable | undefined> {
+  const extension = vscode.extensions.getExtension<PythonExtensionApi>("ms-python.python");
+  if (!extension) return undefined;
+  try {
+    const api = extension.isActive ? extension.exports : await extension.activate();
+    return api?.environments?.onDidChangeActiveEnvironmentPath?.(() => listener());
+  } catch {
+    return undefined;
+  }
+}
+
+export interface PythonCandidate {
+  python: string;
+  /** Where it came from, for messages. */
+  source: string;
+}
+
+const DEFAULT_PYTHON = process.platform === "win32" ? "python" : "python3";
+const VENV_PYTHONS =
+  process.platform === "win32"
+    ? [".venv/Scripts/python.exe", "venv/Scripts/python.exe"]
+    : [".venv/bin/python", "venv/bin/python"];
+
+function isFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The Python behind a `codesieve` command on the PATH: the one beside it, else its #! line's. */
+export function pythonOfCodesieveOnPath(): string | undefined {
+  const names = process.platform === "win32" ? ["codesieve.exe", "codesieve.cmd"] : ["codesieve"];
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    const script = names.map((name) => path.join(dir, name)).find(isFile);
+    if (!script) continue;
+    const beside = [process.platform === "win32" ? "python.exe" : "python", "python3"].map((name) => path.join(dir, name));
+    const python = beside.find(isFile);
+    if (python) return python;
+    try {
+      const shebang = /^#!\s*(\S+python[\d.]*)\s*$/m.exec(fs.readFileSync(script, "utf-8").split("\n", 1)[0] ?? "");
+      if (shebang?.[1] && isFile(shebang[1])) return shebang[1];
+    } catch {
+      // an unreadable script: try the next folder
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Where to look for a Python with codesieve when codesieve.pythonPath is not set, in order: the
+ * Python extension's interpreter, the workspace's .venv (trusted workspaces only: it is the
+ * workspace's code), the Python of a `codesieve` on the PATH, python3.
+ */
+export async function pythonCandidates(folder?: vscode.Uri): Promise<PythonCandidate[]> {
+  const candidates: PythonCandidate[] = [];
+  const fromExtension = await pythonFromPythonExtension(folder);
+  if (fromExtension) candidates.push({ python: fromExtension, source: "the Python extension's interpreter" });
+  if (folder?.scheme === "file" && vscode.workspace.isTrusted) {
+    for (const relative of VENV_PYTHONS) {
+      const python = path.join(folder.fsPath, relative);
+      if (isFile(python)) candidates.push({ python, source: `the workspace's ${relative.split("/")[0]}` });
+    }
+  }
+  const onPath = pythonOfCodesieveOnPath();
+  if (onPath) candidates.push({ python: onPath, source: "codesieve on the PATH" });
+  candidates.push({ python: DEFAULT_PYTHON, source: `the default ${DEFAULT_PYTHON}` });
+  return candidates;
+}
+
+/**
+ * The Python that runs the server and the trainer: codesieve.pythonPath when set (checked, never
+ * second-guessed), else the first candidate that can import codesieve. Throws a LaunchError saying
+ * what was tried and how to fix it.
+ */
+export async function resolvePython(folder?: vscode.Uri): Promise<PythonCandidate> {
+  const cwd = folder?.scheme === "file" ? folder.fsPath : undefined;
   const configured = pythonPathSetting();
-  if (configured) return { python: configured, source: "codesieve.pythonPath" };
-  const fromExtension = await pythonFromPythonExtension(resource);
-  if (fromExtension) return { python: fromExtension, source: "the Python extension's interpreter" };
-  return { python: process.platform === "win32" ? "python" : "python3", source: "the default python3" };
+  if (configured) {
+    const candidate = { python: configured, source: "codesieve.pythonPath" };
+    const problem = await checkPython(candidate, cwd);
+    if (problem) throw problem;
+    return candidate;
+  }
+  const tried: string[] = [];
+  let detail: string | undefined;
+  for (const candidate of await pythonCandidates(folder)) {
+    const problem = await checkPython(candidate, cwd);
+    if (!problem) return candidate;
+    tried.push(`${candidate.python} (${candidate.source}): ${problem.reason}`);
+    detail = detail ?? problem.detail;
+  }
+  throw new LaunchError(
+    "CodeSieve: no Python with the codesieve package was found (codesieve.pythonPath is not set; tried " +
+      `${tried.join("; ")}). Set codesieve.pythonPath to a Python that has codesieve installed, or install it ` +
+      "in the workspace's .venv (pip install codesieve).",
+    "pythonPath",
+    detail,
+  );
+}
+
+/** Why `python` cannot run the server (a LaunchError with a short `reason`), or undefined when it can. */
+async function checkPython(candidate: PythonCandidate, cwd: string | undefined): Promise<LaunchError | undefined> {
+  const { python, source } = candidate;
+  const check = await run(python, ["-c", "import codesieve.server"], cwd, 60_000);
+  if (check.error) {
+    const reason = check.error.code === "ENOENT" ? "was not found" : `could not be run (${check.error.message})`;
+    return new LaunchError(
+      `CodeSieve: Python '${python}' (${source}) ${reason}. Set codesieve.pythonPath to a Python that has codesieve installed.`,
+      "pythonPath",
+      undefined,
+      reason,
+    );
+  }
+  if (check.code === 0) return undefined;
+  if (/ModuleNotFoundError|No module named/.test(check.stderr)) {
+    return new LaunchError(
+      `CodeSieve: the codesieve package is not installed for '${python}' (${source}). ` +
+        `Run pip install codesieve in that environment, or set codesieve.pythonPath to one that has it.`,
+      "install",
+      check.stderr,
+      "no codesieve package",
+    );
+  }
+  return new LaunchError(
+    `CodeSieve: '${python} -c "import codesieve.server"' failed (exit ${check.code ?? "?"}). See the CodeSieve output for details.`,
+    "install",
+    check.stderr,
+    `import codesieve.server failed (exit ${check.code ?? "?"})`,
+  );
 }
 
 interface RunResult {
@@ -106,38 +236,14 @@ function run(command: string, args: string[], cwd: string | undefined, timeoutMs
 
 /**
  * The command that starts `codesieve serve` over stdio. Throws a LaunchError that says how to fix it
- * when the interpreter cannot run or has no codesieve package.
+ * when no interpreter can run it.
  */
-export async function resolveServerLaunch(cwd: string | undefined, resource?: vscode.Uri): Promise<ServerLaunch> {
+export async function resolveServerLaunch(folder?: vscode.Uri): Promise<ServerLaunch> {
   const override = serverCommandSetting();
   if (override) {
     const [command, ...args] = override;
     return { command: command as string, args, source: "codesieve.serverCommand" };
   }
-  const { python, source } = await resolvePython(resource);
-  const check = await run(python, ["-c", "import codesieve.server"], cwd, 60_000);
-  if (check.error) {
-    const reason = check.error.code === "ENOENT" ? "was not found" : `could not be run (${check.error.message})`;
-    throw new LaunchError(
-      `CodeSieve: Python '${python}' (${source}) ${reason}. Set codesieve.pythonPath to a Python that has codesieve installed.`,
-      "pythonPath",
-    );
-  }
-  if (check.code !== 0) {
-    const missing = /ModuleNotFoundError|No module named/.test(check.stderr);
-    if (missing) {
-      throw new LaunchError(
-        `CodeSieve: the codesieve package is not installed for '${python}' (${source}). ` +
-          `Run pip install codesieve in that environment, or set codesieve.pythonPath to one that has it.`,
-        "install",
-        check.stderr,
-      );
-    }
-    throw new LaunchError(
-      `CodeSieve: '${python} -c "import codesieve.server"' failed (exit ${check.code ?? "?"}). See the CodeSieve output for details.`,
-      "install",
-      check.stderr,
-    );
-  }
+  const { python, source } = await resolvePython(folder);
   return { command: python, args: ["-m", "codesieve.server.cli", "serve"], source, python };
 }

@@ -4,7 +4,10 @@
 //
 // Environment: CS_URL (code-server base URL), CS_FOLDER (the workspace folder), ARTIFACTS (where the
 // screenshots go), RESULT (JSON file written at the end), BROWSER_PROFILE (empty folder for Chromium),
-// CHROMIUM (default /usr/bin/chromium). NODE_PATH must make playwright-core resolvable.
+// CHROMIUM (default /usr/bin/chromium), USER_SETTINGS (code-server's User/settings.json, which the
+// pythonPath step edits), MODE ("full", the default: everything; "discovery": no pythonPath set, the
+// server found through the workspace's .venv, and two queries typed). NODE_PATH must make
+// playwright-core resolvable.
 "use strict";
 
 const fs = require("fs");
@@ -15,7 +18,8 @@ const URL_BASE = process.env.CS_URL;
 const FOLDER = process.env.CS_FOLDER;
 const ARTIFACTS = process.env.ARTIFACTS;
 const RESULT = process.env.RESULT;
-const MACHINE_SETTINGS = process.env.MACHINE_SETTINGS; // code-server's Machine/settings.json (codesieve.*)
+const USER_SETTINGS = process.env.USER_SETTINGS; // code-server's User/settings.json (the browser's user settings)
+const MODE = process.env.MODE || "full";
 const PROFILE = process.env.BROWSER_PROFILE;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const READY_TIMEOUT_MS = Number(process.env.READY_TIMEOUT_MS || 150000);
@@ -200,6 +204,7 @@ async function run(page) {
   result.timings.ready = elapsed();
   const chunks = Number(/([\d,]+) chunks/.exec(ready)[1].replace(/,/g, ""));
   check("index has chunks", chunks > 10, `${chunks} chunks`);
+  if (MODE === "discovery") return discovery(page);
   await screenshot(page.locator("#workbench\\.parts\\.statusbar"), "vscode-status-bar.png");
 
   // 2. Find Code: results as you type, then the reranked list; opening one lands on its line.
@@ -219,6 +224,9 @@ async function run(page) {
     first.labels.length > 0 && first.labels.every((label) => /, [\w./-]+:\d+, \w+ · ./.test(label)),
     first.labels[0],
   );
+  await page.waitForTimeout(1500); // time for a preview to open, if one were going to
+  const tabsBeforeMoving = await page.locator(".tabs-container .tab").count();
+  check("no preview before the user moves", tabsBeforeMoving === 0, `${tabsBeforeMoving} editor tabs open`);
   await page.mouse.move(5, 5); // no hover highlight in the screenshots
   // Move through the list to the hit (previewing each), then Enter.
   let target = await moveTo(page, "fetch");
@@ -360,25 +368,48 @@ async function run(page) {
     }, 10000);
     check("opening the new function lands on its line", at, `${(at || (await cursorLine(page))).text}, expected Ln ${newLine}`);
   }
-  // 5. A Python without codesieve: changing codesieve.pythonPath restarts the server, which cannot start,
-  //    and a notification says what to fix; putting the setting back brings it back.
-  if (MACHINE_SETTINGS) {
-    log("step: bad pythonPath");
-    const original = fs.readFileSync(MACHINE_SETTINGS, "utf-8");
-    const broken = { ...JSON.parse(original), "codesieve.pythonPath": "/nonexistent/bin/python3" };
-    fs.writeFileSync(MACHINE_SETTINGS, JSON.stringify(broken, null, 2));
+  // 5. A Python without codesieve: setting codesieve.pythonPath in the User settings (this is a remote
+  //    window) restarts the server, which cannot start, and a notification says what to fix; its
+  //    "Open Settings" shows the setting; putting the right path back brings the server back.
+  log("step: bad pythonPath");
+  const original = JSON.parse(fs.readFileSync(USER_SETTINGS, "utf-8"))["codesieve.pythonPath"];
+  const pythonInput = page.locator(".settings-editor .setting-item-contents", { hasText: "Python Path" }).locator("input").first();
+  await page.keyboard.press("F1");
+  await quickInputBox(page).waitFor({ state: "visible", timeout: 10000 });
+  await quickInputBox(page).fill(">Preferences: Open User Settings");
+  const openUser = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Preferences: Open User Settings" })
+    .filter({ hasNotText: "JSON" }).first();
+  await openUser.waitFor({ timeout: 10000 });
+  await openUser.click();
+  await page.locator(".settings-editor").waitFor({ state: "visible", timeout: 15000 });
+  await page.waitForTimeout(1000);
+  await page.keyboard.type("codesieve.pythonPath", { delay: 10 });
+  const inSettings = await pythonInput.waitFor({ state: "visible", timeout: 15000 }).then(() => true, () => false);
+  check("the User settings show codesieve.pythonPath", inSettings);
+  if (inSettings) {
+    await pythonInput.fill("/nonexistent/bin/python3");
+    await pythonInput.press("Tab");
     const toast = page.locator(".notifications-toasts .notification-toast", { hasText: "codesieve.pythonPath" }).first();
     const shown = await toast.waitFor({ state: "visible", timeout: 30000 }).then(() => true, () => false);
     const toastText = shown ? ((await toast.textContent()) || "").replace(/\s+/g, " ") : "";
     check(
       "a Python that cannot run gives a notification saying to set codesieve.pythonPath",
-      shown && /Set codesieve\.pythonPath/.test(toastText),
+      shown && /Set codesieve\.pythonPath/.test(toastText) && toastText.includes("/nonexistent/bin/python3"),
       toastText.slice(0, 200),
     );
     const stopped = await poll(async () => /CodeSieve: stopped/.test(await statusText(page)), 10000);
     check("the status bar shows the server stopped", stopped, await statusText(page));
-    if (shown) await screenshot(toast, "vscode-no-python.png");
-    fs.writeFileSync(MACHINE_SETTINGS, original);
+    if (shown) {
+      await screenshot(toast, "vscode-no-python.png");
+      await toast.locator(".monaco-button", { hasText: "Open Settings" }).first().click();
+      await page.waitForTimeout(1500);
+      const found = await pythonInput.waitFor({ state: "visible", timeout: 15000 }).then(() => true, () => false);
+      const editorText = ((await page.locator(".settings-editor").textContent().catch(() => "")) || "").replace(/\s+/g, " ");
+      check("its Open Settings shows the codesieve.pythonPath setting", found && !/No Settings Found/.test(editorText),
+        editorText.slice(0, 300));
+    }
+    await pythonInput.fill(original);
+    await pythonInput.press("Tab");
     const again = await poll(async () => {
       const text = await statusText(page);
       return /CodeSieve: [\d,]+ chunks/.test(text) ? text : false;
@@ -392,6 +423,25 @@ async function run(page) {
     return countOf(text) > chunks ? text : false;
   }, 15000);
   check("status bar shows the new chunk after the save", finalStatus, `${finalStatus || (await statusText(page))}, was ${chunks}`);
+}
+
+/** With no ranker installed: each query gets one list (the test counts the requests in the trace). */
+async function discovery(page) {
+  await page.locator(".part.editor").click({ position: { x: 200, y: 200 } }).catch(() => undefined);
+  await openFindCode(page);
+  for (const [index, query] of [FETCH_QUERY, "say hello to a person"].entries()) {
+    await quickInputBox(page).fill(query);
+    const listed = await poll(async () => {
+      const title = await quickTitle(page);
+      return /\d+ results?|no results/.test(title) ? title : false;
+    }, 30000, 50);
+    await page.waitForTimeout(2000); // a second list, if one were coming, would come now
+    const title = await quickTitle(page);
+    result.notes.push(`query ${index + 1}: ${title}`);
+    check(`query ${index + 1} is answered`, listed, title);
+    check(`query ${index + 1}'s title does not claim a reranked list`, listed && !/reranked/.test(title), title);
+  }
+  await page.keyboard.press("Escape");
 }
 
 main().catch((error) => {
