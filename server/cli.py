@@ -3,6 +3,7 @@
     codesieve index ~/src/myrepo
     codesieve search "retry an http request with backoff" ~/src/myrepo
     codesieve search "parse config" . --json --limit 20 --no-rerank --lang python --path 'src/**'
+    codesieve search "mock the http adapter" . --tests      # test code ranked like any other
     codesieve similar ~/src/myrepo/pkg/io.py:120
     codesieve status ~/src/myrepo
     codesieve serve                      # the language server, over stdio
@@ -142,7 +143,9 @@ def command_search(args: argparse.Namespace) -> int:
     workspace = _open(args.folder, args)
     extra = _prepare(workspace, args)
     filters = Filters(languages=tuple(args.lang or ()), include=tuple(args.path or ()))
-    result = workspace.search(args.query, limit=args.limit, rerank=not args.no_rerank, filters=filters)
+    result = workspace.search(
+        args.query, limit=args.limit, rerank=not args.no_rerank, filters=filters, include_tests=args.tests
+    )
     _print_result(workspace, result, args.json, extra)
     return 0
 
@@ -265,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="GLOB",
         help="only paths matching this gitignore-style glob, e.g. 'src/**' (repeatable)",
+    )
+    search.add_argument(
+        "--tests",
+        action="store_true",
+        help="rank test code like any other (by default it comes after implementation of similar relevance)",
     )
     search.add_argument("--retrieve-depth", type=int, help="candidates from the retriever (default 100)")
     search.add_argument("--rerank-depth", type=int, help="candidates the ranker reorders (default 10)")

@@ -31,7 +31,7 @@ from pathspec import GitIgnoreSpec
 from .chunk.chunker import Chunk, chunk_at_line, chunk_source
 from .config import Settings
 from .index.indexer import Cancelled, Indexer, IndexReport, Progress
-from .index.store import SCHEMA_VERSION, ChunkStore
+from .index.store import SCHEMA_VERSION, UPGRADABLE_SCHEMAS, ChunkStore
 from .index.vector_index import VectorIndex
 from .languages import language_for_path
 from .model.encoders import CrossEncoder, DualEncoder
@@ -119,7 +119,9 @@ class Workspace:
             snapshots, self.store, self.model.card.dimension, writer=not self.shared
         )
         self.indexer = Indexer(self.root, self.store, self.vectors, self.retriever, self.config)
-        self.cascade = Cascade(self.retriever, self.ranker, self.vectors, self.store)
+        self.cascade = Cascade(
+            self.retriever, self.ranker, self.vectors, self.store, self.model.card.lexical_weight
+        )
 
     def _open_store(self) -> ChunkStore:
         """This process's index database, the one another process writes, or one in memory."""
@@ -189,8 +191,12 @@ class Workspace:
             self.seen_generation = generation
 
     def _reset_if_stale(self) -> None:
+        """Start over for another model; upgrade an index of an earlier schema in place."""
         model_id, schema = self.store.get_meta("model_id"), self.store.get_meta("schema")
-        if model_id == self.model.model_id and schema == SCHEMA_VERSION:
+        if model_id == self.model.model_id and schema == SCHEMA_VERSION and self.store.lexical_ready:
+            return
+        if model_id == self.model.model_id and schema in UPGRADABLE_SCHEMAS:
+            self.store.fill_lexical()  # made before the lexical table, or by another version's words
             return
         if model_id is not None:
             self.warnings.append(
@@ -261,9 +267,15 @@ class Workspace:
         return self.store.labels_where(filters.languages or None, paths)
 
     def search(
-        self, query: str, *, limit: int = 20, rerank: bool = True, filters: Filters = Filters()
+        self,
+        query: str,
+        *,
+        limit: int = 20,
+        rerank: bool = True,
+        filters: Filters = Filters(),
+        include_tests: bool = False,
     ) -> SearchResult:
-        """The cascade over this workspace's index."""
+        """The cascade over this workspace's index; test code after implementation unless `include_tests`."""
         if not query.strip():
             raise WorkspaceError("The query is empty: type what the code should do.")
         self._catch_up()
@@ -274,6 +286,7 @@ class Workspace:
             rerank_depth=self.config.rerank_depth,
             rerank=rerank,
             allowed=self.allowed_labels(filters),
+            include_tests=include_tests,
         )
 
     def chunk_at(self, path: str | Path, line: int, text: str | None = None) -> Chunk:

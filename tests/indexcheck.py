@@ -7,6 +7,7 @@ from pathlib import Path
 
 from codesieve.server.chunk.chunker import chunk_source
 from codesieve.server.config import Settings
+from codesieve.server.index.lexical import definition_tokens
 from codesieve.server.workspace import Workspace
 
 
@@ -26,6 +27,13 @@ def assert_consistent(workspace: Workspace, against_disk: bool = True) -> None:
         assert {chunk.id for chunk in workspace.store.chunks_of(path)} == expected, path
     assert {chunk.path for chunk in stored.values()} <= set(files)
     assert workspace.vectors.live == labels
+    if workspace.store.lexical_ready:  # the lexical table indexes exactly the stored chunks
+        with workspace.store.lock:
+            rows = workspace.store.connection.execute("SELECT id FROM lexical_docsize").fetchall()
+        assert {int(row[0]) for row in rows} == labels
+        for label, chunk in stored.items():
+            for token in definition_tokens(chunk.name)[:1]:
+                assert label in workspace.store.labels_with_word(token), chunk.name
 
 
 def open_workspace(root: Path, model: Path, **settings: object) -> Workspace:

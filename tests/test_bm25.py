@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codesieve.server.index.lexical import split_identifiers
 from codesieve.trainer.benchmarks import find_benchmarks_root, load_benchmark, load_jsonl_benchmark
 from codesieve.trainer.bm25 import BM25
-from codesieve.trainer.text import split_identifiers
 
 
 @pytest.mark.parametrize(

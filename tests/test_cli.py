@@ -78,6 +78,22 @@ def test_plain_output_filters_and_no_rerank(
     assert "reranking turned off" in result.stderr
 
 
+def test_search_ranks_test_code_after_implementation_unless_tests(
+    tmp_path: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    body = "def parse_row(line):\n    return line.split(',')\n"
+    (tmp_path / "repo" / "tests").mkdir(parents=True)
+    (tmp_path / "repo" / "tests" / "test_rows.py").write_text(body, encoding="utf-8")
+    (tmp_path / "repo" / "zlib").mkdir()
+    (tmp_path / "repo" / "zlib" / "rows.py").write_text(body, encoding="utf-8")
+    common = (body, str(tmp_path / "repo"), "--json", "--limit", "2", "--model", str(tiny_model), "-q")
+    paths = [Path(hit["path"]).as_posix() for hit in json.loads(codesieve("search", *common).stdout)["hits"]]
+    assert paths[0].endswith("zlib/rows.py") and paths[1].endswith("tests/test_rows.py")
+    result = codesieve("search", *common, "--tests")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["hits"]) == 2
+
+
 def test_similar_and_status(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
     (sample_workspace / ".git").mkdir()
     result = codesieve(

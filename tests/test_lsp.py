@@ -125,6 +125,32 @@ async def test_index_find_and_similar(ready: Client, workspace: Path) -> None:
     assert status["state"] == "ready" and status["lastSynced"] > synced and status["chunks"] > 10
 
 
+async def test_find_puts_implementation_first_unless_include_tests(
+    tmp_path: Path, options: dict[str, Any]
+) -> None:
+    root = tmp_path / "repo"
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "test_greet.py").write_text(GREET, encoding="utf-8")  # indexed first
+    (root / "zlib").mkdir()
+    (root / "zlib" / "greet.py").write_text(GREET, encoding="utf-8")
+    client = await start([root], options, NEOVIM)
+    try:
+        await client.wait_for_state("ready")
+        found = await client.find(GREET, limit=2, rerank=False)
+        assert [hit["uri"] for hit in found["hits"]] == [
+            uri_of(root / "zlib" / "greet.py"),
+            uri_of(root / "tests" / "test_greet.py"),
+        ]
+        with_tests = await client.find(GREET, limit=2, rerank=False, includeTests=True)
+        assert len(with_tests["hits"]) == 2
+        by_command = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams("codeSearch.find", [GREET, {"limit": 1, "includeTests": False}])
+        )
+        assert by_command["hits"][0]["uri"] == uri_of(root / "zlib" / "greet.py")
+    finally:
+        await client.shutdown_session()
+
+
 async def test_unsaved_edits_and_code_actions(ready: Client, workspace: Path) -> None:
     client = ready
     uri = uri_of(workspace / "scratch.py")  # never saved: exists only in the editor

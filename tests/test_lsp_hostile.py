@@ -187,6 +187,7 @@ MALFORMED: list[tuple[str, str, Any, int, str]] = [
     ("limit of 10 MB", FIND, {"query": "sort", "limit": "9" * 10_000_000}, -32602, "characters)"),
     ("limit as a float", FIND, {"query": "sort", "limit": 5.0}, -32602, "limit must be an integer"),
     ("rerank as a string", FIND, {"query": "sort", "rerank": "no"}, -32602, "rerank must be true or false"),
+    ("includeTests as 1", FIND, {"query": "sort", "includeTests": 1}, -32602, "includeTests must be true or false"),
     ("query as a number", FIND, {"query": 42}, -32602, "non-empty `query`"),
     ("no query", FIND, {"limit": 3}, -32602, "non-empty `query`"),
     ("include as a string", FIND, {"query": "sort", "include": "*.py"}, -32602, "list of strings"),

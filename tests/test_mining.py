@@ -13,7 +13,6 @@ from codesieve.trainer.mining import (
     code_with_rest_of_doc,
     code_without_doc,
     identifier_words,
-    is_test_path,
     mine_repository,
     pairs_from_source,
 )
@@ -103,23 +102,6 @@ def test_test_names_become_queries_for_the_function_they_test(tmp_path: Path) ->
         ("parse config falls back to defaults", "parse_config")
     ]
     assert pairs[0].code.startswith("def parse_config(") and pairs[0].path == "pkg/config.py"
-
-
-@pytest.mark.parametrize(
-    ("path", "is_test"),
-    [
-        ("tests/test_x.py", True),
-        ("src/spec/user_spec.rb", True),
-        ("pkg/server_test.go", True),
-        ("src/app.test.ts", True),
-        ("src/FooTest.java", True),
-        ("src/contest.py", False),
-        ("src/attestation.py", False),
-        ("lib/server.go", False),
-    ],
-)
-def test_is_test_path(path: str, is_test: bool) -> None:
-    assert is_test_path(path) is is_test
 
 
 def test_filters() -> None:

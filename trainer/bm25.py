@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from .text import split_identifiers
+from codesieve.server.index.lexical import split_identifiers
 
 Tokenizer = Callable[[str], list[str]]
 

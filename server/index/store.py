@@ -5,7 +5,10 @@ embedding) and the model the embeddings came from. Chunk labels are never reused
 so a vector graph saved earlier can be brought up to date from the labels alone. Each change is
 one transaction, so a process killed at any moment leaves the database as it was before or after
 that change. The hnswlib graph (`vector_index.py`) is a cache rebuilt from this database whenever
-its snapshot is missing, stale or corrupt.
+its snapshot is missing, stale or corrupt. The lexical index (an FTS5 table of each chunk's words,
+`lexical.py`) is written in the same transactions as the chunk rows, so it always matches them. An
+index made before it existed (schema 1) gets it filled from the stored chunks on open
+(`fill_lexical`): nothing is re-embedded.
 
 A database that SQLite cannot read is moved aside (`index.db.corrupt-<time>`) and a fresh one is
 started; the caller reports it and re-indexes. When a write fails because the disk is full or the
@@ -29,8 +32,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..chunk.chunker import Chunk
+from .lexical import LEXICAL_VERSION, chunk_words
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: the lexical table; a schema-1 index is upgraded in place (fill_lexical)
+UPGRADABLE_SCHEMAS = ("1", SCHEMA_VERSION)
 T = TypeVar("T")
 
 SCHEMA = """
@@ -48,6 +53,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
 CREATE INDEX IF NOT EXISTS chunks_content ON chunks(content_hash);
 CREATE INDEX IF NOT EXISTS chunks_generation ON chunks(generation);
+CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(words, content='', tokenize="ascii tokenchars '_.='");
 """
 
 
@@ -214,13 +220,35 @@ class ChunkStore:
         def write(db: sqlite3.Connection) -> None:
             for table in ("files", "chunks", "meta"):
                 db.execute(f"DELETE FROM {table}")
+            db.execute("INSERT INTO lexical(lexical) VALUES('delete-all')")
             for key, value in (
                 ("schema", SCHEMA_VERSION),
+                ("lexical", LEXICAL_VERSION),
                 ("model_id", model_id),
                 ("root", root),
                 ("generation", str(generation)),
             ):
                 db.execute("INSERT INTO meta VALUES (?, ?)", (key, value))
+
+        self._write(write)
+
+    @property
+    def lexical_ready(self) -> bool:
+        """Whether the lexical table holds every chunk's words as this version computes them."""
+        return self.get_meta("lexical") == LEXICAL_VERSION
+
+    def fill_lexical(self) -> None:
+        """(Re)build the lexical table from the stored chunks, in one transaction (an upgrade)."""
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO lexical(lexical) VALUES('delete-all')")
+            rows = db.execute("SELECT label, name, text FROM chunks").fetchall()
+            db.executemany(
+                "INSERT INTO lexical(rowid, words) VALUES (?, ?)",
+                ((label, chunk_words(name, text)) for label, name, text in rows),
+            )
+            for key, value in (("schema", SCHEMA_VERSION), ("lexical", LEXICAL_VERSION)):
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
         self._write(write)
 
@@ -293,6 +321,38 @@ class ChunkStore:
             [np.frombuffer(row[1], dtype=np.float32) for row in rows]
         )
 
+    def vectors_by_label(self, labels: Sequence[int]) -> dict[int, NDArray[np.float32]]:
+        """Stored embeddings of these chunks."""
+        found: dict[int, NDArray[np.float32]] = {}
+        with self.lock:
+            for start in range(0, len(labels), 500):
+                part = list(labels[start : start + 500])
+                marks = ",".join("?" * len(part))
+                for label, blob in self.connection.execute(
+                    f"SELECT label, vector FROM chunks WHERE label IN ({marks})", part
+                ):
+                    found[int(label)] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def lexical_matches(self, words: Sequence[str]) -> dict[int, float]:
+        """BM25 score (FTS5's, k1 1.2, b 0.75) of every chunk holding any of `words`, by label."""
+        if not words:
+            return {}
+        expression = " OR ".join(f'"{word}"' for word in words)
+        with self.lock:
+            rows = self.connection.execute(
+                "SELECT rowid, -bm25(lexical) FROM lexical WHERE lexical MATCH ?", (expression,)
+            ).fetchall()
+        return {int(label): float(score) for label, score in rows}
+
+    def labels_with_word(self, word: str) -> list[int]:
+        """Labels of the chunks whose lexical words include `word` (a definition token, say)."""
+        with self.lock:
+            rows = self.connection.execute(
+                "SELECT rowid FROM lexical WHERE lexical MATCH ?", (f'"{word}"',)
+            ).fetchall()
+        return [int(row[0]) for row in rows]
+
     def labels(self) -> set[int]:
         """Labels of all stored chunks."""
         with self.lock:
@@ -310,9 +370,14 @@ class ChunkStore:
             change = AppliedChange()
             generation = int(db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]) + 1
             for path in [*deleted_paths, *(update.record.path for update in updates)]:
-                change.removed += [
-                    row[0] for row in db.execute("SELECT label FROM chunks WHERE path = ?", (path,))
-                ]
+                removed = db.execute(
+                    "SELECT label, name, text FROM chunks WHERE path = ?", (path,)
+                ).fetchall()
+                change.removed += [row[0] for row in removed]
+                db.executemany(  # a contentless table forgets a row given the words it was indexed with
+                    "INSERT INTO lexical(lexical, rowid, words) VALUES('delete', ?, ?)",
+                    [(label, chunk_words(name, text)) for label, name, text in removed],
+                )
                 db.execute("DELETE FROM chunks WHERE path = ?", (path,))
             db.executemany("DELETE FROM files WHERE path = ?", [(path,) for path in deleted_paths])
             for update in updates:
@@ -340,7 +405,12 @@ class ChunkStore:
                         ),
                     )
                     if cursor.rowcount:  # 0 for a chunk id repeated within one file
-                        change.added.append(int(cursor.lastrowid or 0))
+                        label = int(cursor.lastrowid or 0)
+                        db.execute(
+                            "INSERT INTO lexical(rowid, words) VALUES (?, ?)",
+                            (label, chunk_words(chunk.name, chunk.text)),
+                        )
+                        change.added.append(label)
                         change.vectors.append(vector)
             db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(generation),))
             return change

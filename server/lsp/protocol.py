@@ -85,6 +85,7 @@ class FindRequest:
     limit: int
     rerank: bool
     filters: Filters
+    include_tests: bool = False
 
 
 def _mapping(params: Any, method: str) -> Mapping[str, Any]:
@@ -145,7 +146,10 @@ def parse_find(params: Any) -> FindRequest:
     rerank = params.get("rerank", True)
     if not isinstance(rerank, bool):
         raise invalid_params(f"rerank must be true or false, got {shown(rerank)}")
-    return FindRequest(query, _limit(params), rerank, filters_of(params))
+    include_tests = params.get("includeTests", False)
+    if not isinstance(include_tests, bool):
+        raise invalid_params(f"includeTests must be true or false, got {shown(include_tests)}")
+    return FindRequest(query, _limit(params), rerank, filters_of(params), include_tests)
 
 
 @dataclass(frozen=True)

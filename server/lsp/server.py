@@ -221,7 +221,7 @@ async def find_command(server: CodeSieveServer, *arguments: Any) -> dict[str, An
     """`codeSearch.find` [query, options?]: the same answer as codeSearch/find."""
     if not arguments or not isinstance(arguments[0], str):
         raise invalid_params(
-            "codeSearch.find takes [query] or [query, {limit, rerank, include, exclude, languages}]"
+            "codeSearch.find takes [query] or [query, {limit, rerank, includeTests, include, exclude, languages}]"
         )
     options = arguments[1] if len(arguments) > 1 and isinstance(arguments[1], Mapping) else {}
     return await server.workspace_folders.find(parse_find({**options, "query": arguments[0]}))

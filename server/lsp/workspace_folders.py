@@ -352,7 +352,13 @@ class WorkspaceFolders:
             workspace = folder.workspace
             if workspace is None:
                 continue
-            search = partial(workspace.search, request.query, limit=request.limit, rerank=request.rerank)
+            search = partial(
+                workspace.search,
+                request.query,
+                limit=request.limit,
+                rerank=request.rerank,
+                include_tests=request.include_tests,
+            )
             results.append((folder, await self._in_searcher(search, filters=request.filters)))
         return self._answer(results, request.limit)
 

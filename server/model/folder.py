@@ -2,7 +2,9 @@
 
 A model folder holds `retriever.onnx`, optionally `ranker.onnx`, `tokenizer.json` and
 `model-card.json`. The card records the base model, the maximum lengths, the pooling, the
-quantisation, how the models were trained, what they scored, and the sha256 of every file. The
+quantisation, how the models were trained, what they scored, the first stage's weight on the
+lexical score (`first_stage.lexical_weight`, chosen on the dev splits by bench/hybrid_weight.py;
+absent: dense only), and the sha256 of every file. The
 runtime checks those hashes on load, and the index keys itself on the retriever's hash, so a
 changed model rebuilds the index instead of mixing vectors from two models.
 """
@@ -20,6 +22,7 @@ CARD_NAME = "model-card.json"
 RETRIEVER_FILE = "retriever.onnx"
 RANKER_FILE = "ranker.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+FIRST_STAGE = "first_stage"  # card key: {"lexical_weight": w, and how w was chosen}
 
 
 class ModelError(Exception):
@@ -74,6 +77,11 @@ class ModelCard:
         }
         return {**self.extra, **known}
 
+    @property
+    def lexical_weight(self) -> float:
+        """The first stage's weight on the lexical score, in [0, 1]; 0 (dense only) when absent."""
+        return float(self.extra.get(FIRST_STAGE, {}).get("lexical_weight", 0.0))
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelCard:
         """Parse a card; raises KeyError or TypeError on a malformed one."""
@@ -86,6 +94,10 @@ class ModelCard:
             raise TypeError("dimension must be a positive integer")
         if not isinstance(card.fusion_weight, (int, float)) or card.fusion_weight < 0:
             raise TypeError("fusion_weight must be a number >= 0")
+        first_stage = extra.get(FIRST_STAGE, {})
+        weight = first_stage.get("lexical_weight", 0.0) if isinstance(first_stage, dict) else None
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
+            raise TypeError(f"{FIRST_STAGE}.lexical_weight must be a number from 0 to 1")
         return card
 
 

@@ -1,12 +1,13 @@
 """Retrieve, then rerank: the search cascade (METHODS §4).
 
-The dual encoder embeds the query and the vector index returns the top `retrieve_depth` (N)
-chunks by cosine, among the chunks the filters allow (filters apply before ranking, not after).
-The cross-encoder then scores the top `rerank_depth` (K) of them against the query. The final
-order is an explicit two-stage merge: those K ordered by the ranker's score fused with the
+The dual encoder embeds the query and the first stage (`first_stage.py`: the vector index's
+cosine fused with the lexical index's BM25, test code after implementation) returns its top
+`retrieve_depth` (N) candidates, among the chunks the filters allow (filters apply before ranking,
+not after). The cross-encoder then scores the top `rerank_depth` (K) of them against the query. The
+final order is an explicit two-stage merge: those K ordered by the ranker's score fused with the
 retriever's, `ranker + w * cosine` with w the model card's `fusion_weight` (chosen on dev; 0 is
-the ranker alone), followed by the rest in retriever order. With no ranker in the model folder,
-or `rerank=False`, the retriever order is the result and the stats say why.
+the ranker alone), followed by the rest in first-stage order. With no ranker in the model folder,
+or `rerank=False`, the first-stage order is the result and the stats say why.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from numpy.typing import NDArray
 from ..index.store import ChunkStore, StoredChunk
 from ..index.vector_index import VectorIndex
 from ..model.encoders import CrossEncoder, DualEncoder
+from .first_stage import FirstStage
 
 
 @dataclass(frozen=True)
 class Hit:
     chunk: StoredChunk
     score: float  # the ranker's score for reranked hits, the retriever's cosine for the rest
-    stage: str  # "rerank" | "retrieve"
+    stage: str  # "rerank" | "retrieve" (in first-stage order, which fuses more than the cosine)
     cosine: float  # the retriever's cosine, whatever the stage: comparable across indexes
 
 
@@ -94,15 +96,21 @@ def merge_ranked_lists(lists: Sequence[Sequence[Hit]]) -> list[Hit]:
 
 
 class Cascade:
-    """Dual-encoder retrieval over a vector index, then optional cross-encoder reranking."""
+    """The first stage (dense + lexical) over one index, then optional cross-encoder reranking."""
 
     def __init__(
-        self, retriever: DualEncoder, ranker: CrossEncoder | None, vectors: VectorIndex, store: ChunkStore
+        self,
+        retriever: DualEncoder,
+        ranker: CrossEncoder | None,
+        vectors: VectorIndex,
+        store: ChunkStore,
+        lexical_weight: float = 0.0,
     ) -> None:
         self.retriever = retriever
         self.ranker = ranker
         self.vectors = vectors
         self.store = store
+        self.first_stage = FirstStage(vectors, store, lexical_weight)
 
     def search(
         self,
@@ -113,11 +121,21 @@ class Cascade:
         rerank_depth: int = 10,
         rerank: bool = True,
         allowed: Sequence[int] | None = None,
+        include_tests: bool = False,
     ) -> SearchResult:
-        """Hits for a natural-language query, best first, at most `max(limit, ...)`: see module doc."""
+        """Hits for a natural-language query, best first, at most `limit`: see the module doc.
+
+        `include_tests` ranks test code like any other (by default it comes after implementation).
+        """
         started = time.perf_counter()
         vector = self.retriever.encode_queries([query])[0]
-        result = self.by_vector(vector, depth=max(retrieve_depth, limit), allowed=allowed)
+        candidates = self.first_stage.search(
+            query, vector, depth=max(retrieve_depth, limit), allowed=allowed, include_tests=include_tests
+        )
+        hits = [
+            Hit(candidate.chunk, candidate.cosine, "retrieve", candidate.cosine) for candidate in candidates
+        ]
+        result = SearchResult(hits=hits, stats=SearchStats(retrieved=len(hits)))
         result.stats.retrieve_ms = (time.perf_counter() - started) * 1000
         if not rerank:
             result.stats.note = "reranking turned off"
@@ -138,7 +156,7 @@ class Cascade:
     def by_vector(
         self, vector: NDArray[np.float32], *, depth: int, allowed: Sequence[int] | None = None
     ) -> SearchResult:
-        """The `depth` chunks nearest to an embedding, in retriever order."""
+        """The `depth` chunks nearest to an embedding, by cosine alone (find similar)."""
         neighbours = self.vectors.search(vector, depth, allowed)
         chunks = self.store.chunks_by_label([label for label, _ in neighbours])
         hits = [

@@ -1,0 +1,153 @@
+"""The first stage of a search: dense retrieval fused with the lexical index, tests after implementation.
+
+Candidates are the vector index's top N by cosine and the lexical index's top N by BM25 (FTS5 over
+the words of `lexical.py`), both among the chunks the filters allow. Each candidate gets both
+scores: its cosine (from its stored vector when only the lexical side found it) and its BM25 score
+(0 when it holds none of the query's words). Per query, each score becomes a z-score over the
+candidates, and the first-stage score is
+
+    score = (1 - w) * z(cosine) + w * z(bm25) - TEST_PENALTY * is_test
+
+where w is the model card's `lexical_weight` (absent: 0, dense only, and no BM25 is computed;
+`bench/hybrid_weight.py` chooses it on the dev splits) and `is_test` is 1 for chunks of test files
+(`test_code.py`) unless the search includes tests. Candidates come out best first, ties in dense
+order. A query that is a name (`should_bypass_proxies`, `HTTPAdapter.send`) puts the definitions of
+that name first, in that same order: someone who types a name wants its definition, which a long
+function's embedding or BM25 (which discounts long chunks) may rank below shorter code that
+mentions it. The cascade (`cascade.py`) reranks the head of this list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..index.lexical import query_words, symbol_of
+from ..index.store import ChunkStore, StoredChunk
+from ..index.vector_index import VectorIndex
+from .test_code import is_test_path
+
+# How far test code moves down, in standard deviations of the fused score: a test chunk ranks ahead
+# of an implementation only when it is clearly more relevant. Set on requests 2.32.3's own tests
+# (bench/test_share.py), never on the benchmarks, which hold no tests.
+TEST_PENALTY = 1.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A chunk the first stage considers, with the two scores it is ranked by."""
+
+    chunk: StoredChunk
+    cosine: float
+    lexical: float  # BM25; 0 when the chunk holds none of the query's words
+    defines: bool = False  # the query is this chunk's name (or its last parts)
+
+
+def z_scores(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(values - mean) / standard deviation; zeros when all values are equal."""
+    spread = float(values.std())
+    if len(values) == 0 or spread == 0.0:
+        return np.zeros_like(values)
+    result: NDArray[np.float64] = (values - values.mean()) / spread
+    return result
+
+
+def fused_scores(
+    candidates: Sequence[Candidate], lexical_weight: float, include_tests: bool
+) -> NDArray[np.float64]:
+    """The first-stage score of each candidate (see the module doc)."""
+    scores = z_scores(np.array([candidate.cosine for candidate in candidates], dtype=np.float64))
+    if lexical_weight > 0:
+        lexical = z_scores(np.array([candidate.lexical for candidate in candidates], dtype=np.float64))
+        scores = (1.0 - lexical_weight) * scores + lexical_weight * lexical
+    if not include_tests:
+        scores = scores - TEST_PENALTY * np.array(
+            [is_test_path(candidate.chunk.path) for candidate in candidates], dtype=np.float64
+        )
+    return scores
+
+
+def rank(
+    candidates: Sequence[Candidate], lexical_weight: float, include_tests: bool = False
+) -> list[Candidate]:
+    """Definitions of the query's name first, then the rest, each by first-stage score; ties keep order."""
+    scores = fused_scores(candidates, lexical_weight, include_tests)
+    order = sorted(
+        range(len(candidates)), key=lambda index: (not candidates[index].defines, -scores[index], index)
+    )
+    return [candidates[index] for index in order]
+
+
+class FirstStage:
+    """Dense and lexical candidates of a query from one index, and their fused order."""
+
+    def __init__(self, vectors: VectorIndex, store: ChunkStore, lexical_weight: float = 0.0) -> None:
+        if not 0.0 <= lexical_weight <= 1.0:
+            raise ValueError(f"lexical_weight must lie in [0, 1], got {lexical_weight}")
+        self.vectors = vectors
+        self.store = store
+        self.lexical_weight = lexical_weight
+
+    def search(
+        self,
+        query: str,
+        vector: NDArray[np.float32],
+        *,
+        depth: int,
+        allowed: Sequence[int] | None = None,
+        include_tests: bool = False,
+    ) -> list[Candidate]:
+        """The candidates of `query` (embedded as `vector`), best first."""
+        found = self.candidates(query, vector, depth=depth, allowed=allowed, lexical=self.lexical_weight > 0)
+        return rank(found, self.lexical_weight, include_tests)
+
+    def candidates(
+        self,
+        query: str,
+        vector: NDArray[np.float32],
+        *,
+        depth: int,
+        allowed: Sequence[int] | None = None,
+        lexical: bool = True,
+    ) -> list[Candidate]:
+        """Dense top `depth`, the lexical top `depth` and the query name's definitions, with both scores."""
+        dense = self.vectors.search(vector, depth, allowed)
+        ready = self.store.lexical_ready  # False on an index another, older process writes
+        matches = self._lexical_matches(query, allowed) if lexical and ready else {}
+        definitions = self._definitions(query, allowed, depth) if ready else set()
+        cosines = {label: score for label, score in dense}
+        lexical_top = sorted(matches, key=lambda label: (-matches[label], label))[:depth]
+        extra = list(
+            dict.fromkeys(label for label in [*lexical_top, *sorted(definitions)] if label not in cosines)
+        )
+        for label, stored in self.store.vectors_by_label(extra).items():
+            cosines[label] = float(stored @ vector)
+        labels = [label for label, _ in dense] + [label for label in extra if label in cosines]
+        chunks = self.store.chunks_by_label(labels)
+        return [
+            Candidate(chunks[label], cosines[label], matches.get(label, 0.0), label in definitions)
+            for label in labels
+            if label in chunks
+        ]
+
+    def _definitions(self, query: str, allowed: Sequence[int] | None, depth: int) -> set[int]:
+        """Labels of the chunks the query names, when it is a name (at most `depth`)."""
+        symbol = symbol_of(query)
+        if symbol is None:
+            return set()
+        labels = self.store.labels_with_word(symbol)
+        if allowed is not None:
+            permitted = set(allowed)
+            labels = [label for label in labels if label in permitted]
+        return set(sorted(labels)[:depth])
+
+    def _lexical_matches(self, query: str, allowed: Sequence[int] | None) -> dict[int, float]:
+        """BM25 of the chunks holding a query word, among `allowed`."""
+        matches = self.store.lexical_matches(query_words(query))
+        if allowed is None:
+            return matches
+        permitted = set(allowed)
+        return {label: score for label, score in matches.items() if label in permitted}
