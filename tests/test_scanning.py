@@ -534,3 +534,40 @@ def test_gitignore_semantics_match_git(files: set[str], root_rules: list[str], s
         ).stdout.decode()
 
         assert set(paths(scan(root))) == {rel for rel in listing.split("\0") if rel.endswith(".py")}
+
+
+# ignore files that git accepts but Python's re does not, and long ones (issue 14) ---------------------
+def test_an_ignore_line_that_python_re_rejects_is_skipped_with_one_warning(
+    ws: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(ws, ".gitignore", "[z-a]*.log\nskipped.py\n")  # git accepts the empty range; re raises re.error
+    write(ws, "kept.py")
+    write(ws, "skipped.py")
+    with caplog.at_level("WARNING"):
+        first, second = scan(ws), scan(ws)
+    assert paths(first) == paths(second) == ["kept.py"]
+    warnings = [record.getMessage() for record in caplog.records if "[z-a]*.log" in record.getMessage()]
+    assert len(warnings) == 1 and ".gitignore:1" in warnings[0], warnings
+
+
+def test_an_invalid_exclude_setting_line_is_skipped_and_the_rest_apply(ws: Path) -> None:
+    write(ws, "a.py")
+    write(ws, "b.py")
+    assert paths(scan(ws, exclude=("[z-a]", "b.py"))) == ["a.py"]
+
+
+def test_a_long_ignore_file_is_one_rule_per_512_lines_and_compiled_once_per_version(ws: Path) -> None:
+    from codesieve.server.ignore_rules import read_ignore_file
+
+    lines = [f"generated_{number}/" for number in range(5_000)] + ["!generated_7/", "*.log"]
+    ignore = write(ws, ".gitignore", "\n".join(lines) + "\n")
+    write(ws, "generated_7/kept.py")
+    write(ws, "generated_8/gone.py")
+    write(ws, "src/main.py")
+    rules = read_ignore_file(str(ignore))
+    assert len(rules) == 12  # 10 runs of directory patterns, the negation, `*.log`
+    assert read_ignore_file(str(ignore)) is rules  # an unchanged file is not compiled again
+    assert paths(scan(ws)) == ["generated_7/kept.py", "src/main.py"]
+    ignore.write_text("generated_7/\n", encoding="utf-8")
+    assert read_ignore_file(str(ignore)) is not rules
+    assert paths(scan(ws)) == ["generated_8/gone.py", "src/main.py"]
