@@ -1,7 +1,16 @@
 """How the server reads JSON-RPC messages, and how it answers those it cannot use.
 
-`CodeSieveProtocol` is pygls' LanguageServerProtocol with these changes, the first three for input a
-client should not send but might:
+`CodeSieveProtocol` is pygls' LanguageServerProtocol with these changes, most for input a client
+should not send but might (the frames come from `framing.py`):
+- The lifecycle the LSP spec asks for, where pygls left requests unanswered: a request before
+  `initialize` gets ServerNotInitialized (-32002) and a notification then is dropped (`exit`
+  excepted); after `shutdown` a request gets InvalidRequest and a notification is dropped; a second
+  `initialize` gets InvalidRequest. `exit` ends the process with 0 after `shutdown`, else 1 (pygls
+  lost the code: its SystemExit ended in a `pass`).
+- A message that is not a JSON-RPC request (an array, an id that is an object, an array, null or
+  true, no `method` string, another `jsonrpc`) gets InvalidRequest, with a null id when its own is
+  unusable; pygls answered object ids with -32603 "unhashable". A request or notification without
+  `params` has null params, as JSON-RPC allows.
 - Messages are structured whole, once parsed. pygls structures every JSON object that has a
   `jsonrpc` key while parsing, nested ones included, so a request whose params merely contained
   such an object was lost; and a request whose params do not fit the method's type (a `range`
@@ -26,7 +35,14 @@ from urllib.parse import unquote
 
 import cattrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcParseError,
+    JsonRpcServerNotInitialized,
+)
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, LanguageServerProtocol, lsp_method
 
 log = logging.getLogger(__name__)
@@ -35,6 +51,15 @@ LOGGED_CHARS = 300  # of an error message, in the log
 
 def _clipped(text: str) -> str:
     return text if len(text) <= LOGGED_CHARS else f"{text[:LOGGED_CHARS]}... ({len(text)} characters)"
+
+
+def _usable_id(msg_id: Any) -> bool:
+    """Whether a request id is one LSP allows (integer or string), so it can be answered."""
+    return isinstance(msg_id, str) or (isinstance(msg_id, int) and not isinstance(msg_id, bool))
+
+
+def shown_type(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def _reason(error: Exception) -> str:
@@ -47,21 +72,45 @@ def _reason(error: Exception) -> str:
 class CodeSieveProtocol(LanguageServerProtocol):
     """pygls' protocol, answering malformed messages instead of dropping them (see the module doc)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initialize_received = False
+        self.exit_code: int | None = None  # set by `exit`: the process's exit status
+
     def structure_message(self, data: dict[str, Any]) -> Any:
         """Leave every parsed object as JSON: `handle_message` structures the whole message."""
         return data
 
+    def answer_parse_error(self, reason: str) -> None:
+        """Answer a frame whose body is not JSON (its id is unknown, so null)."""
+        log.warning("answered a message that is not JSON with ParseError: %s", _clipped(reason))
+        self._send_response(None, error=JsonRpcParseError(reason).to_response_error())  # type: ignore[arg-type]
+
+    def _invalid_request(self, msg_id: Any, reason: str) -> None:
+        log.warning("answered an invalid request with InvalidRequest: %s", _clipped(reason))
+        self._send_response(msg_id, error=JsonRpcInvalidRequest(reason).to_response_error())
+
     def handle_message(self, message: Any) -> None:
         """Structure a parsed message and handle it; answer or log one that does not fit its method."""
-        if not isinstance(message, Mapping) or "jsonrpc" not in message:
-            log.warning("ignored a message that is not a JSON-RPC 2.0 object: %s", _clipped(repr(message)))
+        if not isinstance(message, Mapping):
+            self._invalid_request(None, f"a JSON-RPC message is an object, not {type(message).__name__}")
             return
         if "method" not in message:  # a response to one of the server's requests: as pygls does
-            super().handle_message(super().structure_message(dict(message)))
+            if message.get("jsonrpc") == self.VERSION and _usable_id(message.get("id")):
+                super().handle_message(super().structure_message(dict(message)))
+            else:
+                log.warning(
+                    "ignored a message that is no JSON-RPC 2.0 request or response: %s",
+                    _clipped(repr(message)),
+                )
             return
+        if not self._admitted(message):
+            return
+        message = message if "params" in message else {**message, "params": None}
         method = message["method"]
-        kind = self.get_message_type(method) if isinstance(method, str) else None
-        kind = kind or (JsonRPCRequestMessage if "id" in message else JsonRPCNotification)
+        kind = self.get_message_type(method) or (
+            JsonRPCRequestMessage if "id" in message else JsonRPCNotification
+        )
         try:
             structured = self._converter.structure(message, kind)
         except Exception as error:
@@ -72,7 +121,57 @@ class CodeSieveProtocol(LanguageServerProtocol):
             log.info("answered a malformed request with InvalidParams: %s", reason)
             self._send_response(message["id"], error=JsonRpcInvalidParams(reason).to_response_error())
             return
+        if method == types.INITIALIZE:
+            self.initialize_received = True
         super().handle_message(structured)
+
+    def _admitted(self, message: Mapping[str, Any]) -> bool:
+        """Whether a request or notification is handled; the rest are answered or dropped here."""
+        method, is_request = message["method"], "id" in message
+        if is_request and not _usable_id(message["id"]):
+            self._invalid_request(
+                None, f"a request id is a string or an integer, got {shown_type(message['id'])}"
+            )
+            return False
+        problem = None
+        if message.get("jsonrpc") != self.VERSION:
+            problem = 'the message lacks "jsonrpc": "2.0"'
+        elif not isinstance(method, str):
+            problem = f"a method is a string, got {shown_type(method)}"
+        if problem is not None:
+            if is_request:
+                self._invalid_request(message["id"], problem)
+            else:
+                log.warning("ignored a notification: %s", problem)
+            return False
+        if method == types.EXIT:
+            return True
+        if self._shutdown:
+            return self._refuse(
+                message, JsonRpcInvalidRequest(f"{method}: the server is shutting down; send exit")
+            )
+        if method == types.INITIALIZE and self.initialize_received:
+            return self._refuse(message, JsonRpcInvalidRequest("initialize may be sent only once"))
+        if method != types.INITIALIZE and not self.initialize_received:
+            error = JsonRpcServerNotInitialized(f"{method}: send initialize first")
+            return self._refuse(message, error)
+        return True
+
+    def _refuse(self, message: Mapping[str, Any], error: JsonRpcException) -> bool:
+        """Answer a request with `error`; drop a notification (with a log line). Returns False."""
+        if "id" in message:
+            log.info("request %s: %s", _clipped(repr(message["id"])), error.message)
+            self._send_response(message["id"], error=error.to_response_error())
+        else:
+            log.info("dropped a notification: %s", error.message)
+        return False
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        """Let the server's own exit handler run, then end the process: 0 after shutdown, else 1."""
+        if (user_handler := self.fm.features.get(types.EXIT)) is not None:
+            yield user_handler, args, None
+        self.exit_code = 0 if self._shutdown else 1
 
     def _send_handler_result(self, future: Future[Any], *, msg_id: Any) -> None:
         """Send a handler's result; an error it meant to send goes out with one log line."""

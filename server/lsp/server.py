@@ -8,6 +8,7 @@ moves file descriptor 1 to stderr before anything else can print, and logs go to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -15,9 +16,11 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from lsprotocol import types
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from ..config import Settings
+from .framing import ThreadedSource, serve_frames
 from .messages import CodeSieveProtocol
 from .protocol import (
     CODE_ACTION_KIND,
@@ -43,7 +46,10 @@ log = logging.getLogger("codesieve.lsp")
 
 
 class CodeSieveServer(LanguageServer):
-    """pygls' LanguageServer plus CodeSieve's workspace folders and the settings messages still to show."""
+    """pygls' LanguageServer plus CodeSieve's workspace folders and the settings messages still to show;
+    its messages are framed by `framing.py` instead of pygls' reader."""
+
+    protocol: CodeSieveProtocol
 
     def __init__(self) -> None:
         super().__init__(
@@ -51,6 +57,48 @@ class CodeSieveServer(LanguageServer):
         )
         self.workspace_folders = WorkspaceFolders(self, Settings())
         self.pending_messages: list[str] = []
+        self.exit_code = 0
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve one client over a pair of byte streams until it exits; `exit_code` says how it ended."""
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        source = stdin or sys.stdin.buffer
+
+        async def serve() -> int:
+            return await serve_frames(
+                ThreadedSource(source.fileno(), asyncio.get_running_loop()), self.protocol
+            )
+
+        try:
+            self.exit_code = asyncio.run(serve())
+        except KeyboardInterrupt:
+            self.exit_code = 130
+        finally:
+            self.shutdown()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one client over TCP (debugging): it ends when that client exits or disconnects."""
+
+        async def serve() -> int:
+            finished: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+            async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                self.protocol.set_writer(writer)  # type: ignore[arg-type]
+                code = await serve_frames(reader, self.protocol)
+                if not finished.done():
+                    finished.set_result(code)
+
+            listener = await asyncio.start_server(connection, host, port)
+            log.info("serving on %s", ", ".join(str(sock.getsockname()) for sock in listener.sockets))
+            async with listener:
+                return await finished
+
+        try:
+            self.exit_code = asyncio.run(serve())
+        except KeyboardInterrupt:
+            self.exit_code = 130
+        finally:
+            self.shutdown()
 
     def warn(self, messages: list[str]) -> None:
         """Show setting errors and the like as one warning."""
@@ -263,7 +311,8 @@ def _address(tcp: str) -> tuple[str, int]:
 
 
 def serve(tcp: str | None = None, config: Settings | None = None) -> int:
-    """Run the language server over stdio (or TCP, on 127.0.0.1 unless a host is given)."""
+    """Run the language server over stdio (or TCP, on 127.0.0.1 unless a host is given); returns the
+    exit status: 0 after shutdown and exit, or when the client closed the stream; else 1."""
     protocol_out = _claim_stdout()
     level = os.environ.get("CODESIEVE_LOG", "INFO").upper()
     logging.basicConfig(
@@ -280,4 +329,4 @@ def serve(tcp: str | None = None, config: Settings | None = None) -> int:
     finally:
         for folder in SERVER.workspace_folders.folders.values():
             folder.closing.set()
-    return 0
+    return SERVER.exit_code
