@@ -1,4 +1,4 @@
-"""Which language a file is in, its tree-sitter parser, and the node types the chunker looks for.
+"""Which language a file is in, its tree-sitter parse (bounded), and the node types the chunker looks for.
 
 Every grammar-backed language has a `LanguageSpec`: the table of node types that are functions,
 classes and naming containers, where their names live, and which neighbouring nodes (comments,
@@ -9,6 +9,8 @@ tables; only this module knows grammar node names.
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -20,7 +22,14 @@ import tree_sitter_python
 import tree_sitter_ruby
 import tree_sitter_rust
 import tree_sitter_typescript
-from tree_sitter import Language, Parser, Query
+from tree_sitter import Language, Parser, Point, Query, Tree
+
+PARSE_READ_FACTOR = 8  # see `parse_within_budget`
+PARSE_READ_ALLOWANCE = 4 * 1024 * 1024
+PARSE_BYTES_PER_STEP = 5
+PARSE_STEP_ALLOWANCE = 10_000
+PARSE_SECONDS = 10.0
+PARSE_BLOCK = 4096  # bytes handed to the lexer at a time, so that the budget is checked often
 
 _EXTENSIONS: Mapping[str, str] = {
     # Languages with a grammar: definitions become chunks.
@@ -243,15 +252,80 @@ def grammar_for(language: str) -> Language | None:
     return Language(loader()) if loader is not None else None
 
 
-@functools.cache
-def parser_for(language: str) -> Parser | None:
-    """Return a parser for a language, one per language, or None where it has no grammar.
+class _ThreadParsers(threading.local):
+    """Each thread's parsers, by language: a `Parser` is not safe to share between threads, and one
+    shared behind a lock let one slow file hold up every parse (a code action waited 202 s)."""
 
-    A `Parser` is not safe to share between threads: callers that parse concurrently serialise
-    their use of it (the chunker holds a lock).
+    def __init__(self) -> None:
+        self.by_language: dict[str, Parser | None] = {}
+
+
+_PARSERS = _ThreadParsers()
+
+
+def parser_for(language: str) -> Parser | None:
+    """Return this thread's parser for a language, or None where it has no grammar."""
+    parsers = _PARSERS.by_language
+    if language not in parsers:
+        grammar = grammar_for(language)
+        parsers[language] = Parser(grammar) if grammar is not None else None
+    return parsers[language]
+
+
+def parse_within_budget(language: str, data: bytes) -> Tree | None:
+    """This thread's parse of `data`, or None without a grammar or past the parse budget.
+
+    The budget is work, counted where tree-sitter reports it, so the same file always gets the same
+    answer: the lexer may read `PARSE_READ_FACTOR` times the file plus `PARSE_READ_ALLOWANCE` bytes,
+    and the parser take a step (tree-sitter's progress callback, every 100 operations) per
+    `PARSE_BYTES_PER_STEP` bytes plus `PARSE_STEP_ALLOWANCE`; ordinary code stays far inside both
+    (it lexes each byte once to a few times, and steps once per 50 bytes).
+    `PARSE_SECONDS` of wall time is the backstop. tree-sitter-python, for one, lexes a run of comment
+    lines after a statement in quadratic time (10,000 lines 3 s, 100,000 lines 243 s).
     """
-    grammar = grammar_for(language)
-    return Parser(grammar) if grammar is not None else None
+    parser = parser_for(language)
+    if parser is None:
+        return None
+    budget = _ParseBudget(len(data))
+    view = memoryview(data)
+
+    def read(offset: int, _: Point) -> bytes | memoryview:
+        if budget.read(min(PARSE_BLOCK, len(data) - offset)):
+            return b""  # past the budget: the text ends here, and `progress` halts the parse
+        return view[offset : offset + PARSE_BLOCK]
+
+    try:
+        tree = parser.parse(read, progress_callback=lambda _offset, _error: budget.step())
+    except ValueError:  # halted by the progress callback
+        tree = None
+    if budget.exceeded or tree is None:
+        parser.reset()  # a halted parse would otherwise resume on the next file
+        return None
+    return tree
+
+
+class _ParseBudget:
+    """What one parse may still do (see `parse_within_budget`)."""
+
+    def __init__(self, size: int) -> None:
+        self.bytes_left = PARSE_READ_FACTOR * size + PARSE_READ_ALLOWANCE
+        self.steps_left = size // PARSE_BYTES_PER_STEP + PARSE_STEP_ALLOWANCE
+        self.deadline = time.monotonic() + PARSE_SECONDS
+        self.exceeded = False
+
+    def read(self, size: int) -> bool:
+        """Count `size` bytes lexed; True once the budget is spent."""
+        self.bytes_left -= max(size, 0)
+        return self._check(self.bytes_left < 0)
+
+    def step(self) -> bool:
+        """Count one parser step; True once the budget is spent (halting the parse)."""
+        self.steps_left -= 1
+        return self._check(self.steps_left < 0)
+
+    def _check(self, spent: bool) -> bool:
+        self.exceeded = self.exceeded or spent or time.monotonic() > self.deadline
+        return self.exceeded
 
 
 @functools.cache

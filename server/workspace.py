@@ -40,6 +40,7 @@ from .scan.safe_read import SourceError, read_source
 from .scan.walk import scan_workspace
 from .search.cascade import Cascade, Hit, SearchResult
 
+OPEN_DOCUMENT_FACTOR = 4  # an editor's unsaved text is read up to this many times max_file_size
 WORKSPACE_MODEL = "model"  # subfolder of a workspace's index folder where `trainer fit` installs
 WRITER_LOCK = "writer.lock"
 SHARED = (
@@ -78,6 +79,11 @@ def index_folder_for(root: Path, config: Settings) -> Path:
     key = hashlib.sha1(os.fsencode(root.resolve())).hexdigest()[:12]
     name = re.sub(r"[^\w.-]", "_", root.resolve().name, flags=re.ASCII)[:64]  # hnswlib wants UTF-8 paths
     return index_root(config) / f"{name or 'root'}-{key}"
+
+
+def open_document_limit(max_file_size: int) -> int:
+    """The most characters of an open document that find-similar and code actions read."""
+    return OPEN_DOCUMENT_FACTOR * max_file_size
 
 
 def resolve_model_dir(root: Path, config: Settings) -> Path:
@@ -290,9 +296,19 @@ class Workspace:
         )
 
     def chunk_at(self, path: str | Path, line: int, text: str | None = None) -> Chunk:
-        """The function, method or class around a 1-based line, from `text` or the file on disk."""
+        """The function, method or class around a 1-based line, from `text` or the file on disk.
+
+        `text` (an editor's unsaved document) may be larger than max_file_size, which it may have
+        outgrown since it was saved, but not without bound: a 50 MB buffer took two minutes and 1.6 GB.
+        """
         relpath = self.relative(path)
         language = language_for_path(relpath)
+        limit = open_document_limit(self.config.max_file_size)
+        if text is not None and len(text) > limit:
+            raise WorkspaceError(
+                f"{relpath} has {len(text)} characters in the editor; CodeSieve reads at most {limit} "
+                f"({OPEN_DOCUMENT_FACTOR} times max_file_size) of an open document."
+            )
         if text is None:
             try:
                 text = read_source(self.root / relpath, self.config.max_file_size)

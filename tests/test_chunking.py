@@ -431,3 +431,62 @@ CODE_TOKENS = st.sampled_from(
 def test_any_text_chunks_cleanly(language: str, text: str) -> None:
     chunks = chunk_source("random.src", text, language)
     assert_well_formed(chunks, text)
+
+
+# pathological sources (issue 14): bounded work, bounded output ----------------------------------------
+COMMENT_RUN = "def first():\n    return 1\n\nx = 1\n" + "# a comment line\n" * 20_000
+
+
+@pytest.mark.timeout(30)  # unbounded, tree-sitter-python takes 10 s and more on this file
+def test_a_file_past_the_parse_budget_is_cut_into_line_windows() -> None:
+    from codesieve.server.languages import parse_within_budget
+
+    assert parse_within_budget("python", COMMENT_RUN.encode()) is None
+    assert parse_within_budget("python", b"def first():\n    return 1\n") is not None  # the parser was reset
+    chunks = chunk_source("run.py", COMMENT_RUN)
+    assert {chunk.kind for chunk in chunks} == {"window"} and chunks[0].start_line == 1
+    assert chunk_source("run.py", COMMENT_RUN) == chunks  # the budget counts work, not time
+
+
+def test_each_thread_parses_with_its_own_parser() -> None:
+    import threading
+
+    other: list[object] = []
+    thread = threading.Thread(target=lambda: other.append(parser_for("python")))
+    thread.start()
+    thread.join()
+    assert other[0] is not None and other[0] is not parser_for("python")
+
+
+def _nested(language: str, depth: int) -> tuple[str, str]:
+    if language == "rust":
+        return "deep.rs", "".join(f"fn f{i}() {{\n" for i in range(depth)) + "}\n" * depth
+    if language == "javascript":
+        return "deep.js", "".join(f"function f{i}() {{\n" for i in range(depth)) + "}\n" * depth
+    return "deep.rb", "".join(f"def f{i}\n" for i in range(depth)) + "end\n" * depth
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("language", ["rust", "javascript", "ruby"])
+def test_deeply_nested_definitions_give_chunks_in_proportion_to_the_source(language: str) -> None:
+    from codesieve.server.chunk.definition_roles import MAX_NESTING
+
+    path, text = _nested(language, 5_000)
+    chunks = chunk_source(path, text)
+    definitions = [chunk for chunk in chunks if chunk.kind != "window"]
+    assert len(definitions) == MAX_NESTING
+    assert definitions[-1].name == ".".join(f"f{i}" for i in range(MAX_NESTING))
+    assert sum(len(chunk.text) + len(chunk.name) for chunk in chunks) < 10 * len(text)
+    covered = {line for chunk in chunks for line in range(chunk.start_line, chunk.end_line + 1)}
+    assert covered == set(range(1, text.count("\n") + 1))  # the lines deeper down are in windows
+
+
+def test_a_long_qualified_name_keeps_its_innermost_end() -> None:
+    from codesieve.server.chunk.chunker import MAX_NAME_CHARS
+
+    source = (
+        f"class {'A' * 5_000}:\n    class {'B' * 5_000}:\n        def handle(self):\n            return 1\n"
+    )
+    names = [chunk.name for chunk in chunk_source("long.py", source)]
+    assert all(len(name) <= MAX_NAME_CHARS for name in names)
+    assert any(name.endswith(".handle") for name in names)

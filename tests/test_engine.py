@@ -391,3 +391,16 @@ def test_index_database_is_sqlite_with_vectors(
     with sqlite3.connect(workspace.store.path) as db:
         (rows,) = db.execute("SELECT COUNT(*) FROM chunks WHERE length(vector) = 32 * 4").fetchone()
     assert rows == workspace.store.chunk_count()
+
+
+def test_an_open_document_over_four_times_max_file_size_gets_a_clear_error_at_once(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model, max_file_size=100_000)
+    workspace.sync()
+    function = "def grows(total):\n" + "    total += 1\n" * 30_000  # 450,000 characters
+    started = time.perf_counter()
+    with pytest.raises(WorkspaceError, match="at most 400000"):
+        workspace.similar_at(sample_workspace / "sample.py", 2, text=function)
+    assert time.perf_counter() - started < 1.0  # it is refused before anything is parsed
+    assert workspace.similar_at(sample_workspace / "sample.py", 2, text=function[:300_000]).hits

@@ -557,7 +557,7 @@ def test_an_invalid_exclude_setting_line_is_skipped_and_the_rest_apply(ws: Path)
 
 
 def test_a_long_ignore_file_is_one_rule_per_512_lines_and_compiled_once_per_version(ws: Path) -> None:
-    from codesieve.server.ignore_rules import read_ignore_file
+    from codesieve.server.scan.ignore_rules import read_ignore_file
 
     lines = [f"generated_{number}/" for number in range(5_000)] + ["!generated_7/", "*.log"]
     ignore = write(ws, ".gitignore", "\n".join(lines) + "\n")

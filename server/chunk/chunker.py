@@ -30,7 +30,7 @@ is, and the names that qualify it) and `leading_marks.py` (the comments and deco
 from __future__ import annotations
 
 import hashlib
-import threading
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -41,10 +41,10 @@ from ..languages import (
     LanguageSpec,
     definition_query,
     language_for_path,
-    parser_for,
+    parse_within_budget,
     spec_for,
 )
-from .definition_roles import Role, Scope, ScopeResolver, chunk_kind, role_of
+from .definition_roles import MAX_NESTING, Role, Scope, ScopeResolver, chunk_kind, role_of
 from .leading_marks import MarkIndex, comment_span
 from .text_positions import Point, SourceText
 
@@ -54,7 +54,9 @@ WINDOW_STRIDE = 40  # lines between the starts of consecutive windows
 MIN_DEFINITION_COVERAGE = 0.2  # below this share of non-blank lines in definitions, windows fill in
 UNKNOWN_LANGUAGE = "text"  # language of a file whose language is neither given nor known by its name
 
-_PARSE_LOCK = threading.Lock()  # tree-sitter parsers are shared per language and not thread-safe
+MAX_NAME_CHARS = 300  # longest qualified name; longer ones keep their innermost end
+MAX_TREE_DEPTH = 8 * MAX_NESTING  # syntax-tree depth searched for definitions (a few nodes per scope)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +113,18 @@ def chunk_at_line(chunks: Sequence[Chunk], line: int) -> Chunk | None:
 
 def _definition_chunks(path: str, language: str, source: SourceText) -> list[Chunk]:
     """Return a chunk for every definition tree-sitter finds, or [] without a grammar."""
-    spec, parser, query = spec_for(language), parser_for(language), definition_query(language)
-    if spec is None or parser is None or query is None:
+    spec, query = spec_for(language), definition_query(language)
+    if spec is None or query is None:
         return []
-    with _PARSE_LOCK:
-        tree = parser.parse(source.data)
-    captures = QueryCursor(query).captures(tree.root_node)
+    tree = parse_within_budget(language, source.data)
+    if tree is None:
+        log.info("%s: past the parse budget; cut into line windows", path)
+        return []
+    cursor = QueryCursor(query)
+    # Deeper nodes are not visited: tree-sitter finds a node's parent from the root down, so the
+    # scopes of 10,000 nested definitions took minutes. MAX_NESTING is reached well before.
+    cursor.set_max_start_depth(MAX_TREE_DEPTH)
+    captures = cursor.captures(tree.root_node)
     marks = MarkIndex(source, spec, captures.get("prefix", []))
     scopes = ScopeResolver(spec, source)
     by_rows: dict[tuple[int, int], _Definition] = {}
@@ -124,7 +132,10 @@ def _definition_chunks(path: str, language: str, source: SourceText) -> list[Chu
         role = role_of(node, spec, source)
         if role is None or role.kind == "container" or not role.name:
             continue
-        definition = _definition(source, spec, marks, node, role, scopes.enclosing(node))
+        scope = scopes.enclosing(node)
+        if scope.depth >= MAX_NESTING:  # its text is in the chunks of the definitions around it
+            continue
+        definition = _definition(source, spec, marks, node, role, scope)
         kept = by_rows.get(definition.rows)
         if kept is None or definition.precedence < kept.precedence:
             by_rows[definition.rows] = definition
@@ -159,6 +170,8 @@ def _definition(
     if spec.indented_blocks:
         end_row = marks.trim_dedented_comments(start_row, end_row)
     name = ".".join((*scope.names, role.name or ""))
+    if len(name) > MAX_NAME_CHARS:
+        name = "…" + name[len(name) - MAX_NAME_CHARS + 1 :]
     doc = _docstring(node, spec, source) or comment_span(leading)
     return _Definition(_chunk_rows(source, start_row, end_row), chunk_kind(role, scope), name, doc)
 

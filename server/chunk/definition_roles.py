@@ -15,6 +15,8 @@ from ..languages import NAME_UNWRAP, LanguageSpec
 from .text_positions import SourceText
 
 _MAX_NAME_DEPTH = 16  # how far a name node is unwrapped before giving up (`*pkg.T[U]` -> `T`)
+MAX_NESTING = 12  # named scopes around a definition past which it is no chunk of its own
+MAX_BARE_NAME_CHARS = 200  # of one bare name (identifier, type); a longer one is cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +33,19 @@ class Role:
 class Scope:
     """The names enclosing a node, outermost first, and whether the innermost is class-like."""
 
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # at most MAX_NESTING: a deeper scope keeps those of its ancestor
     class_like: bool
+    depth: int = 0  # named scopes around, all of them
 
     def enter(self, role: Role | None) -> Scope:
         """Return the scope inside a node with this role."""
         if role is None:
             return self
-        names = (*self.names, role.name) if role.name else self.names
-        return Scope(names, role.class_like)
+        if not role.name:
+            return Scope(self.names, role.class_like, self.depth)
+        # 10,000 nested definitions made 10,000 ever longer tuples (and names): 289 MB
+        names = (*self.names, role.name) if self.depth < MAX_NESTING else self.names
+        return Scope(names, role.class_like, self.depth + 1)
 
 
 class ScopeResolver:
@@ -113,5 +119,7 @@ def _bare_name(node: Node, source: SourceText) -> str | None:
         if inner is None:
             break
         node = inner
-    name = " ".join(source.text_of(node).split()).strip("'\"`")
-    return name or None
+    start = node.start_byte
+    text = source.data[start : min(node.end_byte, start + 4 * MAX_BARE_NAME_CHARS)].decode("utf-8", "replace")
+    name = " ".join(text.split()).strip("'\"`")
+    return name[:MAX_BARE_NAME_CHARS] or None

@@ -23,7 +23,7 @@ from ..index.indexer import IndexReport
 from ..languages import language_for_path
 from ..model.folder import ModelError
 from ..scan.safe_read import SourceError, read_source
-from ..workspace import Workspace, WorkspaceError
+from ..workspace import Workspace, WorkspaceError, open_document_limit
 
 DEBOUNCE_SECONDS = 0.3
 
@@ -54,6 +54,8 @@ def chunk_around(root: Path, path: Path, line: int, text: str | None, max_file_s
         if text is None:
             text = read_source(path, max_file_size)
     except (ValueError, OSError, SourceError):
+        return None
+    if len(text) > open_document_limit(max_file_size):  # as Workspace.chunk_at: too large to read
         return None
     chunk = chunk_at_line(chunk_source(relpath, text, language_for_path(relpath)), line)
     return chunk if chunk is not None and chunk.kind != "window" else None

@@ -84,11 +84,21 @@ class CodeSieveProtocol(LanguageServerProtocol):
     def answer_parse_error(self, reason: str) -> None:
         """Answer a frame whose body is not JSON (its id is unknown, so null)."""
         log.warning("answered a message that is not JSON with ParseError: %s", _clipped(reason))
-        self._send_response(None, error=JsonRpcParseError(reason).to_response_error())  # type: ignore[arg-type]
+        self._send_error(None, JsonRpcParseError(reason))
 
     def _invalid_request(self, msg_id: Any, reason: str) -> None:
         log.warning("answered an invalid request with InvalidRequest: %s", _clipped(reason))
-        self._send_response(msg_id, error=JsonRpcInvalidRequest(reason).to_response_error())
+        self._send_error(msg_id, JsonRpcInvalidRequest(reason))
+
+    def _send_error(self, msg_id: Any, error: JsonRpcException) -> None:
+        """An error response; with a null id when the request's own is unknown or unusable (lsprotocol
+        would leave a null id out, and a response without one is no JSON-RPC response)."""
+        if msg_id is not None:
+            self._send_response(msg_id, error=error.to_response_error())
+            return
+        self._send_data(
+            {"jsonrpc": self.VERSION, "id": None, "error": {"code": error.code, "message": error.message}}
+        )
 
     def handle_message(self, message: Any) -> None:
         """Structure a parsed message and handle it; answer or log one that does not fit its method."""
@@ -161,7 +171,7 @@ class CodeSieveProtocol(LanguageServerProtocol):
         """Answer a request with `error`; drop a notification (with a log line). Returns False."""
         if "id" in message:
             log.info("request %s: %s", _clipped(repr(message["id"])), error.message)
-            self._send_response(message["id"], error=error.to_response_error())
+            self._send_error(message["id"], error)
         else:
             log.info("dropped a notification: %s", error.message)
         return False
