@@ -49,6 +49,7 @@ class RawServer:
             SERVER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
         )
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.responses: list[dict[str, Any]] = []  # read, not yet asked for
         self.stderr = bytearray()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
@@ -79,9 +80,12 @@ class RawServer:
         self.process.stdin.flush()
 
     def answer(self, msg_id: Any, timeout: float = ANSWER_SECONDS) -> dict[str, Any]:
-        """The response with this id (notifications and other responses are skipped)."""
+        """The response with this id; other responses wait for their own call, notifications are skipped."""
         deadline = time.monotonic() + timeout
         while True:
+            for position, message in enumerate(self.responses):
+                if message.get("id") == msg_id:
+                    return self.responses.pop(position)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(
@@ -91,8 +95,8 @@ class RawServer:
                 message = self.messages.get(timeout=remaining)
             except queue.Empty:
                 continue
-            if "method" not in message and message.get("id") == msg_id:
-                return message
+            if "method" not in message:
+                self.responses.append(message)
 
     def ask(self, msg_id: Any, method: str, params: Any = None) -> dict[str, Any]:
         self.send(frame(request(msg_id, method, params)))

@@ -73,8 +73,6 @@ class CodeSieveServer(LanguageServer):
             self.exit_code = asyncio.run(serve())
         except KeyboardInterrupt:
             self.exit_code = 130
-        finally:
-            self.shutdown()
 
     def start_tcp(self, host: str, port: int) -> None:
         """Serve one client over TCP (debugging): it ends when that client exits or disconnects."""
@@ -97,8 +95,6 @@ class CodeSieveServer(LanguageServer):
             self.exit_code = asyncio.run(serve())
         except KeyboardInterrupt:
             self.exit_code = 130
-        finally:
-            self.shutdown()
 
     def warn(self, messages: list[str]) -> None:
         """Show setting errors and the like as one warning."""
