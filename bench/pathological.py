@@ -16,8 +16,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from codesieve.server.chunking import chunk_source
-from codesieve.server.scanning import scan_workspace
+from codesieve.server.chunk.chunker import chunk_source
+from codesieve.server.scan.walk import scan_workspace
 
 
 def ignore_file(lines: int) -> None:
