@@ -129,3 +129,23 @@ def test_top_order_breaks_ties_by_position() -> None:
     scores = np.array([[0.1, 0.5, 0.5, 0.9, 0.0]])
     assert top_order(scores, 3).tolist() == [[3, 1, 2]]
     assert top_order(scores, 10).tolist() == [[3, 1, 2, 0, 4]]
+
+
+def test_runtime_row_searches_the_pool_with_the_cards_first_stage(tiny_model: Path, tmp_path: Path) -> None:
+    query_file, codebase = _synthetic(tmp_path)
+    benchmark = load_jsonl_benchmark(query_file, codebase)
+    cache = tmp_path / "cache"
+    retriever_only = tmp_path / "retriever-only"  # the random ranker would shuffle the top 10
+    shutil.copytree(tiny_model, retriever_only)
+    (retriever_only / "ranker.onnx").unlink()
+    dense = evaluate(benchmark, retriever_only, (), cache_dir=cache, keep_rankings=True, runtime=True)
+    assert list(dense.rows) == ["retriever", "runtime"]
+    assert all(set(ranking) <= {100 + i for i in range(40)} for ranking in dense.rankings["runtime"])
+    lexical = tmp_path / "lexical-model"
+    shutil.copytree(retriever_only, lexical)
+    card = json.loads((lexical / "model-card.json").read_text())
+    (lexical / "model-card.json").write_text(json.dumps({**card, "first_stage": {"lexical_weight": 1.0}}))
+    fused = evaluate(benchmark, lexical, (), cache_dir=cache, keep_rankings=True, runtime=True)
+    # words are all the synthetic queries share with their gold: BM25 alone finds more of them than a random model
+    assert fused.rankings["runtime"] != dense.rankings["runtime"]
+    assert fused.rows["runtime"]["mrr"] > dense.rows["retriever"]["mrr"]

@@ -127,6 +127,19 @@ def test_search_puts_implementation_before_an_identical_test_copy(
     assert {hit.chunk.path for hit in with_tests} == {"zlib/greeting.py", "tests/test_greeting.py"}
 
 
+def test_lexical_search_scores_the_top_matches(tested_repo: Path, tiny_model: Path, index_dir: Path) -> None:
+    more = "".join(f"def helper_{index}(x):\n    return x * {index}\n\n\n" for index in range(3))
+    (tested_repo / "zlib" / "helpers.py").write_text(more, encoding="utf-8")
+    workspace = open_workspace(tested_repo, tiny_model)
+    workspace.sync()
+    store = workspace.store
+    everything = store.lexical_search(["greet_visitor", "hello"], None)
+    assert len(everything) == 2 and all(score > 0 for score in everything.values())
+    best = store.lexical_search(["greet_visitor", "hello"], 1)
+    assert len(best) == 1 and best.items() <= everything.items()
+    assert store.lexical_search(["return"], None) == {}  # in every chunk: no weight, not scored
+
+
 def test_a_query_that_is_a_name_finds_its_definition_first(
     sample_workspace: Path, tiny_model: Path, index_dir: Path
 ) -> None:
@@ -146,13 +159,13 @@ def test_lexical_table_follows_edits_and_deletes(
     workspace.sync()
     store = workspace.store
     assert len(store.labels_with_word("=greet_visitor")) == 2
-    assert len(store.lexical_matches(["add_numbers"])) == 1
+    assert len(store.lexical_search(["add_numbers"], 10)) == 1
     (tested_repo / "tests" / "test_greeting.py").write_text(OTHER.replace("add", "sum"), encoding="utf-8")
     (tested_repo / "zlib" / "greeting.py").unlink()
     workspace.sync()
     assert store.labels_with_word("=greet_visitor") == []
-    assert store.lexical_matches(["add_numbers"]) == {}
-    assert set(store.lexical_matches(["sum_numbers"])) == store.labels()
+    assert store.lexical_search(["add_numbers"], 10) == {}
+    assert set(store.labels_with_word("=sum_numbers")) == store.labels()
     assert_consistent(workspace)
 
 

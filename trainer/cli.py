@@ -87,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--bm25", action="store_true", help="add the BM25 baseline row")
     evaluate.add_argument(
+        "--no-runtime",
+        action="store_true",
+        help="skip the `runtime` row (the pool indexed and searched by the code `codesieve search` runs)",
+    )
+    evaluate.add_argument(
         "--rankings", type=Path, help="write the top 1000 code ids of each query here (JSONL)"
     )
     evaluate.add_argument(
@@ -212,6 +217,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir or default_cache_dir(),
         keep_rankings=args.rankings is not None,
         threads=args.threads,
+        runtime=not args.no_runtime,
     )
     print(format_table(result))
     if args.json:

@@ -6,6 +6,10 @@ ranking and Recall@1/5/10/100. Rows:
 
 - ``bm25``: the lexical baseline (`trainer.bm25.BM25`, as bench/bm25_baseline.py);
 - ``retriever``: the model folder's dual encoder alone;
+- ``runtime``: the default runtime pipeline, computed by the code `codesieve search` runs
+  (`trainer.runtime_pipeline`: the pool as an in-memory index, each query through `Cascade.search`,
+  N = 100, K = 10; the first stage fuses the lexical index with the card's weight). A gold outside
+  the N returned keeps its retriever rank (at least N + 1);
 - ``cascade@K``: the retriever's top K reordered by the ranker's score fused with the cosine
   (`ranker + w * cosine`, w the card's `fusion_weight`), the rest in retriever order: the
   runtime's explicit two-stage merge (`server.search.cascade.merge_reranked`). Inside the top K a
@@ -43,6 +47,7 @@ from codesieve.server.search.metrics import DEFAULT_KS, rank_of_gold, retrieval_
 
 from .benchmarks import Benchmark
 from .bm25 import BM25
+from .runtime_pipeline import gold_rank, runtime_cascade, runtime_rankings
 
 RANKING_DEPTH = 1000  # ids written per query in a rankings file
 QUERY_CHUNK = 512  # BM25 queries scored at once
@@ -195,8 +200,9 @@ def evaluate(
     cache_dir: Path | None = None,
     keep_rankings: bool = False,
     threads: int | None = None,
+    runtime: bool = False,
 ) -> Evaluation:
-    """Metrics of BM25, the retriever and the cascade at each depth on one benchmark."""
+    """Metrics of BM25, the retriever, the runtime pipeline and the cascade at each depth on one benchmark."""
     gold = benchmark.gold_positions()
     ids = [row.id for row in benchmark.codebase]
     result = Evaluation(benchmark.name, len(benchmark.queries), len(benchmark.codebase))
@@ -228,6 +234,16 @@ def evaluate(
     retriever_ranks = rank_of_gold(similarity, gold)
     order = top_order(similarity, max(RANKING_DEPTH if keep_rankings else 0, *rerank_depths, 1))
     record("retriever", retriever_ranks, [[ids[i] for i in row[:RANKING_DEPTH]] for row in order])
+    if runtime and not code_queries:
+        searched = runtime_rankings(benchmark, runtime_cascade(benchmark, model, codes, threads))
+        ranks = np.array(
+            [
+                gold_rank(ranking, query.code_id, int(retriever_ranks[row]))
+                for row, (query, ranking) in enumerate(zip(benchmark.queries, searched, strict=True))
+            ],
+            dtype=np.int64,
+        )
+        record("runtime", ranks, searched)
     if model.ranker_path is None or not rerank_depths or code_queries:
         return result
     deepest = min(max(rerank_depths), len(ids))

@@ -36,6 +36,7 @@ from .lexical import LEXICAL_VERSION, chunk_words
 
 SCHEMA_VERSION = "2"  # 2: the lexical table; a schema-1 index is upgraded in place (fill_lexical)
 UPGRADABLE_SCHEMAS = ("1", SCHEMA_VERSION)
+MAX_SCORED_POSTINGS = 5_000  # (chunk, word) pairs a lexical search scores at most: bounds its time
 T = TypeVar("T")
 
 SCHEMA = """
@@ -54,6 +55,7 @@ CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
 CREATE INDEX IF NOT EXISTS chunks_content ON chunks(content_hash);
 CREATE INDEX IF NOT EXISTS chunks_generation ON chunks(generation);
 CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(words, content='', tokenize="ascii tokenchars '_.='");
+CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocabulary USING fts5vocab(lexical, 'row');
 """
 
 
@@ -334,16 +336,46 @@ class ChunkStore:
                     found[int(label)] = np.frombuffer(blob, dtype=np.float32)
         return found
 
-    def lexical_matches(self, words: Sequence[str]) -> dict[int, float]:
-        """BM25 score (FTS5's, k1 1.2, b 0.75) of every chunk holding any of `words`, by label."""
-        if not words:
-            return {}
-        expression = " OR ".join(f'"{word}"' for word in words)
+    def lexical_search(self, words: Sequence[str], depth: int | None) -> dict[int, float]:
+        """BM25 scores (FTS5's: k1 1.2, b 0.75) of the `depth` best chunks holding any of `words` (all
+        of them for None); a chunk holding none has no score (it is 0).
+
+        SQLite scores every chunk that holds a query word, so the commonest words are left out, from
+        the commonest down, until those left are held at most MAX_SCORED_POSTINGS times (the rarest
+        word always stays): they weigh least (the lowest IDF) and cost most. Words in more than half
+        the chunks always go: FTS5 gives them an IDF of 1e-6. Below ~5,000 chunks nothing else is left out.
+        """
         with self.lock:
+            words = self._informative(words)
+            if not words:
+                return {}
+            expression = " OR ".join(f'"{word}"' for word in words)
             rows = self.connection.execute(
-                "SELECT rowid, -bm25(lexical) FROM lexical WHERE lexical MATCH ?", (expression,)
+                "SELECT rowid, -bm25(lexical) FROM lexical WHERE lexical MATCH ? ORDER BY rank LIMIT ?",
+                (expression, -1 if depth is None else depth),
             ).fetchall()
         return {int(label): float(score) for label, score in rows}
+
+    def _informative(self, words: Sequence[str]) -> list[str]:
+        """The query words worth scoring (see `lexical_search`), rarest first."""
+        if not words:
+            return []
+        marks = ",".join("?" * len(words))
+        counts = dict(
+            self.connection.execute(
+                f"SELECT term, doc FROM lexical_vocabulary WHERE term IN ({marks})", list(words)
+            )
+        )
+        total = int(self.connection.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        held = sorted((count, word) for word, count in counts.items() if 0 < count <= total / 2)
+        kept: list[str] = []
+        postings = 0
+        for count, word in held:
+            if kept and postings + count > MAX_SCORED_POSTINGS:
+                break
+            kept.append(word)
+            postings += count
+        return kept
 
     def labels_with_word(self, word: str) -> list[int]:
         """Labels of the chunks whose lexical words include `word` (a definition token, say)."""

@@ -3,7 +3,7 @@
 Candidates are the vector index's top N by cosine and the lexical index's top N by BM25 (FTS5 over
 the words of `lexical.py`), both among the chunks the filters allow. Each candidate gets both
 scores: its cosine (from its stored vector when only the lexical side found it) and its BM25 score
-(0 when it holds none of the query's words). Per query, each score becomes a z-score over the
+(0 when it holds none of the query's words, or ranks below the lexical top `LEXICAL_DEPTH`). Per query, each score becomes a z-score over the
 candidates, and the first-stage score is
 
     score = (1 - w) * z(cosine) + w * z(bm25) - TEST_PENALTY * is_test
@@ -34,6 +34,10 @@ from .test_code import is_test_path
 # of an implementation only when it is clearly more relevant. Set on requests 2.32.3's own tests
 # (bench/test_share.py), never on the benchmarks, which hold no tests.
 TEST_PENALTY = 1.0
+# BM25 scores are read for the lexical top this many (the top N of them become candidates): a dense
+# candidate below them counts as holding no query word. SQLite scores every match either way; reading
+# scores for chosen chunks costs a query each (FTS5 cannot look up a list of rows at once).
+LEXICAL_DEPTH = 1000
 
 
 @dataclass(frozen=True)
@@ -145,9 +149,9 @@ class FirstStage:
         return set(sorted(labels)[:depth])
 
     def _lexical_matches(self, query: str, allowed: Sequence[int] | None) -> dict[int, float]:
-        """BM25 of the chunks holding a query word, among `allowed`."""
-        matches = self.store.lexical_matches(query_words(query))
+        """BM25 of the lexical top LEXICAL_DEPTH among `allowed` (all matches when filtered)."""
         if allowed is None:
-            return matches
+            return self.store.lexical_search(query_words(query), LEXICAL_DEPTH)
         permitted = set(allowed)
+        matches = self.store.lexical_search(query_words(query), None)
         return {label: score for label, score in matches.items() if label in permitted}
