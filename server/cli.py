@@ -27,10 +27,11 @@ from .chunk.chunker import preview
 from .config import Settings
 from .index.indexer import IndexReport
 from .lsp.server import serve
+from .lsp.tcp import TcpError
 from .model.folder import ModelError
 from .scan.safe_read import SourceError
 from .search.cascade import Hit, SearchResult
-from .workspace import SHARED, Filters, Workspace, WorkspaceError
+from .workspace import SHARED, Filters, Workspace, WorkspaceError, index_folder_for
 
 
 def _config(args: argparse.Namespace) -> Settings:
@@ -157,21 +158,28 @@ def _split_location(location: str) -> tuple[Path, int]:
     return Path(path), int(line)
 
 
-def _workspace_root_of(file: Path) -> Path:
-    """The nearest ancestor holding .git or .codesieveignore, else the file's folder."""
-    for folder in file.resolve().parents:
-        if (folder / ".git").exists() or (folder / ".codesieveignore").exists():
+def _indexed_root_of(file: Path, config: Settings) -> Path:
+    """The nearest folder above `file` that CodeSieve has indexed; never a folder indexed unasked."""
+    for folder in file.parents:
+        if (index_folder_for(folder, config) / "index.db").is_file():
             return folder
-    return file.resolve().parent
+    raise WorkspaceError(
+        f"{file} is not inside a folder CodeSieve has indexed: index that folder first "
+        "(`codesieve index FOLDER`), or name it with --root FOLDER."
+    )
 
 
 def command_similar(args: argparse.Namespace) -> int:
     file, line = _split_location(args.location)
     if not file.is_file():
         raise WorkspaceError(f"{file} is not a file")
-    workspace = _open(args.root or _workspace_root_of(file), args)
+    file = file.resolve()  # symlinks too: the file read must be inside the root
+    root = args.root.resolve() if args.root else _indexed_root_of(file, _config(args))
+    if not file.is_relative_to(root):  # checked before anything is opened or indexed
+        raise WorkspaceError(f"{file} is not inside the workspace {root}")
+    workspace = _open(root, args)
     extra = _prepare(workspace, args)
-    result = workspace.similar_at(file.resolve(), line, limit=args.limit)
+    result = workspace.similar_at(file, line, limit=args.limit)
     _print_result(workspace, result, args.json, extra)
     return 0
 
@@ -200,7 +208,11 @@ def command_status(args: argparse.Namespace) -> int:
 
 
 def command_serve(args: argparse.Namespace) -> int:
-    return serve(tcp=args.tcp, config=_config(args))
+    try:
+        return serve(tcp=args.tcp, config=_config(args), token_file=args.token_file)
+    except TcpError as error:
+        print(f"codesieve: {error}", file=sys.stderr)
+        return 2
 
 
 def _add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -281,7 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     similar = commands.add_parser("similar", help="find code similar to the function at FILE:LINE")
     similar.add_argument("location", metavar="FILE:LINE", help="a line inside a function, method or class")
-    similar.add_argument("--root", type=Path, help="workspace folder (default: nearest ancestor with .git)")
+    similar.add_argument(
+        "--root",
+        type=Path,
+        help="workspace folder, indexed first if it has no index yet "
+        "(default: the nearest folder above FILE that CodeSieve has indexed)",
+    )
     _add_result_options(similar)
     _add_settings_options(similar)
     similar.set_defaults(run=command_similar)
@@ -298,7 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--tcp",
         metavar="HOST:PORT",
-        help="listen on TCP instead of stdio (debugging; HOST defaults to 127.0.0.1)",
+        help="listen on TCP instead of stdio, for debugging. Risk: every process on this machine can "
+        "connect to a TCP port, and a client can read the code of any folder; so only loopback hosts are "
+        "allowed (HOST defaults to 127.0.0.1) and the client must send the token of --token-file as "
+        "initializationOptions.token",
+    )
+    serve.add_argument(
+        "--token-file",
+        type=Path,
+        help="with --tcp: a file only you can read holding the token (default: tcp-token in the user "
+        "cache folder; created with a random token when missing)",
     )
     _add_settings_options(serve)
     serve.set_defaults(run=command_serve)

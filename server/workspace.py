@@ -109,6 +109,7 @@ class Workspace:
         self.warnings: list[str] = []
         self.writer_lock: FileLock | None = None
         self.shared = False  # reading an index that another process writes
+        self.copied = False  # searching a copy, in memory, of an index in a folder this one cannot write
         self.store = self._open_store()
         if self.store.recovered_from is not None:
             self.warnings.append(
@@ -120,11 +121,18 @@ class Workspace:
         if not self.shared:
             self._reset_if_stale()
         self.seen_generation = self.store.generation
-        snapshots = None if self.store.path is None else self.folder
+        snapshots = self.folder if self.store.path is not None or self.copied else None
         self.vectors, _, self.loaded_how = VectorIndex.open(
-            snapshots, self.store, self.model.card.dimension, writer=not self.shared
+            snapshots, self.store, self.model.card.dimension, writer=self.owns_folder
         )
         self.indexer = Indexer(self.root, self.store, self.vectors, self.retriever, self.config)
+        if self.vectors.damaged:
+            repaired = self.indexer.repair(sorted(self.vectors.damaged), persist=not self.shared)
+            self.warnings.append(
+                f"{repaired} stored vectors in {self.folder / 'index.db'} were damaged (not finite, not unit "
+                "length or of the wrong size) and were embedded again."
+            )
+            self.seen_generation = self.store.generation
         self.cascade = Cascade(
             self.retriever, self.ranker, self.vectors, self.store, self.model.card.lexical_weight
         )
@@ -144,12 +152,27 @@ class Workspace:
         except (OSError, sqlite3.OperationalError) as error:
             self._release()
             self.shared = False
+            self.warnings[:] = [warning for warning in self.warnings if warning != SHARED]
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            fix = "Set codesieve.indexDir (or CODESIEVE_INDEX_DIR) to a writable folder."
+            copy = ChunkStore.copy_of(database, self.warnings.append)
+            if copy is not None:  # an index is there (built by another user, say): search a copy of it
+                self.copied = True
+                self.warnings.append(
+                    f"Cannot write the index folder {self.folder} ({reason}): this session searches a copy "
+                    f"of its index in memory and leaves the folder as it is; changes are not saved. {fix}"
+                )
+                return copy
             self.warnings.append(
                 f"Cannot write the index folder {self.folder} ({reason}): the index is kept in memory for "
-                "this session. Set codesieve.indexDir (or CODESIEVE_INDEX_DIR) to a writable folder."
+                f"this session. {fix}"
             )
             return ChunkStore(None, self.warnings.append)
+
+    @property
+    def owns_folder(self) -> bool:
+        """Whether this process writes the index folder (else it deletes nothing there, ever)."""
+        return self.writer_lock is not None and self.store.path is not None
 
     def _go_private(self, reason: str) -> None:
         """Stop sharing the other process's index: index into memory instead."""
@@ -210,8 +233,9 @@ class Workspace:
             )
         # informational; a folder name that is not UTF-8 keeps its bytes as escapes
         self.store.reset(self.model.model_id, os.fsencode(self.root).decode("utf-8", "backslashreplace"))
-        for snapshot in self.folder.glob("vectors-*.hnsw"):
-            snapshot.unlink(missing_ok=True)
+        if self.owns_folder:  # an index in memory (a read-only fallback) leaves the folder's files alone
+            for snapshot in self.folder.glob("vectors-*.hnsw"):
+                snapshot.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.store.close()
@@ -243,17 +267,24 @@ class Workspace:
         return not self.store.files()
 
     def relative(self, path: str | Path) -> str:
-        """A workspace-relative POSIX path; WorkspaceError for a path outside the workspace."""
-        candidate = Path(path)
-        if not candidate.is_absolute():
-            return candidate.as_posix()
-        try:
-            return candidate.resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            try:
-                return candidate.absolute().relative_to(self.root).as_posix()
-            except ValueError as error:
-                raise WorkspaceError(f"{path} is not inside the workspace {self.root}") from error
+        """A workspace-relative POSIX path; WorkspaceError for a path outside the workspace.
+
+        `..` is resolved first, so it never leads out. The folders on the way are resolved (a path
+        through a symlinked root is inside), the last part is not: a symlink keeps its own path.
+        """
+        candidate = Path(os.path.normpath(self.root / path))
+        for form in (candidate, _with_real_folder(candidate)):
+            if form is not None and form.is_relative_to(self.root):
+                return form.relative_to(self.root).as_posix()
+        raise WorkspaceError(f"{path} is not inside the workspace {self.root}")
+
+    def readable(self, path: str | Path) -> str:
+        """`relative(path)` for a file to read: also its real path (symlinks resolved) must be inside."""
+        relpath = self.relative(path)
+        real = _with_real_folder(Path(os.path.normpath(self.root / relpath)), last=True)
+        if real is None or not real.is_relative_to(self.root):
+            raise WorkspaceError(f"{path} is not inside the workspace {self.root}")
+        return relpath
 
     # search -------------------------------------------------------------------------------------
     def allowed_labels(self, filters: Filters) -> list[int] | None:
@@ -301,7 +332,7 @@ class Workspace:
         `text` (an editor's unsaved document) may be larger than max_file_size, which it may have
         outgrown since it was saved, but not without bound: a 50 MB buffer took two minutes and 1.6 GB.
         """
-        relpath = self.relative(path)
+        relpath = self.readable(path)
         language = language_for_path(relpath)
         limit = open_document_limit(self.config.max_file_size)
         if text is not None and len(text) > limit:
@@ -371,6 +402,14 @@ class Workspace:
             )
             status["stale"] = {"changed": changed, "deleted": sum(1 for path in files if path not in on_disk)}
         return status
+
+
+def _with_real_folder(path: Path, last: bool = False) -> Path | None:
+    """`path` with its folders' symlinks resolved (its last part too when `last`); None if impossible."""
+    try:
+        return path.resolve() if last else path.parent.resolve() / path.name
+    except (OSError, RuntimeError, ValueError):
+        return None
 
 
 def _same_chunk(hit: Hit, chunk: Chunk) -> bool:

@@ -95,7 +95,8 @@ def test_search_ranks_test_code_after_implementation_unless_tests(
 
 
 def test_similar_and_status(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
-    (sample_workspace / ".git").mkdir()
+    indexed = codesieve("index", str(sample_workspace), "--model", str(tiny_model), "-q")
+    assert indexed.returncode == 0, indexed.stderr
     result = codesieve(
         "similar", f"{sample_workspace / 'sample.py'}:20", "--json", "--model", str(tiny_model), "-q"
     )
@@ -108,6 +109,28 @@ def test_similar_and_status(sample_workspace: Path, tiny_model: Path, index_dir:
     (sample_workspace / "sample.rb").unlink()
     stale = codesieve("status", str(sample_workspace), "--model", str(tiny_model))
     assert "1 deleted since the last index" in stale.stdout
+
+
+def test_similar_outside_every_indexed_folder_needs_a_root(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path, tmp_path: Path
+) -> None:
+    """`codesieve similar /etc/passwd:1` must not index /etc: only a folder indexed before, or --root."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ".git").mkdir()  # a repository, but never indexed
+    (elsewhere / "tool.py").write_text("def tool(a):\n    return a * 2\n")
+    model = ["--model", str(tiny_model), "-q"]
+    refused = codesieve("similar", f"{elsewhere / 'tool.py'}:2", *model)
+    assert refused.returncode == 2 and "--root" in refused.stderr and "Traceback" not in refused.stderr
+    outside_root = codesieve("similar", f"{elsewhere / 'tool.py'}:2", "--root", str(sample_workspace), *model)
+    assert outside_root.returncode == 2 and "not inside the workspace" in outside_root.stderr
+    assert not index_dir.exists() or not any(index_dir.iterdir())  # nothing indexed, nothing made
+
+    rooted = codesieve("similar", f"{elsewhere / 'tool.py'}:2", "--root", str(elsewhere), "--json", *model)
+    assert rooted.returncode == 0, rooted.stderr
+    # once indexed, its files need no --root (from a subfolder's file too)
+    again = codesieve("similar", f"{elsewhere / 'tool.py'}:2", "--json", *model)
+    assert again.returncode == 0, again.stderr
 
 
 def test_index_prints_a_summary(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:

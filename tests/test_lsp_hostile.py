@@ -220,7 +220,7 @@ def position_cases(root: Path) -> list[tuple[str, Any, int, str]]:
         ("character a string", {**similar_at(inside, 1), "position": {"line": 1, "character": "x"}}, -32602,
          "integers >= 0"),
         ("position a string", {**similar_at(inside, 1), "position": "here"}, -32602, "integers >= 0"),
-        ("file outside the workspace", similar_at("file:///nowhere/else.py", 1), REQUEST_FAILED,
+        ("file outside the workspace", similar_at("file:///nowhere/else.py", 1), -32602,
          "not inside a workspace folder"),
         ("file that does not exist", similar_at(uri_of(root / "gone.py"), 1), REQUEST_FAILED, "Cannot read"),
         ("untitled: URI", similar_at("untitled:Untitled-1", 1), -32602, "not a file:// URI"),

@@ -140,6 +140,21 @@ class Indexer:
         except OSError as error:
             log.warning("cannot save the vector snapshot in %s: %s", self.store.path.parent, error)
 
+    def repair(self, labels: Sequence[int], persist: bool) -> int:
+        """Embed again the chunks whose stored vectors are damaged and put them in the graph (and in
+        the store when `persist`: a reading process leaves the writer's store alone). Returns how many."""
+        chunks = self.store.chunks_by_label(sorted(labels))
+        if not chunks:
+            return 0
+        order = sorted(chunks)
+        vectors = self.encoder.encode_code([chunks[label].text for label in order])
+        if persist:
+            self.store.replace_vectors(order, vectors)
+            self._unsaved_chunks += len(order)  # the next snapshot holds them
+        self.vectors.add(order, vectors)
+        self.vectors.damaged -= set(order)
+        return len(order)
+
     # internals ----------------------------------------------------------------------------------
     def _finish(self, report: IndexReport, started: float) -> IndexReport:
         if self._unsaved_chunks or report.files_deleted:
@@ -222,7 +237,9 @@ class Indexer:
     def _vectors_for(self, chunks: Sequence[Chunk], report: IndexReport) -> NDArray[np.float32]:
         """Embeddings for the chunks: stored ones where the text is known, new ones otherwise."""
         output = np.zeros((len(chunks), self.encoder.dimension), dtype=np.float32)
-        known = self.store.vectors_by_content(chunk.content_hash for chunk in chunks)
+        known = self.store.vectors_by_content(
+            (chunk.content_hash for chunk in chunks), self.encoder.dimension
+        )
         missing: dict[str, list[int]] = {}
         for position, chunk in enumerate(chunks):
             vector = known.get(chunk.content_hash)

@@ -106,6 +106,35 @@ class AppliedChange:
     vectors: list[NDArray[np.float32]] = field(default_factory=list)
 
 
+@dataclass
+class StoredVectors:
+    """Vectors read from the store: the usable ones with their labels, and the labels of damaged ones."""
+
+    vectors: NDArray[np.float32]
+    labels: list[int] = field(default_factory=list)
+    damaged: list[int] = field(default_factory=list)
+
+
+# An embedding is L2-normalised when stored; int8 models and float32 rounding stay far inside this.
+NORM_TOLERANCE = 1e-3
+
+
+def stored_vector(blob: bytes, dimension: int) -> NDArray[np.float32] | None:
+    """A stored embedding, or None when it is damaged: the wrong size, not finite, not unit length.
+
+    SQLite's own checks do not look inside values: a few bytes of garbage in a page pass
+    `integrity_check` and can make a vector enormous (a score of 1e36 would top every search).
+    """
+    if not isinstance(blob, bytes) or len(blob) != 4 * dimension:
+        return None
+    vector = np.frombuffer(blob, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = float(np.linalg.norm(vector.astype(np.float64)))
+    if not np.isfinite(vector).all() or abs(norm - 1.0) > NORM_TOLERANCE:
+        return None
+    return vector
+
+
 # errors of a write that memory can still take; anything else (a bug, a locked database) propagates
 _DISK_ERRORS = {
     sqlite3.SQLITE_FULL: "the disk is full",
@@ -126,6 +155,27 @@ class ChunkStore:
         self.lock = threading.RLock()
         self.recovered_from: Path | None = None
         self.connection = self._open()
+
+    @classmethod
+    def copy_of(cls, path: Path, on_fallback: Callable[[str], None] | None = None) -> ChunkStore | None:
+        """A store in memory holding a copy of the database at `path`, which is only read (as an
+        immutable file: nothing is written beside it); None when it cannot be read."""
+        try:
+            source = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+        except (sqlite3.Error, ValueError):
+            return None
+        try:
+            if source.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                return None
+            store = cls(None, on_fallback)
+            with store.lock:
+                source.backup(store.connection)
+                store.connection.executescript(SCHEMA)
+            return store
+        except sqlite3.Error:
+            return None
+        finally:
+            source.close()
 
     @property
     def in_memory(self) -> bool:
@@ -297,8 +347,9 @@ class ChunkStore:
         allowed = set(paths)
         return [int(row[0]) for row in rows if row[1] in allowed]
 
-    def vectors_by_content(self, hashes: Iterable[str]) -> dict[str, NDArray[np.float32]]:
-        """Stored embeddings of any chunks with these content hashes (reused instead of re-embedding)."""
+    def vectors_by_content(self, hashes: Iterable[str], dimension: int) -> dict[str, NDArray[np.float32]]:
+        """Stored embeddings of any chunks with these content hashes (reused instead of re-embedding);
+        a damaged one (see `stored_vector`) is left out, so its text is embedded again."""
         wanted = list(set(hashes))
         found: dict[str, NDArray[np.float32]] = {}
         with self.lock:
@@ -308,20 +359,30 @@ class ChunkStore:
                 for content_hash, blob in self.connection.execute(
                     f"SELECT content_hash, vector FROM chunks WHERE content_hash IN ({marks})", part
                 ):
-                    found[content_hash] = np.frombuffer(blob, dtype=np.float32)
+                    vector = stored_vector(blob, dimension)
+                    if vector is not None:
+                        found[content_hash] = vector
         return found
 
-    def vectors_since(self, generation: int) -> tuple[list[int], NDArray[np.float32]]:
-        """Labels and vectors of chunks written after `generation` (all of them for -1)."""
+    def vectors_since(self, generation: int, dimension: int) -> StoredVectors:
+        """Labels and vectors of chunks written after `generation` (all of them for -1); damaged
+        vectors (see `stored_vector`) are left out and their labels listed in `damaged`."""
         with self.lock:
             rows = self.connection.execute(
                 "SELECT label, vector FROM chunks WHERE generation > ? ORDER BY label", (generation,)
             ).fetchall()
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return [int(row[0]) for row in rows], np.stack(
-            [np.frombuffer(row[1], dtype=np.float32) for row in rows]
-        )
+        found = StoredVectors(vectors=np.zeros((0, dimension), dtype=np.float32))
+        vectors = []
+        for label, blob in rows:
+            vector = stored_vector(blob, dimension)
+            if vector is None:
+                found.damaged.append(int(label))
+            else:
+                found.labels.append(int(label))
+                vectors.append(vector)
+        if vectors:
+            found.vectors = np.stack(vectors)
+        return found
 
     def vectors_by_label(self, labels: Sequence[int]) -> dict[int, NDArray[np.float32]]:
         """Stored embeddings of these chunks."""
@@ -448,6 +509,21 @@ class ChunkStore:
             return change
 
         return self._write(write)
+
+    def replace_vectors(self, labels: Sequence[int], vectors: NDArray[np.float32]) -> None:
+        """Store new embeddings for existing chunks (damaged ones, embedded again): a new generation,
+        so processes reading this index take them in."""
+
+        def write(db: sqlite3.Connection) -> None:
+            generation = int(db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]) + 1
+            rows = [
+                (np.ascontiguousarray(vector, dtype=np.float32).tobytes(), generation, int(label))
+                for label, vector in zip(labels, vectors, strict=True)
+            ]
+            db.executemany("UPDATE chunks SET vector = ?, generation = ? WHERE label = ?", rows)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(generation),))
+
+        self._write(write)
 
     def touch(self, records: Sequence[FileRecord]) -> None:
         """Record new mtimes of files whose content did not change (no new generation)."""

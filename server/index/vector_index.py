@@ -42,6 +42,7 @@ class VectorIndex:
         self.graph = graph
         self.graph.set_ef(MIN_EF)  # hnswlib does not save ef
         self.live = live
+        self.damaged: set[int] = set()  # stored chunks whose vector failed validation: not in the graph
 
     @classmethod
     def empty(cls, dimension: int, capacity: int = 1024) -> VectorIndex:
@@ -181,8 +182,10 @@ class VectorIndex:
             with contextlib.suppress(RuntimeError):  # it may be marked deleted in the snapshot already
                 self.graph.mark_deleted(label)
         self.live &= stored
-        labels, vectors = store.vectors_since(since)
-        self.add(labels, vectors)
+        found = store.vectors_since(since, self.graph.dim)
+        self.add(found.labels, found.vectors)
+        self.damaged = (self.damaged | set(found.damaged)) - set(found.labels)
+        self.damaged &= stored
 
 
 def _snapshots(folder: Path) -> list[tuple[int, Path]]:

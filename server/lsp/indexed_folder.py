@@ -61,6 +61,14 @@ def chunk_around(root: Path, path: Path, line: int, text: str | None, max_file_s
     return chunk if chunk is not None and chunk.kind != "window" else None
 
 
+def real_path(path: Path) -> Path | None:
+    """`path` with symlinks and `..` resolved; None when it cannot be (a loop, a NUL, too long)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
 def describe(error: BaseException) -> str:
     """A message for the user: Workspace errors already say what to do; others get a pointer."""
     if isinstance(error, ModelError | WorkspaceError | SourceError):
@@ -74,6 +82,7 @@ class IndexedFolder:
     def __init__(self, uri: str, root: Path, config: Settings) -> None:
         self.uri = uri
         self.root = root
+        self.real_root = real_path(root) or root  # what client paths are checked against
         self.config = config
         self.workspace: Workspace | None = None
         self.state = "indexing"  # "indexing" | "ready" | "error"; opening counts as indexing
@@ -128,6 +137,10 @@ class IndexedFolder:
         """The paths changed since the last call, in no particular order."""
         paths, self._pending, self._timer = sorted(self._pending), set(), None
         return paths
+
+    def retire(self) -> None:
+        """Let go of a folder that was never opened (its worker thread)."""
+        self._worker.shutdown(wait=False)
 
     async def close(self) -> None:
         """Stop the running sync, close the index and the worker."""

@@ -45,6 +45,8 @@ from pygls.exceptions import (
 )
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, LanguageServerProtocol, lsp_method
 
+from .tcp import token_matches
+
 log = logging.getLogger(__name__)
 LOGGED_CHARS = 300  # of an error message, in the log
 
@@ -100,10 +102,15 @@ class CodeSieveProtocol(LanguageServerProtocol):
             {"jsonrpc": self.VERSION, "id": None, "error": {"code": error.code, "message": error.message}}
         )
 
+    required_token: str | None = None  # set by `serve --tcp` (lsp/tcp.py): initialize must carry it
+    authorised = False
+
     def handle_message(self, message: Any) -> None:
         """Structure a parsed message and handle it; answer or log one that does not fit its method."""
         if not isinstance(message, Mapping):
             self._invalid_request(None, f"a JSON-RPC message is an object, not {type(message).__name__}")
+            return
+        if self.required_token is not None and not self.authorised and not self._authorise(message):
             return
         if "method" not in message:  # a response to one of the server's requests: as pygls does
             if message.get("jsonrpc") == self.VERSION and _usable_id(message.get("id")):
@@ -182,6 +189,24 @@ class CodeSieveProtocol(LanguageServerProtocol):
         if (user_handler := self.fm.features.get(types.EXIT)) is not None:
             yield user_handler, args, None
         self.exit_code = 0 if self._shutdown else 1
+
+    def _authorise(self, message: Mapping[str, Any]) -> bool:
+        """TCP: let through an `initialize` with the right token; refuse anything else and hang up."""
+        params = message.get("params")
+        options = params.get("initializationOptions") if isinstance(params, Mapping) else None
+        if message.get("method") == "initialize" and token_matches(options, self.required_token or ""):
+            self.authorised = True
+            return True
+        log.warning("refused a TCP client: its first message was not an initialize with the token")
+        if "id" in message:
+            refusal = JsonRpcInvalidRequest(
+                "codesieve serve --tcp: send the token of its token file as initializationOptions.token"
+            )
+            self._send_response(message["id"], error=refusal.to_response_error())
+        writer: Any = self.writer
+        if writer is not None and hasattr(writer, "close"):
+            writer.close()
+        return False
 
     def _send_handler_result(self, future: Future[Any], *, msg_id: Any) -> None:
         """Send a handler's result; an error it meant to send goes out with one log line."""

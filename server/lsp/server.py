@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from lsprotocol import types
@@ -38,6 +39,7 @@ from .protocol import (
     parse_find_similar,
     raw_params_converter,
 )
+from .tcp import default_token_file, loopback_address, read_token, serve_tcp
 from .workspace_folders import WorkspaceFolders
 
 VERSION = "0.1.0"
@@ -206,12 +208,11 @@ def did_save(server: CodeSieveServer, params: types.DidSaveTextDocumentParams) -
 
 
 def _file_changed(server: CodeSieveServer, uri: str) -> None:
-    """Hand a changed file to the workspace folders; URIs of anything but a file on disk are ignored."""
-    path = local_path(uri)
-    if path is None:  # an untitled buffer, a remote file: nothing on disk to index
+    """Hand a changed file to the workspace folders; anything but a file inside a workspace folder is ignored."""
+    if local_path(uri) is None:  # an untitled buffer, a remote file: nothing on disk to index
         log.debug("ignored a change to %s: not a file:// URI", uri[:200])
         return
-    server.workspace_folders.file_changed(path)
+    server.workspace_folders.file_changed(uri)
 
 
 # requests --------------------------------------------------------------------------------------
@@ -299,16 +300,14 @@ def _claim_stdout() -> BinaryIO:
     return protocol
 
 
-def _address(tcp: str) -> tuple[str, int]:
-    host, _, port = tcp.rpartition(":")
-    if not port.isdigit():
-        raise ValueError(f"--tcp expects HOST:PORT or PORT, got {tcp!r}")
-    return host or "127.0.0.1", int(port)
-
-
-def serve(tcp: str | None = None, config: Settings | None = None) -> int:
-    """Run the language server over stdio (or TCP, on 127.0.0.1 unless a host is given); returns the
-    exit status: 0 after shutdown and exit, or when the client closed the stream; else 1."""
+def serve(tcp: str | None = None, config: Settings | None = None, token_file: Path | None = None) -> int:
+    """Run the language server over stdio, or over loopback TCP behind a token (lsp/tcp.py); returns
+    the exit status: 0 after shutdown and exit, or when the client closed the stream; else 1."""
+    address, token = None, None
+    if tcp is not None:
+        address = loopback_address(tcp)  # TcpError: before anything starts
+        token_file = token_file or default_token_file()
+        token = read_token(token_file)
     protocol_out = _claim_stdout()
     level = os.environ.get("CODESIEVE_LOG", "INFO").upper()
     logging.basicConfig(
@@ -318,10 +317,11 @@ def serve(tcp: str | None = None, config: Settings | None = None) -> int:
         logging.getLogger("pygls").setLevel(logging.WARNING)
     SERVER.workspace_folders.base = SERVER.workspace_folders.config = config or Settings()
     try:
-        if tcp is None:
+        if address is None or token is None:
             SERVER.start_io(sys.stdin.buffer, protocol_out)
         else:
-            SERVER.start_tcp(*_address(tcp))
+            log.info("TCP clients must send the token in %s as initializationOptions.token", token_file)
+            serve_tcp(SERVER, *address, token)
     finally:
         for folder in SERVER.workspace_folders.folders.values():
             folder.closing.set()

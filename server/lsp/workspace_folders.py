@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
 from ..chunk.chunker import Chunk
@@ -29,22 +30,24 @@ from ..config import Settings, from_mapping
 from ..index.indexer import IndexReport
 from ..search.cascade import Hit, SearchResult, merge_ranked_lists
 from ..workspace import SHARED, WorkspaceError, index_root
-from .indexed_folder import IndexedFolder, apply_changes, chunk_around, describe
+from .indexed_folder import IndexedFolder, apply_changes, chunk_around, describe, real_path
 from .protocol import (
     INDEX_STATUS,
     FindRequest,
     SimilarRequest,
     aggregate_state,
     hit_json,
+    invalid_params,
     path_of,
     request_failed,
+    shown,
     uri_of,
 )
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-LSP_ONLY_SETTINGS = {"pollInterval"}  # settings of the server itself, not of a Workspace
+LSP_ONLY_SETTINGS = {"pollInterval", "token"}  # of the server itself (token: tcp.py), not of a Workspace
 DEFAULT_POLL_SECONDS = 3.0
 
 
@@ -58,6 +61,8 @@ class WorkspaceFolders:
         self.settings: dict[str, Any] = {}
         self.poll_seconds = DEFAULT_POLL_SECONDS
         self.folders: dict[str, IndexedFolder] = {}
+        self.nested: dict[str, str] = {}  # URI of a folder inside another -> URI of the one serving it
+        self.started = False  # whether `start` ran: folders added since are opened at once
         self.watched_by_client = False
         self.searcher = ThreadPoolExecutor(2, thread_name_prefix="codesieve-search")
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -94,24 +99,54 @@ class WorkspaceFolders:
             log.error("background task failed", exc_info=task.exception())
 
     def add_folder(self, uri: str, start: bool = True) -> None:
-        """Serve a folder: its state is "indexing" from now; `start` opens and indexes it."""
-        if uri not in self.folders:
-            self.folders[uri] = IndexedFolder(uri, path_of(uri), self.config)
-            if start:
-                self.spawn(self._open_and_index(self.folders[uri]))
+        """Serve a folder: its state is "indexing" from now; `start` opens and indexes it.
+
+        A folder inside another one is served by the outer one (its files are indexed once, found
+        once); one that holds folders already served takes them over.
+        """
+        if uri in self.folders or uri in self.nested:
+            return
+        folder = IndexedFolder(uri, path_of(uri), self.config)
+        outer = self.folder_of(folder.real_root)
+        if outer is not None:
+            log.info("%s is inside %s: served by it", folder.root, outer.root)
+            self.nested[uri] = outer.uri
+            folder.retire()
+            return
+        for inner in [
+            other for other in self.folders.values() if other.real_root.is_relative_to(folder.real_root)
+        ]:
+            log.info("%s is inside %s: served by it from now on", inner.root, folder.root)
+            del self.folders[inner.uri]
+            self.nested[inner.uri] = uri
+            self.spawn(inner.close())
+        for inner_uri, outer_uri in self.nested.items():
+            if outer_uri not in self.folders:  # its outer folder was just taken over too
+                self.nested[inner_uri] = uri
+        self.folders[uri] = folder
+        if start:
+            self.spawn(self._open_and_index(folder))
 
     def start(self) -> None:
         """Open and index, in the background, the folders added with `start=False`."""
+        self.started = True
         for folder in self.folders.values():
             if not folder.started:
                 self.spawn(self._open_and_index(folder))
 
     async def remove_folder(self, uri: str) -> None:
-        """Stop serving a folder (its index stays on disk)."""
+        """Stop serving a folder (its index stays on disk); folders it served get their own again."""
+        if self.nested.pop(uri, None) is not None:
+            return
         folder = self.folders.pop(uri, None)
-        if folder is not None:
-            await folder.close()
-            await self.announce()
+        if folder is None:
+            return
+        await folder.close()
+        orphans = sorted((inner for inner, outer in self.nested.items() if outer == uri), key=len)
+        for inner in orphans:  # outermost first: deeper ones are nested in it again
+            del self.nested[inner]
+            self.add_folder(inner, start=self.started)
+        await self.announce()
 
     async def reopen(self) -> None:
         """Reopen every folder with the current config (a new model rebuilds its index)."""
@@ -213,6 +248,10 @@ class WorkspaceFolders:
             "indexPath": folders[0]["indexPath"] if len(folders) == 1 else str(index_root(self.config)),
             "folders": folders,
         }
+        if self.nested:
+            status["nestedFolders"] = [
+                {"uri": inner, "servedBy": outer} for inner, outer in self.nested.items()
+            ]
         synced = [folder["lastSynced"] for folder in folders if folder.get("lastSynced")]
         if synced:
             status["lastSynced"] = max(synced)
@@ -234,17 +273,33 @@ class WorkspaceFolders:
         self._announced = key
         self.server.protocol.notify(INDEX_STATUS, await self.status())
 
-    # live updates ------------------------------------------------------------------------------
+    # client paths ------------------------------------------------------------------------------
     def folder_of(self, path: Path) -> IndexedFolder | None:
-        """The innermost folder that holds `path`."""
-        holders = [folder for folder in self.folders.values() if path.is_relative_to(folder.root)]
-        return max(holders, key=lambda folder: len(folder.root.parts), default=None)
+        """The innermost folder whose real root holds `path` (a real path: see `locate`)."""
+        holders = [folder for folder in self.folders.values() if path.is_relative_to(folder.real_root)]
+        return max(holders, key=lambda folder: len(folder.real_root.parts), default=None)
 
-    def file_changed(self, path: Path) -> None:
+    def locate(self, uri: str) -> tuple[IndexedFolder, Path]:
+        """The folder that holds a client's file URI, and the file's real path.
+
+        The path is resolved (`..`, %-escapes, symlinks) before it is compared with the folders, so
+        nothing outside them is ever read. A path outside every folder gets InvalidParams whose
+        message depends on the URI alone: the same whether such a file exists or not.
+        """
+        real = real_path(path_of(uri))
+        folder = None if real is None else self.folder_of(real)
+        if folder is None or real is None:
+            raise invalid_params(f"{shown(uri)} is not inside a workspace folder CodeSieve serves.")
+        return folder, real
+
+    def file_changed(self, uri: str) -> None:
         """A file was saved, created, changed or deleted: re-index it after a quiet period."""
-        folder = self.folder_of(path)
-        if folder is not None:
-            folder.schedule(str(path), lambda ready: self.spawn(self._flush(ready)))
+        try:
+            folder, path = self.locate(uri)
+        except JsonRpcException:
+            log.debug("ignored a change to %s: not a file inside a workspace folder", uri[:200])
+            return
+        folder.schedule(str(path), lambda ready: self.spawn(self._flush(ready)))
 
     async def _flush(self, folder: IndexedFolder) -> None:
         paths = folder.take_pending()
@@ -367,10 +422,9 @@ class WorkspaceFolders:
         folders = await self._usable()
         code, own, home = request.code, None, None
         if code is None:
-            path = path_of(str(request.uri))
-            home = self.folder_of(path)
-            if home is None or home.workspace is None:
-                raise request_failed(f"{path} is not inside a workspace folder CodeSieve has indexed.")
+            home, path = self.locate(str(request.uri))
+            if home.workspace is None:
+                raise request_failed(f"{home.root} could not be opened: {home.last_error}")
             text = self.open_text(str(request.uri))
             own = await self._in_searcher(home.workspace.chunk_at, path, request.line + 1, text)
             code = own.text
@@ -385,13 +439,15 @@ class WorkspaceFolders:
         return self._answer(results, request.limit)
 
     async def chunk_at(self, uri: str, line: int) -> Chunk | None:
-        """The function, method or class around a 0-based line of a document, if any (no model needed)."""
-        path = path_of(uri)
-        folder = self.folder_of(path)
-        if folder is None:
+        """The function, method or class around a 0-based line of a document, if any (no model needed).
+
+        None outside the workspace folders, whether the file exists or not (see `locate`)."""
+        try:
+            folder, path = self.locate(uri)
+        except JsonRpcException:
             return None
         text = self.open_text(uri)
-        find = partial(chunk_around, folder.root, path, line + 1, text, self.config.max_file_size)
+        find = partial(chunk_around, folder.real_root, path, line + 1, text, self.config.max_file_size)
         return await asyncio.get_running_loop().run_in_executor(self.searcher, find)
 
 

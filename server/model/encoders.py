@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 from ..config import default_onnx_threads
-from .folder import ModelError, ModelFolder
+from .folder import CARD_NAME, ModelError, ModelFolder
 
 # A token covers at least one character and rarely more than a dozen in code; cutting the text
 # before tokenising keeps a 50,000-line function from costing a full tokenisation.
@@ -121,6 +121,16 @@ class _Runner:
         output = self.session.run(None, feed)[0]
         return np.asarray(output, dtype=np.float32)
 
+    def probe(self, sequences: Sequence[tuple[list[int], list[int]]], path: Path) -> NDArray[np.float32]:
+        """Run the graph once on a tiny batch at load time, so a bad model fails here, not in a search."""
+        try:
+            output = self.run(sequences)
+        except Exception as error:  # onnxruntime's own exception types: missing inputs, bad shapes
+            raise ModelError(f"{path} fails on a test input ({error}). Re-export it.") from error
+        if not np.all(np.isfinite(output)):
+            raise ModelError(f"{path} outputs NaN or infinite values on a test input. Re-export it.")
+        return output
+
 
 class DualEncoder:
     """Embeds queries and code chunks: `(N, D)` float32, L2-normalised."""
@@ -130,6 +140,13 @@ class DualEncoder:
         self.dimension = folder.card.dimension
         self.tokens = TokenEncoder(folder.tokenizer_path)
         self.runner = _Runner(folder.retriever_path, threads or default_onnx_threads())
+        shape = self.runner.probe([self.tokens.single([])] * 2, folder.retriever_path).shape
+        if shape != (2, self.dimension):
+            raise ModelError(
+                f"{folder.retriever_path} outputs vectors of shape {shape} for 2 inputs, but its model card "
+                f"{folder.path / CARD_NAME} says `dimension: {self.dimension}`, so (2, {self.dimension}) "
+                "was expected. Re-export the model folder."
+            )
 
     def encode_code(
         self, texts: Sequence[str], batch_tokens: int = DEFAULT_BATCH_TOKENS
@@ -161,6 +178,12 @@ class CrossEncoder:
         self.card = folder.card
         self.tokens = TokenEncoder(folder.tokenizer_path)
         self.runner = _Runner(ranker, threads or default_onnx_threads())
+        shape = self.runner.probe([self.tokens.pair([], [])] * 2, ranker).shape
+        if shape not in ((2,), (2, 1)):
+            raise ModelError(
+                f"{ranker} outputs shape {shape} for 2 (query, code) pairs; a ranker gives one score per "
+                "pair, (2,) or (2, 1). Re-export the model folder, or remove ranker.onnx."
+            )
 
     def score(
         self, query: str, codes: Sequence[str], batch_tokens: int = DEFAULT_BATCH_TOKENS

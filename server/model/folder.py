@@ -83,22 +83,72 @@ class ModelCard:
         return float(self.extra.get(FIRST_STAGE, {}).get("lexical_weight", 0.0))
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ModelCard:
-        """Parse a card; raises KeyError or TypeError on a malformed one."""
-        names = {"name", "base_model", "dimension", "max_query_tokens", "max_code_tokens", "pooling"}
-        names |= {"quantization", "fusion_weight", "files", "training", "scores"}
-        known = {key: value for key, value in data.items() if key in names}
-        extra = {key: value for key, value in data.items() if key not in names}
-        card = cls(**known, extra=extra)
-        if not isinstance(card.dimension, int) or card.dimension <= 0:
-            raise TypeError("dimension must be a positive integer")
-        if not isinstance(card.fusion_weight, (int, float)) or card.fusion_weight < 0:
-            raise TypeError("fusion_weight must be a number >= 0")
+    def from_json(cls, data: Any) -> ModelCard:
+        """Parse a card; CardError names the first field that is missing or of the wrong type."""
+        if not isinstance(data, dict):
+            raise CardError(f"the card must be a JSON object, got {_shown(data)}")
+        values: dict[str, Any] = {}
+        for name, (kind, required) in CARD_FIELDS.items():
+            if name not in data:
+                if required:
+                    raise CardError(f"`{name}` is missing")
+                continue
+            value = data[name]
+            if not _fits(value, kind):
+                raise CardError(f"`{name}` must be {CARD_KINDS[kind]}, got {_shown(value)}")
+            values[name] = value
+        extra = {key: value for key, value in data.items() if key not in CARD_FIELDS}
         first_stage = extra.get(FIRST_STAGE, {})
         weight = first_stage.get("lexical_weight", 0.0) if isinstance(first_stage, dict) else None
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
-            raise TypeError(f"{FIRST_STAGE}.lexical_weight must be a number from 0 to 1")
-        return card
+            raise CardError(
+                f"`{FIRST_STAGE}.lexical_weight` must be a number from 0 to 1, got {_shown(weight)}"
+            )
+        return cls(**values, extra=extra)
+
+
+class CardError(ValueError):
+    """A model card field that is missing or of the wrong type; the message names the field."""
+
+
+# field -> (kind, required); kinds are checked by `_fits`
+CARD_FIELDS: dict[str, tuple[str, bool]] = {
+    "name": ("text", True),
+    "base_model": ("text", True),
+    "dimension": ("count", True),
+    "max_query_tokens": ("count", False),
+    "max_code_tokens": ("count", False),
+    "pooling": ("text", False),
+    "quantization": ("text", False),
+    "fusion_weight": ("weight", False),
+    "files": ("hashes", False),
+    "training": ("object", False),
+    "scores": ("object", False),
+}
+CARD_KINDS = {
+    "text": "a string",
+    "count": "a positive integer",
+    "weight": "a number >= 0",
+    "hashes": "an object of file name -> sha256 strings",
+    "object": "an object",
+}
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "count":
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    if kind == "weight":
+        return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    if kind == "hashes":
+        return isinstance(value, dict) and all(isinstance(item, str) for item in value.values())
+    return isinstance(value, dict)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, str | int | float | list | dict | None) else repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def write_card(folder: Path, card: ModelCard) -> None:
@@ -112,6 +162,20 @@ def write_card(folder: Path, card: ModelCard) -> None:
     temporary = folder / (CARD_NAME + ".tmp")
     temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     temporary.replace(folder / CARD_NAME)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ModelError(f"Cannot read {path} ({error.strerror}): check the file's permissions.") from error
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return sha256_file(path)
+    except OSError as error:
+        raise ModelError(f"Cannot read {path} ({error.strerror}): check the file's permissions.") from error
 
 
 @dataclass(frozen=True)
@@ -153,16 +217,17 @@ class ModelFolder:
         for required in (CARD_NAME, RETRIEVER_FILE, TOKENIZER_FILE):
             if not (path / required).is_file():
                 raise ModelError(f"Model folder {path} has no {required}. {fix}")
+        card_path = path / CARD_NAME
         try:
-            card = ModelCard.from_json(json.loads((path / CARD_NAME).read_text(encoding="utf-8")))
-        except (ValueError, KeyError, TypeError) as error:
-            raise ModelError(f"{path / CARD_NAME} is not a valid model card ({error}). {fix}") from error
-        retriever_sha = sha256_file(path / RETRIEVER_FILE)
+            card = ModelCard.from_json(json.loads(_read(card_path).decode("utf-8")))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ModelError(f"{card_path} is not a valid model card: {error}. {fix}") from error
+        actual = {RETRIEVER_FILE: _sha256(path / RETRIEVER_FILE)}
+        for name in (RANKER_FILE, TOKENIZER_FILE):
+            if (path / name).exists():
+                actual[name] = _sha256(path / name)
+        retriever_sha = actual[RETRIEVER_FILE]
         if verify:
-            actual = {RETRIEVER_FILE: retriever_sha}
-            for name in (RANKER_FILE, TOKENIZER_FILE):
-                if (path / name).exists():
-                    actual[name] = sha256_file(path / name)
             for name, expected in card.files.items():
                 if name in actual and actual[name] != expected:
                     raise ModelError(
