@@ -60,6 +60,8 @@ def test_wheel_installs_namespaced_packages_and_the_default_model(
         "codesieve/export/onnx_export.py",
         "codesieve/models/default/retriever.onnx",
         "codesieve/models/default/model-card.json",
+        "codesieve/general/replay.jsonl.gz",
+        "codesieve/general/check.jsonl.gz",
     ):
         assert required in names
 

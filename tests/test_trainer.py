@@ -67,6 +67,30 @@ def test_resume_continues_from_the_checkpoint(
     assert load_model(result, "retriever") is not None
 
 
+def test_training_stops_at_its_time_limit_with_a_usable_model(
+    pairs_file: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bounded"
+    retriever = train_retriever(
+        _retriever_config(pairs_file, out, tiny_base_model, max_steps=50, time_limit=1e-6)
+    )
+    assert json.loads((retriever / CONFIG_FILE).read_text())["step"] == 0  # loading alone used the time
+    assert load_model(retriever, "retriever") is not None
+    assert "retriever: time limit reached at step 0 of 50" in capsys.readouterr().err
+    ranker_config = RankerConfig(
+        pairs=str(pairs_file),
+        out=str(tmp_path / "ranker"),
+        base_model=str(tiny_base_model),
+        negatives="inbatch",
+        batch_size=3,
+        num_negatives=1,
+        max_steps=50,
+        threads=1,
+        time_limit=1e-6,
+    )
+    assert json.loads((train_ranker(ranker_config) / CONFIG_FILE).read_text())["step"] == 0
+
+
 def test_cli_resume_uses_the_stored_config(pairs_file: Path, tiny_base_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli-run"
     common = ["--base-model", str(tiny_base_model), "--out", str(out), "--threads", "1"]

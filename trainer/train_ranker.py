@@ -97,6 +97,9 @@ class RankerConfig:
     seed: int = 0  # seeds Python, numpy, torch and the batch order
     threads: int = 0  # torch CPU threads; 0 = all cores
     checkpoint_every: int = 200  # steps between checkpoints (and dev evaluations)
+    time_limit: float = (
+        0.0  # stop after this many seconds, loading included (0 = none); the schedule is not shortened
+    )
     dev: str = ""  # dev sets, comma-separated (need --retriever): fused cascade MRR picks the checkpoint
     dev_depth: int = 10  # K: the retriever's top K dev candidates the ranker reorders
     dev_max_queries: int = 0  # evaluate on the first N dev queries only; 0 = all
@@ -338,7 +341,11 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     progress = tqdm(
         total=total, initial=step, desc="ranker", unit="step", file=sys.stderr, dynamic_ncols=True
     )
-    while step < total:
+
+    def out_of_time() -> bool:
+        return config.time_limit > 0 and time.monotonic() - started >= config.time_limit
+
+    while step < total and not out_of_time():
         epoch, position = divmod(step, steps_per_epoch)
         if epoch not in epoch_batches:
             epoch_batches = {epoch: bucketed_batches(lengths, config.batch_size, config.seed + epoch)}
@@ -356,9 +363,11 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
         losses.append(loss.item())
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
-        if step % config.checkpoint_every == 0 or step == total:
+        if step % config.checkpoint_every == 0 or step == total or out_of_time():
             checkpoint()
     progress.close()
+    if step < total:
+        print(f"ranker: time limit reached at step {step} of {total}", file=sys.stderr)
     if not (out / CHECKPOINT).exists():
         checkpoint()
     seconds = round(time.monotonic() - started, 1)

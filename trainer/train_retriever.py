@@ -117,6 +117,9 @@ class RetrieverConfig:
     seed: int = 0  # seeds Python, numpy, torch and the batch order
     threads: int = 0  # torch CPU threads; 0 = all cores
     checkpoint_every: int = 200  # steps between checkpoints (and dev evaluations)
+    time_limit: float = (
+        0.0  # stop after this many seconds, loading included (0 = none); the schedule is not shortened
+    )
     dev: str = ""  # dev set for choosing the best checkpoint: cosqa/dev, csn_ruby/valid or a pairs file
     dev_max_queries: int = 0  # evaluate on the first N dev queries only; 0 = all
     device: str = "auto"  # auto | cpu | cuda
@@ -404,7 +407,11 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     progress = tqdm(
         total=total, initial=step, desc="retriever", unit="step", file=sys.stderr, dynamic_ncols=True
     )
-    while step < total:
+
+    def out_of_time() -> bool:
+        return config.time_limit > 0 and time.monotonic() - started >= config.time_limit
+
+    while step < total and not out_of_time():
         epoch, position = divmod(step, steps_per_epoch)
         if epoch not in epoch_batches:
             epoch_batches = {epoch: bucketed_batches(lengths, config.batch_size, config.seed + epoch)}
@@ -422,9 +429,11 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
         step += 1
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
-        if step % config.checkpoint_every == 0 or step == total:
+        if step % config.checkpoint_every == 0 or step == total or out_of_time():
             checkpoint()
     progress.close()
+    if step < total:
+        print(f"retriever: time limit reached at step {step} of {total}", file=sys.stderr)
     if not (out / CHECKPOINT).exists():
         checkpoint()
     seconds = round(time.monotonic() - started, 1)

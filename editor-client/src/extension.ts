@@ -3,8 +3,9 @@ import * as vscode from "vscode";
 import { ClientController } from "./client";
 import { showFindCode, showResults } from "./picker";
 import { FindSimilarRequest } from "./protocol";
-import { LaunchError, onPythonExtensionInterpreterChange, resolvePython } from "./python";
+import { onPythonExtensionInterpreterChange } from "./python";
 import { PROCESS_SETTINGS, SECTION, pythonPathSetting, serverCommandSetting } from "./settings";
+import { retrain } from "./retrain";
 import { StatusBar, describe } from "./status";
 
 let controller: ClientController | undefined;
@@ -100,55 +101,4 @@ async function showStatusDetails(clients: ClientController, status: StatusBar): 
   );
   if (choice === "Reindex") await clients.reindex();
   else await clients.handleFix(choice);
-}
-
-/** Trains a model on the workspace in a terminal task, then restarts the server so it loads it. */
-async function retrain(clients: ClientController): Promise<void> {
-  const folders = vscode.workspace.workspaceFolders ?? [];
-  const folder =
-    folders.length > 1
-      ? await vscode.window.showWorkspaceFolderPick({ placeHolder: "Workspace folder to train on" })
-      : folders[0];
-  if (!folder) {
-    if (folders.length === 0) void vscode.window.showInformationMessage("CodeSieve: open a folder to train on first.");
-    return;
-  }
-  let python: string;
-  try {
-    python = (await resolvePython(folder.uri)).python;
-  } catch (error) {
-    if (!(error instanceof LaunchError)) throw error;
-    const choice = await vscode.window.showErrorMessage(error.message, "Open Settings");
-    await clients.handleFix(choice);
-    return;
-  }
-  const execution = new vscode.ProcessExecution(python, ["-m", "codesieve.trainer.cli", "fit", folder.uri.fsPath], {
-    cwd: folder.uri.fsPath,
-  });
-  const task = new vscode.Task(
-    { type: "codesieve", task: "retrain" },
-    folder,
-    `Retrain on ${folder.name}`,
-    "CodeSieve",
-    execution,
-    [],
-  );
-  task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, panel: vscode.TaskPanelKind.Dedicated, clear: true };
-  clients.log(`retraining: ${python} -m codesieve.trainer.cli fit ${folder.uri.fsPath}`);
-  const running = await vscode.tasks.executeTask(task);
-  const listener = vscode.tasks.onDidEndTaskProcess(async (event) => {
-    if (event.execution !== running) return;
-    listener.dispose();
-    if (event.exitCode === 0) {
-      clients.log("retraining finished; restarting the server to load the new model");
-      await clients.restart("a new model was trained");
-      void vscode.window.showInformationMessage(
-        `CodeSieve: the model trained on ${folder.name} is in use; the index is being rebuilt with it.`,
-      );
-    } else {
-      void vscode.window.showErrorMessage(
-        `CodeSieve: retraining failed (exit code ${event.exitCode ?? "unknown"}); the terminal shows why. The previous model stays in use.`,
-      );
-    }
-  });
 }
