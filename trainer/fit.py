@@ -26,6 +26,9 @@ Defaults fit a repository of about 700 pairs in 20 minutes on two cores (``--tim
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import json
 import math
 import random
@@ -68,7 +71,7 @@ from .train_retriever import RetrieverConfig, train_retriever
 STAGES = ("mine", "start", "retriever", "export", "ranker", "check", "install")
 STATE_FILE = "fit-state.json"
 MAX_HELD_OUT_SHARE = 0.3  # the held-out side never takes more than this share of the pairs
-AFTER_TRAINING_SECONDS = 180.0  # what export and the checks need after training (reserved from the budget)
+AFTER_TRAINING_SECONDS = 180.0  # the least kept from the budget for the export and the candidate's checks
 
 
 class FitError(Exception):
@@ -178,6 +181,13 @@ class Progress:
 
 def _folder_sha(folder: Path) -> str:
     return ModelFolder.load(folder).retriever_sha256
+
+
+def _release_memory() -> None:
+    """Hand freed memory back to the system between stages (glibc keeps it otherwise), for a lower peak."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _minutes(seconds: float) -> str:
@@ -314,7 +324,9 @@ def _ranker_stage(
             "ranker: skipped (no ranker recipe beats the retriever on CPU yet; --ranker on tries one)",
         )
         return {"kept": False, "why": "off"}
-    seconds = progress.left() - AFTER_TRAINING_SECONDS
+    seconds = (
+        progress.left() - AFTER_TRAINING_SECONDS - float(progress.facts("start").get("check_seconds", 0))
+    )
     if seconds < 120 or repository is None:
         why = "the time budget is spent" if repository is not None else "no held-out pairs to show it pays"
         progress.stage("ranker", f"ranker: skipped ({why})")
@@ -360,22 +372,23 @@ def _benchmarks(config: FitConfig, work: Path) -> tuple[Benchmark | None, Benchm
     return repository, general_benchmark(check)
 
 
-def _check(config: FitConfig, work: Path, current: Path) -> dict[str, ModelScores]:
-    """Score the current model and the candidate on both checks; stored in checks.json for --resume."""
+def _score(config: FitConfig, work: Path, name: str, folder: Path) -> ModelScores:
+    """Score one model folder on both checks; stored in `<name>-checks.json` for --resume."""
     repository, general = _benchmarks(config, work)
-    cache, threads = work / "eval-cache", config.threads or None
-    scores = {
-        name: score_model(folder, repository, general, config.rerank_depth, cache, threads)
-        for name, folder in (("current", current), ("candidate", work / "candidate"))
-    }
-    stored = {name: scores_json(value) for name, value in scores.items()}
-    (work / "checks.json").write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
+    scores = score_model(
+        folder, repository, general, config.rerank_depth, work / "eval-cache", config.threads or None
+    )
+    (work / f"{name}-checks.json").write_text(
+        json.dumps(scores_json(scores), indent=2) + "\n", encoding="utf-8"
+    )
     return scores
 
 
 def _stored_checks(work: Path) -> dict[str, ModelScores]:
-    stored = json.loads((work / "checks.json").read_text(encoding="utf-8"))
-    return {name: scores_from_json(value) for name, value in stored.items()}
+    return {
+        name: scores_from_json(json.loads((work / f"{name}-checks.json").read_text(encoding="utf-8")))
+        for name in ("current", "candidate")
+    }
 
 
 def _install(
@@ -450,13 +463,19 @@ def _run(
         )
         progress.finish("mine", **facts)
     if not progress.done("start"):
-        progress.stage("start", f"reading the current model back into torch ({current})")
+        progress.stage("start", f"reading the current model into torch, and checking it ({current})")
         model, tokenizer = retriever_from_model_folder(current)
         save_model(model, work / "start", tokenizer)
-        progress.finish("start")
+        del model
+        _release_memory()
+        began = time.monotonic()
+        _score(config, work, "current", current)
+        progress.finish("start", check_seconds=round(time.monotonic() - began, 1))
     card = ModelFolder.load(current).card
     if not progress.done("retriever"):
-        seconds = progress.left() - AFTER_TRAINING_SECONDS
+        # After training: the export, and the candidate's checks, which cost what the current model's did.
+        reserve = max(AFTER_TRAINING_SECONDS, 3 * float(progress.facts("start").get("check_seconds", 0)))
+        seconds = progress.left() - reserve
         seconds = seconds / 2 if config.ranker == "on" else seconds
         if seconds < 60:
             raise FitError(
@@ -464,6 +483,7 @@ def _run(
                 "give a larger --time-budget"
             )
         progress.finish("retriever", **_train_retriever(config, work, progress, card, seconds))
+        _release_memory()
     if not progress.done("export"):
         progress.stage("export", "exporting the candidate (ONNX, int8 weights, parity check)")
         try:
@@ -478,11 +498,8 @@ def _run(
         repository, _ = _benchmarks(config, work)
         progress.finish("ranker", **_ranker_stage(config, work, progress, name, repository))
     if not progress.done("check"):
-        progress.stage(
-            "check",
-            "checking the current model and the candidate on the held-out pairs and the general check",
-        )
-        _check(config, work, current)
+        progress.stage("check", "checking the candidate on the held-out pairs and the general check")
+        _score(config, work, "candidate", work / "candidate")
         progress.finish("check")
     scores = _stored_checks(work)
     decision = decide(scores["current"], scores["candidate"], config.general_tolerance, config.force)
