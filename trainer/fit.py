@@ -222,7 +222,8 @@ def held_out_split(pairs: list[Pair], config: FitConfig) -> tuple[list[Pair], li
 
 def _mine(config: FitConfig, root: Path, work: Path) -> dict[str, Any]:
     report = mine_repository(root)
-    count = len(report.pairs)
+    pairs = [pair for pair in report.pairs if pair.source == "docstring"]  # test names cost web queries
+    count = len(pairs)
     if count < config.min_pairs and not config.force:
         raise FitError(
             f"{root} yields {count} (description, code) pairs (documented functions and methods outside "
@@ -231,7 +232,7 @@ def _mine(config: FitConfig, root: Path, work: Path) -> dict[str, Any]:
             "train on them anyway and install the result without the repository check.",
             TOO_FEW_PAIRS,
         )
-    train, held_out = held_out_split(report.pairs, config)
+    train, held_out = held_out_split(pairs, config)
     write_pairs(work / "train.jsonl", train)
     write_pairs(work / "held-out.jsonl", held_out)
     return {"pairs": count, "files": report.files, "train": len(train), "held_out": len(held_out)}
