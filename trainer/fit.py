@@ -304,6 +304,24 @@ def _train_ranker(config: FitConfig, work: Path, card: ModelCard, seconds: float
     return with_ranker
 
 
+def _export_candidate(work: Path, name: str, quantize: bool) -> None:
+    """Export the trained retriever; when int8 falls short of parity, fp32 (bigger, slower, exact) instead."""
+    try:
+        export_checkpoint(work / "retriever", work / "candidate", name=name, quantize=quantize)
+        return
+    except ParityError as error:
+        if not quantize:
+            raise FitError(
+                f"the candidate's export failed its parity check ({error}); nothing was installed and the "
+                "current model stays in use"
+            ) from error
+        print(
+            f"      int8 weights fell short of parity ({error}); exporting fp32 weights instead",
+            file=sys.stderr,
+        )
+    export_checkpoint(work / "retriever", work / "candidate", name=name, quantize=False)
+
+
 def _late(stage: str, error: Exception, verbose: bool) -> None:
     """One line for a failure the fit survives (the traceback too with --verbose)."""
     if verbose:
@@ -487,13 +505,7 @@ def _run(
         _release_memory()
     if not progress.done("export"):
         progress.stage("export", "exporting the candidate (ONNX, int8 weights, parity check)")
-        try:
-            export_checkpoint(work / "retriever", work / "candidate", name=name, quantize=config.quantize)
-        except ParityError as error:
-            raise FitError(
-                f"the candidate's export failed its parity check ({error}); nothing was installed and the "
-                "current model stays in use"
-            ) from error
+        _export_candidate(work, name, config.quantize)
         progress.finish("export")
     if not progress.done("ranker"):
         repository, _ = _benchmarks(config, work)
