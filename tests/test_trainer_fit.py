@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -104,7 +105,13 @@ def test_fit_installs_a_candidate_better_on_the_repository(
     repo = make_repository(tmp_path / "repo")
     check = identity_pairs(tmp_path / "check.jsonl")
     report = tmp_path / "report.json"
-    code = _fit(repo, "--model", str(start_model), "--general-check", str(check), *NO_REPLAY, report=report)
+    start = tmp_path / "start"
+    shutil.copytree(start_model, start)
+    card_file = start / "model-card.json"
+    card_file.write_text(
+        json.dumps({**json.loads(card_file.read_text()), "first_stage": {"lexical_weight": 0.15}})
+    )
+    code = _fit(repo, "--model", str(start), "--general-check", str(check), *NO_REPLAY, report=report)
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "installed: better on the repository" in captured.out
@@ -126,6 +133,7 @@ def test_fit_installs_a_candidate_better_on_the_repository(
     card = json.loads((installed / "model-card.json").read_text())
     assert card["training"]["start"]["retriever_sha256"] == ModelFolder.load(start_model).retriever_sha256
     assert card["scores"]["fit"]["candidate"]["general"]["rows"]["retriever"]["mrr"] == 1.0
+    assert card["first_stage"] == {"lexical_weight": 0.15}  # the search settings of the model it replaces
 
     workspace = Workspace(repo)
     try:

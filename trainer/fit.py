@@ -70,6 +70,9 @@ from .train_retriever import RetrieverConfig, train_retriever
 
 STAGES = ("mine", "start", "retriever", "export", "ranker", "check", "install")
 STATE_FILE = "fit-state.json"
+RUNTIME_CARD_KEYS = (
+    "first_stage",
+)  # search settings on the current model's card that the fitted model keeps
 MAX_HELD_OUT_SHARE = 0.3  # the held-out side never takes more than this share of the pairs
 AFTER_TRAINING_SECONDS = 180.0  # the least kept from the budget for the export and the candidate's checks
 
@@ -422,8 +425,10 @@ def _install(
         "start": {"model": started_from.card.name, "retriever_sha256": started_from.retriever_sha256},
         "fit": facts,
     }
+    inherited = {key: value for key, value in started_from.card.extra.items() if key in RUNTIME_CARD_KEYS}
     fitted = replace(
         card,
+        extra={**inherited, **card.extra},
         training=training,
         scores={**card.scores, "fit": {name: scores_json(value) for name, value in scores.items()}},
     )
