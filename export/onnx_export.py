@@ -206,13 +206,7 @@ def export_model_folder(
         ):
             if model is None:
                 continue
-            fp32 = staging / (name + ".fp32")
-            export_graph(model, fp32)
-            if quantize:
-                quantize_int8(fp32, staging / name)
-                fp32.unlink()
-            else:
-                fp32.rename(staging / name)
+            _export_graph_file(model, staging / name, quantize)
             parity[name] = check_parity(model, staging / name, tokenizer_file, max_tokens)
         _write_tokenizer(tokenizer_file, staging / TOKENIZER_FILE)
         final_card = replace(
@@ -225,6 +219,17 @@ def export_model_folder(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(folder=out, card=final_card, parity=parity)
+
+
+def _export_graph_file(model: DualEncoder | CrossEncoder, target: Path, quantize: bool) -> None:
+    """`model` as an ONNX graph at `target`: int8 weights when `quantize`, else fp32."""
+    fp32 = target.with_name(target.name + ".fp32")
+    export_graph(model, fp32)
+    if quantize:
+        quantize_int8(fp32, target)
+        fp32.unlink()
+    else:
+        fp32.rename(target)
 
 
 def export_ranker_beside(
@@ -244,13 +249,7 @@ def export_ranker_beside(
     try:
         shutil.copyfile(retriever_graph, staging / RETRIEVER_FILE)
         shutil.copyfile(tokenizer_file, staging / TOKENIZER_FILE)
-        fp32 = staging / (RANKER_FILE + ".fp32")
-        export_graph(ranker, fp32)
-        if quantize:
-            quantize_int8(fp32, staging / RANKER_FILE)
-            fp32.unlink()
-        else:
-            fp32.rename(staging / RANKER_FILE)
+        _export_graph_file(ranker, staging / RANKER_FILE, quantize)
         parity = {
             **parity,
             RANKER_FILE: check_parity(ranker, staging / RANKER_FILE, tokenizer_file, card.max_code_tokens),
