@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -195,10 +196,7 @@ def export_model_folder(
     quantize: bool = True,
 ) -> ExportResult:
     """Export both models into `out` (replaced atomically) and write the model card."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
-    try:
+    with _staged_folder(Path(out)) as staging:
         parity: dict[str, Any] = {}
         for model, name, max_tokens in (
             (retriever, RETRIEVER_FILE, card.max_code_tokens),
@@ -213,12 +211,22 @@ def export_model_folder(
             card, quantization=_quantization_label(quantize), extra={**card.extra, "parity": parity}
         )
         write_card(staging, final_card)
+    return ExportResult(folder=Path(out), card=final_card, parity=parity)
+
+
+@contextmanager
+def _staged_folder(out: Path) -> Iterator[Path]:
+    """A private temporary folder beside `out`, renamed into place as `out` when the block ends
+    without an error, and removed in every case that leaves it behind."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+    try:
+        yield staging
         staging.chmod(0o755)  # mkdtemp makes it private
         replace_folder(staging, out)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return ExportResult(folder=out, card=final_card, parity=parity)
 
 
 def _export_graph_file(model: DualEncoder | CrossEncoder, target: Path, quantize: bool) -> None:
@@ -243,10 +251,7 @@ def export_ranker_beside(
 ) -> ExportResult:
     """A model folder in `out` (replaced atomically) holding a copy of an exported retriever graph,
     the tokenizer, and `ranker` exported and checked for parity; `parity` has the retriever's."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
-    try:
+    with _staged_folder(Path(out)) as staging:
         shutil.copyfile(retriever_graph, staging / RETRIEVER_FILE)
         shutil.copyfile(tokenizer_file, staging / TOKENIZER_FILE)
         _export_graph_file(ranker, staging / RANKER_FILE, quantize)
@@ -256,12 +261,7 @@ def export_ranker_beside(
         }
         final_card = replace(card, extra={**card.extra, "parity": parity})
         write_card(staging, final_card)
-        staging.chmod(0o755)  # mkdtemp makes it private
-        replace_folder(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return ExportResult(folder=out, card=final_card, parity=parity)
+    return ExportResult(folder=Path(out), card=final_card, parity=parity)
 
 
 def _quantization_label(quantize: bool) -> str:
