@@ -90,17 +90,36 @@ async function focusedRow(page) {
   return (await row.getAttribute("aria-label")) || (await row.textContent()) || "";
 }
 
+/**
+ * Runs a command from the palette (F1). A palette opened while the previous picker is still closing
+ * can itself be closed or made inert a moment later, so it is opened again, up to three times.
+ */
+async function runFromPalette(page, command) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.keyboard.press("F1");
+      await quickInputBox(page).waitFor({ state: "visible", timeout: 10000 });
+      await quickInputBox(page).fill(">" + command, { timeout: 5000 });
+      const match = page.locator(".quick-input-widget .monaco-list-row", { hasText: command }).filter({ hasNotText: "JSON" }).first();
+      await match.waitFor({ timeout: 10000 });
+      await match.click({ timeout: 5000 });
+      return;
+    } catch (error) {
+      if (attempt === 3) throw error;
+      log(`palette for ${command} closed under us (${String(error.message).split("\n")[0]}); again`);
+      await page.keyboard.press("Escape");
+      await page.waitForTimeout(1000);
+    }
+  }
+}
+
 async function openFindCode(page) {
   // The keybinding first (Ctrl+Alt+F); the command palette if the keybinding did not open it.
   await page.keyboard.press("Control+Alt+f");
   const opened = await poll(async () => (await quickTitle(page)).includes("CodeSieve: Find Code"), 4000);
   if (opened) return "keybinding";
   await page.keyboard.press("Escape");
-  await page.keyboard.press("F1");
-  await quickInputBox(page).waitFor({ state: "visible", timeout: 10000 });
-  await quickInputBox(page).fill(">CodeSieve: Find Code");
-  await page.locator(".quick-input-widget .monaco-list-row", { hasText: "CodeSieve: Find Code" }).first().waitFor({ timeout: 10000 });
-  await page.keyboard.press("Enter");
+  await runFromPalette(page, "CodeSieve: Find Code");
   await poll(async () => (await quickTitle(page)).includes("CodeSieve: Find Code"), 10000);
   return "command palette";
 }
@@ -283,11 +302,7 @@ async function run(page) {
   log("step: find similar command");
   // The same from the command (editor context menu / palette): CodeSieve: Find Similar Code.
   const cursorBefore = await cursorLine(page);
-  await page.keyboard.press("F1");
-  await quickInputBox(page).waitFor({ state: "visible", timeout: 10000 });
-  await quickInputBox(page).fill(">CodeSieve: Find Similar Code");
-  await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Find Similar Code" }).first().waitFor({ timeout: 10000 });
-  await page.keyboard.press("Enter");
+  await runFromPalette(page, "CodeSieve: Find Similar Code");
   const fromCommand = await poll(async () => {
     const title = await quickTitle(page);
     return /Similar to .*results?/.test(title) ? { title, labels: await rows(page) } : false;
@@ -375,13 +390,7 @@ async function run(page) {
   log("step: bad pythonPath");
   const original = JSON.parse(fs.readFileSync(USER_SETTINGS, "utf-8"))["codesieve.pythonPath"];
   const pythonInput = page.locator(".settings-editor .setting-item-contents", { hasText: "Python Path" }).locator("input").first();
-  await page.keyboard.press("F1");
-  await quickInputBox(page).waitFor({ state: "visible", timeout: 10000 });
-  await quickInputBox(page).fill(">Preferences: Open User Settings");
-  const openUser = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Preferences: Open User Settings" })
-    .filter({ hasNotText: "JSON" }).first();
-  await openUser.waitFor({ timeout: 10000 });
-  await openUser.click();
+  await runFromPalette(page, "Preferences: Open User Settings");
   await page.locator(".settings-editor").waitFor({ state: "visible", timeout: 15000 });
   await page.waitForTimeout(1000);
   await page.keyboard.type("codesieve.pythonPath", { delay: 10 });
@@ -443,11 +452,7 @@ async function readmeScreenshots(page) {
   await screenshot(page, "vscode-find-code.png");
   await page.keyboard.press("Enter");
   await page.waitForTimeout(1500);
-  await page.keyboard.press("F1");
-  await quickInputBox(page).waitFor({ state: "visible", timeout: 10000 });
-  await quickInputBox(page).fill(">CodeSieve: Find Similar Code");
-  await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Find Similar Code" }).first().waitFor({ timeout: 10000 });
-  await page.keyboard.press("Enter");
+  await runFromPalette(page, "CodeSieve: Find Similar Code");
   const similar = await poll(async () => /Similar to .*results?/.test(await quickTitle(page)), 60000);
   check("Find Similar lists results", similar, await quickTitle(page));
   await page.waitForTimeout(1000);
