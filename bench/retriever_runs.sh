@@ -41,6 +41,8 @@ declare -A ARGS=(
   [doc12k-tests]="--pairs $W/doc12k-tests.jsonl --sources docstring,test-name --code-view doc --freeze-layers=-1 --max-steps 200"
   # the long run continues the dev-chosen 200-step run over all docstring pairs, with a schedule of its own
   [long]="--pairs $W/all-doc.jsonl --init $W/${LONG_INIT:-doc12k}/model --code-view doc --freeze-layers=-1 --max-steps ${LONG_STEPS:-200}"
+  # ten times the shipped model's steps, from the base model, over every docstring pair (1.2 epochs)
+  [steps2000]="--pairs $W/all-doc.jsonl --code-view doc --freeze-layers=-1 --max-steps 2000"
 )
 for run in ${RUNS:-doc12k doc12k-tests long}; do
   if [ -e "$W/$run/checkpoint" ]; then
