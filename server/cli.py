@@ -24,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .chunk.chunker import preview
-from .config import Settings
+from .config import Settings, read_setting, setting_name
 from .index.indexer import IndexReport
 from .lsp.server import serve
 from .lsp.tcp import TcpError
@@ -35,13 +35,24 @@ from .workspace import SHARED, Filters, Workspace, WorkspaceError, index_folder_
 
 
 def _config(args: argparse.Namespace) -> Settings:
+    """The settings the flags give, read by the same converter as the language server's."""
     values: dict[str, Any] = {}
-    for name in ("model", "index_dir", "threads", "max_file_size", "retrieve_depth", "rerank_depth"):
+    for name in (
+        "model",
+        "index_dir",
+        "threads",
+        "max_file_size",
+        "retrieve_depth",
+        "rerank_depth",
+        "exclude",
+    ):
         value = getattr(args, name, None)
-        if value is not None:
-            values[name] = value
-    if getattr(args, "exclude", None):
-        values["exclude"] = tuple(args.exclude)
+        if value is None:
+            continue
+        try:
+            values[name] = read_setting(setting_name(name), str(value) if isinstance(value, Path) else value)
+        except ValueError as error:
+            raise WorkspaceError(f"--{name.replace('_', '-')}: {error}") from error
     return Settings(**values)
 
 

@@ -151,6 +151,21 @@ def test_errors_say_what_to_do(sample_workspace: Path, tmp_path: Path, index_dir
         assert helped.returncode == 0 and "usage: codesieve" in helped.stdout
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--threads", "0", "threads must be an integer from 1 to 256"),
+        ("--max-file-size", "-5", "maxFileSize must"),
+    ],
+)
+def test_an_invalid_setting_flag_is_an_error_that_names_it(
+    sample_workspace: Path, index_dir: Path, flag: str, value: str, says: str
+) -> None:
+    result = codesieve("index", str(sample_workspace), flag, value, "-q")
+    assert result.returncode == 2 and f"codesieve: {flag}: {says}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_search_never_imports_torch(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
     script = (
         "import sys\n"

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from indexcheck import assert_consistent, open_workspace
 
-from codesieve.server.config import from_mapping
 from codesieve.server.index.store import StoredChunk
 from codesieve.server.model.folder import ModelError, ModelFolder, write_card
 from codesieve.server.search.cascade import Hit, merge_ranked_lists, merge_reranked
@@ -372,14 +371,6 @@ def test_missing_or_corrupt_model_gives_a_clear_error(tmp_path: Path, tiny_model
         handle.write(b"\xff" * 16)
     with pytest.raises(ModelError, match="sha256"):
         ModelFolder.load(broken)
-
-
-def test_settings_are_validated_with_defaults() -> None:
-    config, errors = from_mapping({"rerankDepth": -3, "exclude": "nope", "threads": 2, "colour": "blue"})
-    assert config.rerank_depth == 10 and config.exclude == () and config.threads == 2
-    assert len(errors) == 3 and any("colour" in error for error in errors)
-    config, errors = from_mapping({"retrieveDepth": 5, "rerankDepth": 8})
-    assert config.rerank_depth == 5 and errors
 
 
 def test_index_database_is_sqlite_with_vectors(

@@ -285,6 +285,17 @@ async def test_invalid_settings_fall_back_to_defaults(workspace: Path, options: 
         await client.shutdown_session()
 
 
+async def test_the_tcp_token_in_initialization_options_is_not_taken_for_a_setting(
+    workspace: Path, options: dict[str, Any]
+) -> None:
+    client = await start([workspace], {**options, "token": "t" * 32})  # as `serve --tcp` clients send it
+    try:
+        await client.wait_for_state("ready")
+        assert [message.message for message in client.messages if "token" in message.message] == []
+    finally:
+        await client.shutdown_session()
+
+
 async def test_missing_model_is_reported_and_server_stays_up(
     workspace: Path, options: dict[str, Any]
 ) -> None:

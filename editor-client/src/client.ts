@@ -17,7 +17,7 @@ import {
 import { showResults } from "./picker";
 import { FindResult, IndexStatus, IndexStatusNotification, ServerCommands, StatusRequest, isFindResult } from "./protocol";
 import { LaunchError, resolveServerLaunch } from "./python";
-import { SECTION, engineSettings } from "./settings";
+import { SECTION, serverSettings } from "./settings";
 import { StatusBar } from "./status";
 
 const MAX_RESTARTS = 4;
@@ -199,7 +199,7 @@ export class ClientController implements vscode.Disposable {
       documentSelector: [{ scheme: "file" }],
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
-      initializationOptions: engineSettings(),
+      initializationOptions: serverSettings(),
       synchronize: {
         fileEvents: vscode.workspace.createFileSystemWatcher("**/*"),
       },
@@ -243,7 +243,7 @@ export class ClientController implements vscode.Disposable {
             const result = await next(params, token);
             if (!Array.isArray(result)) return result;
             return params.items.map((item, index) =>
-              item.section === SECTION ? engineSettings(item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined) : result[index],
+              item.section === SECTION ? serverSettings(item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined) : result[index],
             );
           },
         },
@@ -302,12 +302,12 @@ export class ClientController implements vscode.Disposable {
     void this.refreshStatus();
   }
 
-  /** Sends the engine settings to a running server (workspace/didChangeConfiguration). */
+  /** Sends the server settings to a running server (workspace/didChangeConfiguration). */
   sendSettings(): void {
     const client = this.running;
     if (!client) return;
     void client
-      .sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: engineSettings() } })
+      .sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: serverSettings() } })
       .then(undefined, (error: unknown) => this.log(`didChangeConfiguration failed: ${String(error)}`));
   }
 

@@ -1,12 +1,12 @@
 // CodeSieve for VS Code: semantic code search through the `codesieve serve` language server.
+// This module only wires the pieces together: the client, the status bar, the commands and the events.
 import * as vscode from "vscode";
 import { ClientController } from "./client";
-import { showFindCode, showResults } from "./picker";
-import { FindSimilarRequest } from "./protocol";
+import { findCode, findSimilar, showStatusDetails } from "./commands";
 import { onPythonExtensionInterpreterChange } from "./python";
-import { PROCESS_SETTINGS, SECTION, pythonPathSetting, serverCommandSetting } from "./settings";
 import { retrain } from "./retrain";
-import { StatusBar, describe } from "./status";
+import { PROCESS_SETTINGS, SECTION, pythonPathSetting, serverCommandSetting } from "./settings";
+import { StatusBar } from "./status";
 
 let controller: ClientController | undefined;
 
@@ -21,28 +21,8 @@ export function activate(context: vscode.ExtensionContext): void {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler));
   };
 
-  register("codesieve.findCode", async (query?: unknown) => {
-    const client = await clients.ready();
-    if (client) showFindCode(client, typeof query === "string" ? query : initialQuery());
-  });
-
-  register("codesieve.findSimilar", async () => {
-    const editor = vscode.window.activeTextEditor;
-    if (!editor) {
-      void vscode.window.showInformationMessage("CodeSieve: put the cursor in a function to find code similar to it.");
-      return;
-    }
-    const client = await clients.ready();
-    if (!client) return;
-    const position = editor.selection.active;
-    const params = {
-      textDocument: { uri: client.code2ProtocolConverter.asUri(editor.document.uri) },
-      position: client.code2ProtocolConverter.asPosition(position),
-    };
-    const where = `${vscode.workspace.asRelativePath(editor.document.uri, false)}:${position.line + 1}`;
-    showResults(client, `CodeSieve: Similar to ${where}`, client.sendRequest(FindSimilarRequest, params));
-  });
-
+  register("codesieve.findCode", (query?: unknown) => findCode(clients, query));
+  register("codesieve.findSimilar", () => findSimilar(clients));
   register("codesieve.reindex", () => clients.reindex());
   register("codesieve.restartServer", () => clients.restart("requested by the user"));
   register("codesieve.showLog", () => output.show(true));
@@ -79,26 +59,4 @@ export function activate(context: vscode.ExtensionContext): void {
 export async function deactivate(): Promise<void> {
   await controller?.stop();
   controller = undefined;
-}
-
-/** The selected text (one line) as a starting query. */
-function initialQuery(): string {
-  const editor = vscode.window.activeTextEditor;
-  if (!editor || editor.selection.isEmpty) return "";
-  const text = editor.document.getText(editor.selection).trim();
-  return text.includes("\n") || text.length > 200 ? "" : text;
-}
-
-async function showStatusDetails(clients: ClientController, status: StatusBar): Promise<void> {
-  await clients.refreshStatus();
-  const current = status.status;
-  const running = clients.running !== undefined;
-  const actions = running ? ["Reindex", "Show Log"] : ["Restart Server", "Show Log", "Open Settings"];
-  const choice = await vscode.window.showInformationMessage(
-    `CodeSieve index: ${current.state}`,
-    { modal: true, detail: describe(current).join("\n") },
-    ...actions,
-  );
-  if (choice === "Reindex") await clients.reindex();
-  else await clients.handleFix(choice);
 }

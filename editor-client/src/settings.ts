@@ -1,21 +1,26 @@
-// Reading `codesieve.*` settings and turning them into what the server understands.
+// Reading `codesieve.*` settings and handing the server the ones it reads.
 import * as vscode from "vscode";
+import manifest from "../package.json";
 
 export const SECTION = "codesieve";
 
-/** Engine settings the server accepts (initializationOptions and didChangeConfiguration), camelCase. */
-export interface EngineSettings {
-  model?: string;
-  indexDir?: string;
-  retrieveDepth?: number;
-  rerankDepth?: number;
-  maxFileSize?: number;
-  exclude?: string[];
-  threads?: number;
-}
+/**
+ * Settings of this extension itself: how to start the server, how many results to ask for, and the
+ * protocol trace (read by vscode-languageclient as `codesieve.trace.server`).
+ */
+const CLIENT_SETTINGS = ["pythonPath", "serverCommand", "resultLimit", "trace.server"];
 
 /** Settings that change how the server process is started: changing them restarts the client. */
 export const PROCESS_SETTINGS = ["pythonPath", "serverCommand"] as const;
+
+/**
+ * The settings the server reads: every `codesieve.*` setting package.json declares, but the client's.
+ * The server checks them (its answer to an invalid value is a message and the default), so the names
+ * are declared in package.json and in server/config.py only; tests/test_settings.py compares the two.
+ */
+export const SERVER_SETTINGS: readonly string[] = Object.keys(manifest.contributes.configuration.properties)
+  .map((key) => key.slice(SECTION.length + 1))
+  .filter((name) => !CLIENT_SETTINGS.includes(name));
 
 function config(scope?: vscode.ConfigurationScope): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION, scope);
@@ -37,24 +42,15 @@ export function expandHome(path: string): string {
   return path;
 }
 
-/** Only values the user set to something meaningful: empty strings and nulls mean "server default". */
-export function engineSettings(scope?: vscode.ConfigurationScope): EngineSettings {
+/** The server's settings the user set to something: empty strings and nulls mean "server default". */
+export function serverSettings(scope?: vscode.ConfigurationScope): Record<string, unknown> {
   const c = config(scope);
-  const settings: EngineSettings = {};
-  const model = nonEmptyString(c.get("model"));
-  if (model !== undefined) settings.model = model;
-  const indexDir = nonEmptyString(c.get("indexDir"));
-  if (indexDir !== undefined) settings.indexDir = indexDir;
-  const retrieveDepth = positiveInt(c.get("retrieveDepth"));
-  if (retrieveDepth !== undefined) settings.retrieveDepth = retrieveDepth;
-  const rerankDepth = positiveInt(c.get("rerankDepth"));
-  if (rerankDepth !== undefined) settings.rerankDepth = rerankDepth;
-  const maxFileSize = positiveInt(c.get("maxFileSize"));
-  if (maxFileSize !== undefined) settings.maxFileSize = maxFileSize;
-  const exclude = c.get<unknown>("exclude");
-  if (Array.isArray(exclude)) settings.exclude = exclude.filter((item): item is string => typeof item === "string");
-  const threads = positiveInt(c.get("threads"));
-  if (threads !== undefined) settings.threads = threads;
+  const settings: Record<string, unknown> = {};
+  for (const name of SERVER_SETTINGS) {
+    const value = c.get<unknown>(name);
+    if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) continue;
+    settings[name] = typeof value === "string" ? expandHome(value.trim()) : value;
+  }
   return settings;
 }
 

@@ -39,7 +39,7 @@ from .protocol import (
     parse_find_similar,
     raw_params_converter,
 )
-from .tcp import default_token_file, loopback_address, read_token, serve_tcp
+from .tcp import TOKEN_OPTION, default_token_file, loopback_address, read_token, serve_tcp
 from .workspace_folders import WorkspaceFolders
 
 VERSION = "0.1.0"
@@ -122,7 +122,10 @@ def initialize(server: CodeSieveServer, params: types.InitializeParams) -> None:
     """Take the settings from initializationOptions (shown once initialized) and the folders."""
     section = _section(params.initialization_options)
     if section is not None:
-        _, errors = server.workspace_folders.apply_settings(section)
+        settings = {
+            name: value for name, value in section.items() if name != TOKEN_OPTION
+        }  # tcp.py's, not a setting
+        _, errors = server.workspace_folders.apply_settings(settings)
         server.pending_messages.extend(errors)
     folders = [folder.uri for folder in params.workspace_folders or []]
     for uri in folders or ([params.root_uri] if params.root_uri else []):

@@ -47,9 +47,6 @@ from .protocol import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-LSP_ONLY_SETTINGS = {"pollInterval", "token"}  # of the server itself (token: tcp.py), not of a Workspace
-DEFAULT_POLL_SECONDS = 3.0
-
 
 class WorkspaceFolders:
     """The server's folders, their indexing, and search across them."""
@@ -58,8 +55,6 @@ class WorkspaceFolders:
         self.server = server
         self.base = base  # from the command line; settings apply over it
         self.config = base
-        self.settings: dict[str, Any] = {}
-        self.poll_seconds = DEFAULT_POLL_SECONDS
         self.folders: dict[str, IndexedFolder] = {}
         self.nested: dict[str, str] = {}  # URI of a folder inside another -> URI of the one serving it
         self.started = False  # whether `start` ran: folders added since are opened at once
@@ -72,18 +67,9 @@ class WorkspaceFolders:
 
     # settings -----------------------------------------------------------------------------------
     def apply_settings(self, settings: Mapping[str, Any]) -> tuple[bool, list[str]]:
-        """Take a settings object; returns whether the Workspace settings changed, and error messages."""
-        workspace = {key: value for key, value in settings.items() if key not in LSP_ONLY_SETTINGS}
-        config, errors = from_mapping(workspace, self.base)
-        poll = settings.get("pollInterval", DEFAULT_POLL_SECONDS)
-        if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 <= poll <= 3600:
-            errors.append(
-                f"Invalid CodeSieve setting: pollInterval must be seconds from 0 to 3600 (0 = off), "
-                f"got {poll!r}; using the default {DEFAULT_POLL_SECONDS}"
-            )
-            poll = DEFAULT_POLL_SECONDS
-        self.poll_seconds = float(poll)
-        changed, self.config = config != self.config, config
+        """Take a settings object; returns whether the Workspaces must reopen, and error messages."""
+        config, errors = from_mapping(settings, self.base)
+        changed, self.config = not config.same_workspaces(self.config), config
         return changed, errors
 
     # folders ------------------------------------------------------------------------------------
@@ -314,14 +300,14 @@ class WorkspaceFolders:
             log.exception("updating %s failed", paths)
 
     def start_polling(self) -> None:
-        """Watch the folders by re-syncing them (stat-only scan) every `poll_seconds`."""
+        """Watch the folders by re-syncing them (stat-only scan) every `pollInterval` seconds."""
         if self._poller is None:
             self._poller = asyncio.ensure_future(self._poll())
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.poll_seconds or DEFAULT_POLL_SECONDS)
-            if self.poll_seconds <= 0 or self.watched_by_client:
+            await asyncio.sleep(self.config.poll_interval or Settings().poll_interval)
+            if self.config.poll_interval <= 0 or self.watched_by_client:
                 continue
             for folder in list(self.folders.values()):
                 workspace = folder.workspace

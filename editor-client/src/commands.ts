@@ -1,0 +1,53 @@
+// The commands that search: Find Code, Find Similar, and the status details.
+import * as vscode from "vscode";
+import type { ClientController } from "./client";
+import { showFindCode, showResults } from "./picker";
+import { FindSimilarRequest } from "./protocol";
+import { StatusBar, describe } from "./status";
+
+/** Opens the Find Code picker, starting from `query` or the selected text. */
+export async function findCode(clients: ClientController, query?: unknown): Promise<void> {
+  const client = await clients.ready();
+  if (client) showFindCode(client, typeof query === "string" ? query : initialQuery());
+}
+
+/** Shows the code most similar to the function at the cursor. */
+export async function findSimilar(clients: ClientController): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor) {
+    void vscode.window.showInformationMessage("CodeSieve: put the cursor in a function to find code similar to it.");
+    return;
+  }
+  const client = await clients.ready();
+  if (!client) return;
+  const position = editor.selection.active;
+  const params = {
+    textDocument: { uri: client.code2ProtocolConverter.asUri(editor.document.uri) },
+    position: client.code2ProtocolConverter.asPosition(position),
+  };
+  const where = `${vscode.workspace.asRelativePath(editor.document.uri, false)}:${position.line + 1}`;
+  showResults(client, `CodeSieve: Similar to ${where}`, client.sendRequest(FindSimilarRequest, params));
+}
+
+/** The selected text (one line) as a starting query. */
+function initialQuery(): string {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || editor.selection.isEmpty) return "";
+  const text = editor.document.getText(editor.selection).trim();
+  return text.includes("\n") || text.length > 200 ? "" : text;
+}
+
+/** The index status in a dialog, with what can be done about it. */
+export async function showStatusDetails(clients: ClientController, status: StatusBar): Promise<void> {
+  await clients.refreshStatus();
+  const current = status.status;
+  const running = clients.running !== undefined;
+  const actions = running ? ["Reindex", "Show Log"] : ["Restart Server", "Show Log", "Open Settings"];
+  const choice = await vscode.window.showInformationMessage(
+    `CodeSieve index: ${current.state}`,
+    { modal: true, detail: describe(current).join("\n") },
+    ...actions,
+  );
+  if (choice === "Reindex") await clients.reindex();
+  else await clients.handleFix(choice);
+}
