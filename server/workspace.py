@@ -19,7 +19,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -327,30 +327,8 @@ class Workspace:
         )
 
     def chunk_at(self, path: str | Path, line: int, text: str | None = None) -> Chunk:
-        """The function, method or class around a 1-based line, from `text` or the file on disk.
-
-        `text` (an editor's unsaved document) may be larger than max_file_size, which it may have
-        outgrown since it was saved, but not without bound: a 50 MB buffer took two minutes and 1.6 GB.
-        """
-        relpath = self.readable(path)
-        language = language_for_path(relpath)
-        limit = open_document_limit(self.config.max_file_size)
-        if text is not None and len(text) > limit:
-            raise WorkspaceError(
-                f"{relpath} has {len(text)} characters in the editor; CodeSieve reads at most {limit} "
-                f"({OPEN_DOCUMENT_FACTOR} times max_file_size) of an open document."
-            )
-        if text is None:
-            try:
-                text = read_source(self.root / relpath, self.config.max_file_size)
-            except SourceError as error:
-                raise WorkspaceError(f"Cannot read {relpath}: {error}") from error
-            except OSError as error:
-                raise WorkspaceError(f"Cannot read {relpath}: {error.strerror}") from error
-        chunk = chunk_at_line(chunk_source(relpath, text, language), line)
-        if chunk is None:
-            raise WorkspaceError(f"{relpath}:{line} is not inside a function, method or class.")
-        return chunk
+        """The function, method or class around a 1-based line, from `text` or the file on disk."""
+        return chunk_in_file(self.root, self.readable(path), line, text, self.config.max_file_size)
 
     def similar_to(
         self, code: str, *, limit: int = 20, filters: Filters = Filters(), exclude: Chunk | None = None
@@ -375,22 +353,28 @@ class Workspace:
         return self.similar_to(chunk.text, limit=limit, exclude=chunk)
 
     # status ------------------------------------------------------------------------------------
-    def status(self, check_staleness: bool = False) -> dict[str, Any]:
-        """Model, index size and location; with `check_staleness`, how many files changed on disk."""
-        files = self.store.files()
-        status: dict[str, Any] = {
-            "root": str(self.root),
+    def summary(self) -> dict[str, Any]:
+        """What every status shows of this workspace: its model, its index and their warnings."""
+        return {
             "model": self.model.card.name,
-            "modelPath": str(self.model.path),
-            "ranker": self.ranker is not None,
             "indexPath": str(self.folder),
             "sharedIndex": self.shared,
-            "files": len(files),
+            "ranker": self.ranker is not None,
+            "files": len(self.store.files()),
             "chunks": self.store.chunk_count(),
-            "indexBytes": sum(path.stat().st_size for path in self.folder.glob("*") if path.is_file()),
             "warnings": list(self.warnings),
         }
+
+    def status(self, check_staleness: bool = False) -> dict[str, Any]:
+        """Model, index size and location; with `check_staleness`, how many files changed on disk."""
+        status: dict[str, Any] = {
+            "root": str(self.root),
+            **self.summary(),
+            "modelPath": str(self.model.path),
+            "indexBytes": sum(path.stat().st_size for path in self.folder.glob("*") if path.is_file()),
+        }
         if check_staleness:
+            files = self.store.files()
             scan = scan_workspace(
                 self.root, max_file_size=self.config.max_file_size, exclude=self.config.exclude
             )
@@ -410,6 +394,87 @@ def _with_real_folder(path: Path, last: bool = False) -> Path | None:
         return path.resolve() if last else path.parent.resolve() / path.name
     except (OSError, RuntimeError, ValueError):
         return None
+
+
+def chunk_in_file(root: Path, relpath: str, line: int, text: str | None, max_file_size: int) -> Chunk:
+    """The chunk around a 1-based line of `text`, else of the file on disk: the smallest definition
+    that holds the line, else a line window; WorkspaceError when the file cannot be read.
+
+    `text` (an editor's unsaved document) may be larger than max_file_size, which it may have
+    outgrown since it was saved, but not without bound: a 50 MB buffer took two minutes and 1.6 GB.
+    """
+    limit = open_document_limit(max_file_size)
+    if text is not None and len(text) > limit:
+        raise WorkspaceError(
+            f"{relpath} has {len(text)} characters in the editor; CodeSieve reads at most {limit} "
+            f"({OPEN_DOCUMENT_FACTOR} times max_file_size) of an open document."
+        )
+    if text is None:
+        try:
+            text = read_source(root / relpath, max_file_size)
+        except SourceError as error:
+            raise WorkspaceError(f"Cannot read {relpath}: {error}") from error
+        except OSError as error:
+            raise WorkspaceError(f"Cannot read {relpath}: {error.strerror}") from error
+    chunk = chunk_at_line(chunk_source(relpath, text, language_for_path(relpath)), line)
+    if chunk is None:
+        raise WorkspaceError(f"{relpath}:{line} is not inside a function, method or class.")
+    return chunk
+
+
+def folder_status(
+    uri: str,
+    root: Path,
+    state: str,
+    workspace: Workspace | None,
+    synced_at: str | None = None,
+    last_error: str | None = None,
+) -> dict[str, Any]:
+    """One served folder's status: its state, and its workspace's summary once it is open."""
+    status: dict[str, Any] = {"uri": uri, "root": str(root), "state": state}
+    if synced_at:
+        status["lastSynced"] = synced_at
+    if workspace is not None:
+        status |= workspace.summary()
+    else:
+        status |= {"files": 0, "chunks": 0, "model": None, "indexPath": None}
+    if last_error:
+        status["lastError"] = last_error
+    return status
+
+
+def combined_state(states: Sequence[str]) -> str:
+    """One state for many folders: indexing while any is, error only when all are."""
+    if any(state == "indexing" for state in states):
+        return "indexing"
+    if states and all(state == "error" for state in states):
+        return "error"
+    return "ready"
+
+
+def combined_status(
+    folders: Sequence[dict[str, Any]], index_path: str, nested: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The status of several folders (from `folder_status`): totals, and each folder's own; `nested`
+    maps a folder inside another (URI) to the one serving it."""
+    status: dict[str, Any] = {
+        "state": combined_state([folder["state"] for folder in folders]),
+        "files": sum(folder["files"] for folder in folders),
+        "chunks": sum(folder["chunks"] for folder in folders),
+        "model": next((folder["model"] for folder in folders if folder["model"]), None),
+        "ranker": any(folder.get("ranker", False) for folder in folders),
+        "indexPath": folders[0]["indexPath"] if len(folders) == 1 else index_path,
+        "folders": list(folders),
+    }
+    if nested:
+        status["nestedFolders"] = [{"uri": inner, "servedBy": outer} for inner, outer in nested.items()]
+    synced = [folder["lastSynced"] for folder in folders if folder.get("lastSynced")]
+    if synced:
+        status["lastSynced"] = max(synced)
+    errors = [folder["lastError"] for folder in folders if folder.get("lastError")]
+    if errors:
+        status["lastError"] = "; ".join(errors)
+    return status
 
 
 def _same_chunk(hit: Hit, chunk: Chunk) -> bool:

@@ -17,13 +17,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..chunk.chunker import Chunk, chunk_at_line, chunk_source
+from ..chunk.chunker import Chunk
 from ..config import Settings
 from ..index.indexer import IndexReport
-from ..languages import language_for_path
 from ..model.folder import ModelError
-from ..scan.safe_read import SourceError, read_source
-from ..workspace import Workspace, WorkspaceError, open_document_limit
+from ..scan.safe_read import SourceError
+from ..workspace import Workspace, WorkspaceError, chunk_in_file, folder_status
 
 DEBOUNCE_SECONDS = 0.3
 
@@ -50,15 +49,10 @@ def apply_changes(workspace: Workspace, paths: list[str]) -> IndexReport:
 def chunk_around(root: Path, path: Path, line: int, text: str | None, max_file_size: int) -> Chunk | None:
     """The definition around a 1-based line of `text` (else the file on disk); None outside any."""
     try:
-        relpath = path.relative_to(root).as_posix()
-        if text is None:
-            text = read_source(path, max_file_size)
-    except (ValueError, OSError, SourceError):
+        chunk = chunk_in_file(root, path.relative_to(root).as_posix(), line, text, max_file_size)
+    except (ValueError, WorkspaceError):
         return None
-    if len(text) > open_document_limit(max_file_size):  # as Workspace.chunk_at: too large to read
-        return None
-    chunk = chunk_at_line(chunk_source(relpath, text, language_for_path(relpath)), line)
-    return chunk if chunk is not None and chunk.kind != "window" else None
+    return chunk if chunk.kind != "window" else None
 
 
 def real_path(path: Path) -> Path | None:
@@ -154,22 +148,4 @@ class IndexedFolder:
 
     def status(self) -> dict[str, Any]:
         """This folder's part of `codeSearch/status` (reads the store: call off the event loop)."""
-        status: dict[str, Any] = {"uri": self.uri, "root": str(self.root), "state": self.state}
-        if self.synced_at:
-            status["lastSynced"] = self.synced_at
-        workspace = self.workspace
-        if workspace is not None:
-            status |= {
-                "files": len(workspace.store.files()),
-                "chunks": workspace.store.chunk_count(),
-                "model": workspace.model.card.name,
-                "indexPath": str(workspace.folder),
-                "ranker": workspace.ranker is not None,
-                "sharedIndex": workspace.shared,
-                "warnings": list(workspace.warnings),
-            }
-        else:
-            status |= {"files": 0, "chunks": 0, "model": None, "indexPath": None}
-        if self.last_error:
-            status["lastError"] = self.last_error
-        return status
+        return folder_status(self.uri, self.root, self.state, self.workspace, self.synced_at, self.last_error)

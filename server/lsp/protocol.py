@@ -7,7 +7,7 @@ like on the wire. docs/PROTOCOL.md describes the same shapes with examples.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -64,10 +64,15 @@ def invalid_params(message: str) -> JsonRpcInvalidParams:
     return JsonRpcInvalidParams(message=message)
 
 
+def clipped(text: str, limit: int) -> str:
+    """`text`, or when it is longer than `limit` characters its start and its length."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def shown(value: Any) -> str:
     """A bad value as an error message quotes it: its repr, cut to SHOWN_CHARS."""
     text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else f"{text[: SHOWN_CHARS - 3]}... ({len(text)} characters)"
+    return clipped(text, SHOWN_CHARS)
 
 
 def raw_params_converter() -> cattrs.Converter:
@@ -241,12 +246,3 @@ def hit_json(root: Path, hit: Hit, codec: PositionCodec, last_line: str | None =
         "stage": hit.stage,
         "preview": preview(chunk.text),
     }
-
-
-def aggregate_state(states: Sequence[str]) -> str:
-    """One state for many folders: indexing while any is, error only when all are."""
-    if any(state == "indexing" for state in states):
-        return "indexing"
-    if states and all(state == "error" for state in states):
-        return "error"
-    return "ready"

@@ -28,14 +28,13 @@ from pygls.lsp.server import LanguageServer
 from ..chunk.chunker import Chunk
 from ..config import Settings, from_mapping
 from ..index.indexer import IndexReport
-from ..search.cascade import Hit, SearchResult, merge_ranked_lists
-from ..workspace import SHARED, WorkspaceError, index_root
+from ..search.cascade import Hit, SearchResult, SearchStats, merge_ranked_lists
+from ..workspace import SHARED, WorkspaceError, combined_state, combined_status, index_root
 from .indexed_folder import IndexedFolder, apply_changes, chunk_around, describe, real_path
 from .protocol import (
     INDEX_STATUS,
     FindRequest,
     SimilarRequest,
-    aggregate_state,
     hit_json,
     invalid_params,
     path_of,
@@ -225,26 +224,7 @@ class WorkspaceFolders:
     # status ------------------------------------------------------------------------------------
     def _status_now(self) -> dict[str, Any]:
         folders = [folder.status() for folder in list(self.folders.values())]
-        status: dict[str, Any] = {
-            "state": aggregate_state([folder["state"] for folder in folders]),
-            "files": sum(folder["files"] for folder in folders),
-            "chunks": sum(folder["chunks"] for folder in folders),
-            "model": next((folder["model"] for folder in folders if folder["model"]), None),
-            "ranker": any(folder.get("ranker", False) for folder in folders),
-            "indexPath": folders[0]["indexPath"] if len(folders) == 1 else str(index_root(self.config)),
-            "folders": folders,
-        }
-        if self.nested:
-            status["nestedFolders"] = [
-                {"uri": inner, "servedBy": outer} for inner, outer in self.nested.items()
-            ]
-        synced = [folder["lastSynced"] for folder in folders if folder.get("lastSynced")]
-        if synced:
-            status["lastSynced"] = max(synced)
-        errors = [folder["lastError"] for folder in folders if folder.get("lastError")]
-        if errors:
-            status["lastError"] = "; ".join(errors)
-        return status
+        return combined_status(folders, str(index_root(self.config)), self.nested)
 
     async def status(self) -> dict[str, Any]:
         """The `codeSearch/status` payload."""
@@ -253,7 +233,7 @@ class WorkspaceFolders:
     async def announce(self) -> None:
         """Send `codeSearch/indexStatus` when the state of the server or of a folder changed."""
         states = tuple(folder.state for folder in self.folders.values())
-        key = (aggregate_state(list(states)), states)
+        key = (combined_state(list(states)), states)
         if key == self._announced:
             return
         self._announced = key
@@ -348,24 +328,18 @@ class WorkspaceFolders:
         open_lines: dict[str, list[str] | None] = {}  # per open document, split once per answer
         merged = merge_ranked_lists([result.hits for _, result in results])
         hits: list[tuple[IndexedFolder, Hit]] = [(folder_of[id(hit)], hit) for hit in merged]
-        stats = [result.stats for _, result in results]
+        stats = SearchStats.combined([result.stats for _, result in results])
         body: dict[str, Any] = {
             "hits": [
                 hit_json(folder.root, hit, codec, self._open_line(folder, hit, open_lines))
                 for folder, hit in hits[:limit]
             ],
             "stats": {
-                "retrieved": sum(stat.retrieved for stat in stats),
-                "reranked": sum(stat.reranked for stat in stats),
-                "retrieveMs": round(sum(stat.retrieve_ms for stat in stats), 2),
-                "rerankMs": round(sum(stat.rerank_ms for stat in stats), 2),
-                "indexState": aggregate_state([folder.state for folder, _ in results]),
+                **stats.to_json(),
+                "indexState": combined_state([folder.state for folder, _ in results]),
                 "ranker": any(folder.has_ranker for folder, _ in results),
             },
         }
-        notes = sorted({stat.note for stat in stats if stat.note})
-        if notes:
-            body["stats"]["note"] = "; ".join(notes)
         return body
 
     def _open_line(

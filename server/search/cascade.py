@@ -41,6 +41,17 @@ class SearchStats:
     rerank_ms: float = 0.0
     note: str = ""  # why reranking did not happen, when it did not
 
+    @classmethod
+    def combined(cls, stats: Sequence[SearchStats]) -> SearchStats:
+        """The stats of several searches answered together (one per folder): counts and times add up."""
+        return cls(
+            retrieved=sum(stat.retrieved for stat in stats),
+            reranked=sum(stat.reranked for stat in stats),
+            retrieve_ms=sum(stat.retrieve_ms for stat in stats),
+            rerank_ms=sum(stat.rerank_ms for stat in stats),
+            note="; ".join(sorted({stat.note for stat in stats if stat.note})),
+        )
+
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
             "retrieved": self.retrieved,
