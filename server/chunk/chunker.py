@@ -99,6 +99,11 @@ def chunk_source(path: str, text: str, language: str | None = None) -> list[Chun
     return _with_unique_ids(chunks)
 
 
+def content_sha1(text: str) -> str:
+    """The sha1 of a text's UTF-8 bytes (lone surrogates kept), hex: how files and chunks are told apart."""
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def chunk_at_line(chunks: Sequence[Chunk], line: int) -> Chunk | None:
     """Return the smallest definition chunk containing a 1-based line, else the smallest window
     containing it, else None."""
@@ -221,7 +226,7 @@ def _make_chunk(
     """Make a chunk of whole lines start_row..end_row (0-based, capped at MAX_CHUNK_LINES)."""
     start_row, end_row = _chunk_rows(source, start_row, end_row)
     text = "\n".join(source.lines[start_row : end_row + 1])
-    content_hash = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+    content_hash = content_sha1(text)
     return Chunk(
         id=_chunk_id(path, name, content_hash),
         path=path,
@@ -246,7 +251,7 @@ def _chunk_rows(source: SourceText, start_row: int, end_row: int) -> tuple[int, 
 def _chunk_id(path: str, name: str, content_hash: str, repeat: int = 0) -> str:
     """Return a chunk's stable id; the n-th repeat of a path, name and text in one file hashes n in too."""
     key = f"{path}\0{name}\0{content_hash}" + (f"\0{repeat}" if repeat else "")
-    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    return content_sha1(key)[:20]
 
 
 def _with_unique_ids(chunks: list[Chunk]) -> list[Chunk]:

@@ -10,7 +10,6 @@ leaves a file half indexed.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import Counter
@@ -21,7 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from numpy.typing import NDArray
 
-from ..chunk.chunker import Chunk, chunk_source
+from ..chunk.chunker import Chunk, chunk_source, content_sha1
 from ..config import Settings
 from ..model.encoders import DualEncoder
 from ..scan.ignore_rules import IGNORE_FILES
@@ -56,10 +55,6 @@ class IndexReport:
     @property
     def fraction(self) -> float:
         return 1.0 if self.files_total == 0 else self.files_done / self.files_total
-
-
-def content_sha1(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass

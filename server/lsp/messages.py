@@ -45,14 +45,11 @@ from pygls.exceptions import (
 )
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, LanguageServerProtocol, lsp_method
 
+from .protocol import clipped
 from .tcp import token_matches
 
 log = logging.getLogger(__name__)
 LOGGED_CHARS = 300  # of an error message, in the log
-
-
-def _clipped(text: str) -> str:
-    return text if len(text) <= LOGGED_CHARS else f"{text[:LOGGED_CHARS]}... ({len(text)} characters)"
 
 
 def _usable_id(msg_id: Any) -> bool:
@@ -85,11 +82,11 @@ class CodeSieveProtocol(LanguageServerProtocol):
 
     def answer_parse_error(self, reason: str) -> None:
         """Answer a frame whose body is not JSON (its id is unknown, so null)."""
-        log.warning("answered a message that is not JSON with ParseError: %s", _clipped(reason))
+        log.warning("answered a message that is not JSON with ParseError: %s", clipped(reason, LOGGED_CHARS))
         self._send_error(None, JsonRpcParseError(reason))
 
     def _invalid_request(self, msg_id: Any, reason: str) -> None:
-        log.warning("answered an invalid request with InvalidRequest: %s", _clipped(reason))
+        log.warning("answered an invalid request with InvalidRequest: %s", clipped(reason, LOGGED_CHARS))
         self._send_error(msg_id, JsonRpcInvalidRequest(reason))
 
     def _send_error(self, msg_id: Any, error: JsonRpcException) -> None:
@@ -118,7 +115,7 @@ class CodeSieveProtocol(LanguageServerProtocol):
             else:
                 log.warning(
                     "ignored a message that is no JSON-RPC 2.0 request or response: %s",
-                    _clipped(repr(message)),
+                    clipped(repr(message), LOGGED_CHARS),
                 )
             return
         if not self._admitted(message):
@@ -131,7 +128,7 @@ class CodeSieveProtocol(LanguageServerProtocol):
         try:
             structured = self._converter.structure(message, kind)
         except Exception as error:
-            reason = _clipped(f"{method}: {_reason(error)}")
+            reason = clipped(f"{method}: {_reason(error)}", LOGGED_CHARS)
             if "id" not in message:
                 log.warning("ignored a malformed notification: %s", reason)
                 return
@@ -177,7 +174,7 @@ class CodeSieveProtocol(LanguageServerProtocol):
     def _refuse(self, message: Mapping[str, Any], error: JsonRpcException) -> bool:
         """Answer a request with `error`; drop a notification (with a log line). Returns False."""
         if "id" in message:
-            log.info("request %s: %s", _clipped(repr(message["id"])), error.message)
+            log.info("request %s: %s", clipped(repr(message["id"]), LOGGED_CHARS), error.message)
             self._send_error(message["id"], error)
         else:
             log.info("dropped a notification: %s", error.message)
@@ -215,14 +212,14 @@ class CodeSieveProtocol(LanguageServerProtocol):
             super()._send_handler_result(future, msg_id=msg_id)
             return
         self._request_futures.pop(msg_id, None)
-        log.info("request %s: %s", msg_id, _clipped(str(error)))
+        log.info("request %s: %s", msg_id, clipped(str(error), LOGGED_CHARS))
         log.debug("request %s failed", msg_id, exc_info=error)
         self._send_response(msg_id, error=error.to_response_error())
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         """Cancel a running request; one already answered needs nothing (see the module doc)."""
         if msg_id not in self._request_futures:
-            log.debug("cancellation of request %s, already answered", _clipped(repr(msg_id)))
+            log.debug("cancellation of request %s, already answered", clipped(repr(msg_id), LOGGED_CHARS))
             return
         super()._handle_cancel_notification(msg_id)
 
@@ -233,6 +230,9 @@ class CodeSieveProtocol(LanguageServerProtocol):
         """Apply a document's changes, unless it was never opened."""
         uri = params.text_document.uri
         if unquote(uri) not in self.workspace.text_documents:  # pygls keys documents by unquoted URI
-            log.warning("ignored changes to %s: it was never opened (textDocument/didOpen)", _clipped(uri))
+            log.warning(
+                "ignored changes to %s: it was never opened (textDocument/didOpen)",
+                clipped(uri, LOGGED_CHARS),
+            )
             return
         yield from super().lsp_text_document__did_change(params)
