@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from codesieve.server.search.metrics import (
-    rank_from_ranking,
     rank_of_gold,
     rank_of_gold_dot,
     retrieval_metrics,
@@ -54,10 +53,3 @@ def test_mrr_and_recall_on_a_hand_made_case() -> None:
     assert set(retrieval_metrics(np.array([3]), ks=(2, 3))) == {"mrr", "recall@2", "recall@3"}
     with pytest.raises(ValueError, match="1-based"):
         retrieval_metrics(np.array([0, 1]))
-
-
-def test_rank_from_ranking() -> None:
-    assert rank_from_ranking([7, 3, 9], 7) == 1
-    assert rank_from_ranking([7, 3, 9], 9) == 3
-    assert rank_from_ranking([7, 3, 9], 4) == 4  # absent: just past the list
-    assert rank_from_ranking([], 4) == 1

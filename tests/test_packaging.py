@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -10,6 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+import codesieve
+from codesieve.server.lsp.server import CodeSieveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +30,12 @@ def test_every_package_folder_is_listed_in_pyproject() -> None:
         for init in (ROOT / folder).rglob("__init__.py")
     }
     assert packages - set(setuptools["packages"]) == set(), "add these to pyproject's packages"
+
+
+def test_the_package_the_language_server_and_the_extension_have_one_version() -> None:
+    manifest = json.loads((ROOT / "editor-client" / "package.json").read_text(encoding="utf-8"))
+    assert manifest["version"] == codesieve.__version__ == importlib.metadata.version("codesieve")
+    assert CodeSieveServer().version == codesieve.__version__
 
 
 @pytest.mark.slow

@@ -59,10 +59,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocabulary USING fts5vocab(lexical, '
 """
 
 
-class StoreCorruptError(Exception):
-    """The database could not be read; it was moved aside and a new one was started."""
-
-
 @dataclass(frozen=True)
 class StoredChunk:
     """A chunk as the index returns it: its label in the vector index plus its metadata."""

@@ -20,6 +20,8 @@ from lsprotocol import types
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
+from codesieve import __version__
+
 from ..config import Settings
 from .framing import ThreadedSource, serve_frames
 from .messages import CodeSieveProtocol
@@ -42,7 +44,6 @@ from .protocol import (
 from .tcp import TOKEN_OPTION, default_token_file, loopback_address, read_token, serve_tcp
 from .workspace_folders import WorkspaceFolders
 
-VERSION = "0.1.0"
 SETTINGS_SECTION = "codesieve"
 log = logging.getLogger("codesieve.lsp")
 
@@ -55,7 +56,7 @@ class CodeSieveServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__(
-            "codesieve", VERSION, protocol_cls=CodeSieveProtocol, converter_factory=raw_params_converter
+            "codesieve", __version__, protocol_cls=CodeSieveProtocol, converter_factory=raw_params_converter
         )
         self.workspace_folders = WorkspaceFolders(self, Settings())
         self.pending_messages: list[str] = []

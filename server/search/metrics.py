@@ -75,19 +75,6 @@ def rank_of_gold_dot(
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def rank_from_ranking(ranking: Sequence[int], gold: int) -> int:
-    """Return the 1-based position of `gold` in an explicit ranked list (best first).
-
-    If `gold` is absent (e.g. a top-k list that missed it), return len(ranking) + 1: the rank just
-    past the list. That is exact for Recall@k with k <= len(ranking) but optimistic for MRR, so
-    rank the whole pool when MRR over the full ranking is wanted.
-    """
-    for position, code_id in enumerate(ranking, start=1):
-        if code_id == gold:
-            return position
-    return len(ranking) + 1
-
-
 def retrieval_metrics(ranks: npt.ArrayLike, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
     """Return {"mrr": mean(1 / rank), "recall@k": fraction of ranks <= k for each k} from 1-based ranks."""
     rank_array = np.asarray(ranks)
