@@ -325,6 +325,17 @@ def test_order_augmented_gradients_reach_both_embeddings() -> None:
     assert queries.grad is not None and codes.grad is not None
 
 
+def test_order_augmented_with_hard_negatives_puts_them_in_info_nce_only() -> None:
+    queries, codes = random_batch()
+    hard = F.normalize(torch.randn(6, 2, queries.shape[1], dtype=torch.float64), dim=-1)
+    labels = teacher_labels(torch.randn(6, 6))
+    loss = order_augmented_loss(queries, codes, labels, scale=5.0, hard_emb=hard)
+    expected = 0.98 * info_nce(queries, codes, hard, 5.0) + 0.02 * cosent(
+        (queries @ codes.T).reshape(-1), labels.reshape(-1), 5.0
+    )
+    assert loss.item() == approx(expected.item())
+
+
 def test_teacher_labels() -> None:
     scores = torch.tensor([[0.9, -0.5, 100.0], [0.2, 0.1, 0.3], [-3.0, 0.4, 0.0]])
     labels = teacher_labels(scores, mask=duplicate_mask(["a", "b", "b"]))

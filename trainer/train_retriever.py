@@ -62,7 +62,7 @@ from .data import (
     to_tensors,
     tokenize,
 )
-from .losses.cosent import cosent, teacher_labels
+from .losses.cosent import order_augmented_loss, teacher_labels
 from .losses.info_nce import duplicate_mask, info_nce
 from .losses.soft_info_nce import (
     ESTIMATOR_PRESETS,
@@ -304,9 +304,9 @@ def batch_loss(
         teacher = embed(frozen.base, batch["queries"], device) @ embed(frozen.base, batch["codes"], device).T
     labels = teacher_labels(teacher, mask.cpu()).to(device)
     full_mask = duplicate_mask(batch["keys"], batch["hard_keys"]) if hard_emb is not None else mask
-    contrastive = info_nce(query_emb, code_emb, hard_emb, config.scale, full_mask.to(device))
-    ranking = cosent((query_emb @ code_emb.T).reshape(-1), labels.reshape(-1), config.scale)
-    return config.w_ibn * contrastive + config.w_cos * ranking
+    return order_augmented_loss(
+        query_emb, code_emb, labels, config.scale, config.w_ibn, config.w_cos, full_mask.to(device), hard_emb
+    )
 
 
 def make_batch(data: TrainingData, indices: list[int]) -> dict[str, Any]:

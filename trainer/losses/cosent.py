@@ -47,6 +47,7 @@ def order_augmented_loss(
     w_ibn: float = 0.98,
     w_cos: float = 0.02,
     mask: Tensor | None = None,
+    hard_emb: Tensor | None = None,
 ) -> Tensor:
     """Order-augmented InfoNCE (OASIS, ACL 2025): ``w_ibn·InfoNCE + w_cos·CoSENT``.
 
@@ -60,8 +61,10 @@ def order_augmented_loss(
         labels: (B, B) graded teacher labels, diagonal 1.0 (see :func:`teacher_labels`).
         scale: inverse temperature of both terms; 20.0.
         w_ibn, w_cos: weights of InfoNCE and CoSENT; 0.98 and 0.02 as in OASIS.
-        mask: optional (B, B) bool mask of false negatives, excluded from InfoNCE only
-            (give duplicates label 1.0 so CoSENT treats them as positives).
+        mask: optional bool mask of false negatives, excluded from InfoNCE only (give
+            duplicates label 1.0 so CoSENT treats them as positives): (B, B), or with hard
+            negatives the mask :func:`info_nce` takes for them.
+        hard_emb: optional (B, k, D) mined hard negatives, in the InfoNCE term only.
 
     Returns:
         Scalar loss.
@@ -69,7 +72,7 @@ def order_augmented_loss(
     batch = query_emb.shape[0]
     if labels.shape != (batch, batch):
         raise ValueError(f"labels must have shape ({batch}, {batch}); got {tuple(labels.shape)}")
-    loss = w_ibn * info_nce(query_emb, code_emb, scale=scale, hard_neg_mask=mask)
+    loss = w_ibn * info_nce(query_emb, code_emb, hard_emb, scale=scale, hard_neg_mask=mask)
     if w_cos == 0.0:
         return loss
     cosines = query_emb @ code_emb.T
