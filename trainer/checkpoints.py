@@ -1,5 +1,6 @@
-"""What the training loops share: the optimiser schedule, RNG state, checkpoint folders, and the
-retriever of a runtime model folder as a torch model (`retriever_from_model_folder`).
+"""Checkpoint folders: writing them whole, reading them back, and the retriever of a runtime model
+folder as a torch model (`retriever_from_model_folder`). The schedule, seeding and threads are in
+`loop.py`, the RNG state in `seeding.py`.
 
 A training output folder holds:
 
@@ -18,19 +19,17 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import random
 import shutil
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import torch
 
 from codesieve.server.model.folder import ModelFolder
 
 from .models import CrossEncoder, DualEncoder, load_model, save_model
 from .onnx_weights import bert_from_graph, check_against_runtime
+from .seeding import rng_state
 
 CHECKPOINT = "checkpoint"
 BEST = "best"
@@ -39,48 +38,6 @@ STATE_FILE = "train-state.pt"
 CONFIG_FILE = "train-config.json"
 
 Model = TypeVar("Model", DualEncoder, CrossEncoder)
-
-
-def linear_warmup_schedule(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup: float
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over the first `warmup` share of the steps, then linear decay to 0."""
-    warmup_steps = max(1, round(warmup * total_steps))
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch."""
-    random.seed(seed)
-    np.random.seed(seed % (1 << 32))
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """The RNG states of Python, numpy and torch (CPU, and CUDA when present)."""
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    """Undo `rng_state`."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def frozen_copy(model: Model) -> Model:
@@ -146,11 +103,6 @@ def finish(out: Path, use_best: bool, info: dict[str, Any]) -> Path:
     (staging / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     replace_folder(staging, out / MODEL)
     return out / MODEL
-
-
-def default_threads() -> int:
-    """All cores."""
-    return max(1, os.cpu_count() or 1)
 
 
 def stored_config(out: Path) -> dict[str, Any] | None:

@@ -30,36 +30,22 @@ affordable.
 
 from __future__ import annotations
 
-import math
 import random
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from codesieve.server.model.encoders import TokenEncoder
 from codesieve.server.model.folder import sha256_file
 
-from .checkpoints import (
-    BEST,
-    CHECKPOINT,
-    default_threads,
-    finish,
-    linear_warmup_schedule,
-    load_ranker,
-    load_state,
-    restore_rng,
-    retriever_from_model_folder,
-    save_checkpoint,
-    save_weights,
-    seed_everything,
-)
-from .config import config_to_json
-from .data import Pair, bucketed_batches, read_pairs, resolve_device, to_tensors
+from .checkpoints import CHECKPOINT, load_ranker, load_state, retriever_from_model_folder
+from .data import Pair, read_pairs, to_tensors
+from .loop import Run, start, train
 from .losses.listwise import listwise_distillation_loss, listwise_ranking_loss
 from .models import CrossEncoder, base_model_dir
 from .negatives import PAD, code_key, ranking_based_negatives
@@ -226,7 +212,7 @@ def step_loss(
     return listwise_ranking_loss(scores, config.scale)
 
 
-def parameter_groups(model: CrossEncoder, config: RankerConfig) -> list[dict[str, object]]:
+def parameter_groups(model: CrossEncoder, config: RankerConfig) -> list[dict[str, Any]]:
     """The body at `lr`, the fresh score head at its own `head_lr`."""
     head = list(model.head.parameters())
     body = [parameter for name, parameter in model.named_parameters() if not name.startswith("head.")]
@@ -240,9 +226,7 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     state = load_state(out) if resume else None
     check_config(config)
     out.mkdir(parents=True, exist_ok=True)
-    seed_everything(config.seed)
-    torch.set_num_threads(config.threads or default_threads())
-    device = resolve_device(config.device)
+    device = start(config.seed, config.threads, config.device)
 
     # model: base weights or a retriever's encoder get a fresh head; a ranker checkpoint brings its own
     start_dir = Path(config.init or config.base_model or base_model_dir())
@@ -287,92 +271,36 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
         if spec.strip()
     ]
     lengths = [len(query) + len(code) for query, code in zip(query_ids, code_ids, strict=True)]
-    steps_per_epoch = len(bucketed_batches(lengths, config.batch_size, config.seed))
-    total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
 
-    optimizer = torch.optim.AdamW(parameter_groups(model, config), weight_decay=config.weight_decay)  # type: ignore[arg-type]
-    scheduler = linear_warmup_schedule(optimizer, total, config.warmup)
-    step, history = 0, []
-    best: dict[str, object] = {"step": -1, "mrr": -1.0}
-    losses: list[float] = []  # training loss of each step since the last checkpoint
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, history, best = state["step"], state["history"], state["best"]
-        started -= state.get("seconds", 0.0)
-        restore_rng(state["rng"])
-    info = {
-        "kind": "ranker",
-        "config": config_to_json(config),
-        "data": {"pairs": config.pairs, "count": len(pairs), "sha256": sha256_file(Path(config.pairs))},
-    }
-
-    def checkpoint() -> None:
-        nonlocal best
-        entry: dict[str, object] = {"step": step, "loss": round(sum(losses) / max(1, len(losses)), 5)}
-        losses.clear()
-        if dev_sets:
-            report = dev_report(model, tokens, dev_sets, device)
-            model.train()
-            entry.update(report)
-            if float(report["mrr"]) > float(best["mrr"]):  # type: ignore[arg-type]
-                best = {"step": step, "mrr": report["mrr"], "fusion_weight": report["fusion_weight"]}
-                save_weights(out / BEST, model, tokenizer, {**info, "step": step, "dev": report})
-            print(
-                f"step {step}: loss {entry['loss']:.4f}, dev cascade MRR {report['cascade_mrr']:.4f}, "
-                f"fused (w = {report['fusion_weight']}) {report['mrr']:.4f}, retriever "
-                f"{report['retriever_mrr']:.4f} (best fused {best['mrr']:.4f})",
-                file=sys.stderr,
-            )
-        history.append(entry)
-        training_state = {
-            "step": step,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "config": config_to_json(config),
-            "history": history,
-            "seconds": time.monotonic() - started,
-            "best": best,
-        }
-        save_checkpoint(out, model, tokenizer, {**info, "step": step}, training_state)
-
-    model.train()
-    epoch_batches: dict[int, list[list[int]]] = {}
-    progress = tqdm(
-        total=total, initial=step, desc="ranker", unit="step", file=sys.stderr, dynamic_ncols=True
-    )
-
-    def out_of_time() -> bool:
-        return config.time_limit > 0 and time.monotonic() - started >= config.time_limit
-
-    while step < total and not out_of_time():
-        epoch, position = divmod(step, steps_per_epoch)
-        if epoch not in epoch_batches:
-            epoch_batches = {epoch: bucketed_batches(lengths, config.batch_size, config.seed + epoch)}
-        indices = epoch_batches[epoch][position]
+    def batch_loss(indices: list[int], step: int) -> Tensor:
         candidates = candidates_of(config, step, indices, keys, ranking)
         sequences = [tokens.pair(query_ids[row[0]], code_ids[index]) for row in candidates for index in row]
         scores = model(**to_tensors(sequences, device)).reshape(len(indices), -1)
-        loss = step_loss(config, step, scores, candidates, ranking)
-        loss.backward()  # type: ignore[no-untyped-call]
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        losses.append(loss.item())
-        progress.update(1)
-        progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
-        if step % config.checkpoint_every == 0 or step == total or out_of_time():
-            checkpoint()
-    progress.close()
-    if step < total:
-        print(f"ranker: time limit reached at step {step} of {total}", file=sys.stderr)
-    if not (out / CHECKPOINT).exists():
-        checkpoint()
-    seconds = round(time.monotonic() - started, 1)
-    return finish(
-        out,
-        bool(dev_sets),
-        {**info, "step": step, "seconds": seconds, "dev_history": history, "best": best},
+        return step_loss(config, step, scores, candidates, ranking)
+
+    run = Run(
+        kind="ranker",
+        config=config,
+        out=out,
+        model=model,
+        tokenizer=tokenizer,
+        data={"pairs": config.pairs, "count": len(pairs), "sha256": sha256_file(Path(config.pairs))},
+        lengths=lengths,
+        batch_loss=batch_loss,
+        evaluate=(lambda: dev_report(model, tokens, dev_sets, device)) if dev_sets else None,
+        parameter_groups=parameter_groups(model, config),
+        best_keys=("mrr", "fusion_weight"),
+        dev_line=fused_dev_line,
+        started=started,
+    )
+    return train(run, state)
+
+
+def fused_dev_line(entry: dict[str, Any], best: dict[str, Any]) -> str:
+    """The progress line after a dev evaluation: the loss, the cascade's MRR plain and fused, the
+    retriever's, and the best fused MRR so far."""
+    return (
+        f"step {entry['step']}: loss {entry['loss']:.4f}, dev cascade MRR {entry['cascade_mrr']:.4f}, "
+        f"fused (w = {entry['fusion_weight']}) {entry['mrr']:.4f}, retriever "
+        f"{entry['retriever_mrr']:.4f} (best fused {best['mrr']:.4f})"
     )

@@ -19,7 +19,6 @@ and stored in the output folder, so a resumed run uses the same ones. Scale (1/Ï
 
 from __future__ import annotations
 
-import math
 import random
 import sys
 import time
@@ -29,39 +28,28 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from codesieve.server.model.encoders import TokenEncoder
 from codesieve.server.model.folder import sha256_file
 from codesieve.server.search.metrics import rank_of_gold_dot, retrieval_metrics
 
 from .checkpoints import (
-    BEST,
     CHECKPOINT,
-    default_threads,
-    finish,
     frozen_copy,
-    linear_warmup_schedule,
     load_ranker,
     load_retriever,
     load_state,
-    restore_rng,
-    save_checkpoint,
-    save_weights,
-    seed_everything,
 )
-from .config import config_to_json
 from .data import (
     Pair,
     Sequences,
-    bucketed_batches,
     embed,
     load_eval_set,
     read_pairs,
-    resolve_device,
     to_tensors,
     tokenize,
 )
+from .loop import Run, start, train
 from .losses.cosent import order_augmented_loss, teacher_labels
 from .losses.info_nce import duplicate_mask, info_nce
 from .losses.soft_info_nce import (
@@ -332,9 +320,7 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     state = load_state(out) if resume else None
     check_config(config)
     out.mkdir(parents=True, exist_ok=True)
-    seed_everything(config.seed)
-    torch.set_num_threads(config.threads or default_threads())
-    device = resolve_device(config.device)
+    device = start(config.seed, config.threads, config.device)
 
     # model
     start_dir = Path(config.init or config.base_model or base_model_dir())
@@ -360,83 +346,25 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     frozen = load_frozen(config, device)
     dev = load_dev(config, tokens)
     lengths = [len(query[0]) + len(code[0]) for query, code in zip(data.queries, data.codes, strict=True)]
-    steps_per_epoch = len(bucketed_batches(lengths, config.batch_size, config.seed))
-    total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
 
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = linear_warmup_schedule(optimizer, total, config.warmup)
-    step, history, best = 0, [], {"step": -1, "mrr": -1.0}
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, history, best = state["step"], state["history"], state["best"]
-        started -= state.get("seconds", 0.0)
-        restore_rng(state["rng"])
-    info = {
-        "kind": "retriever",
-        "config": config_to_json(config),
-        "data": {"pairs": config.pairs, "count": len(data.pairs), "sha256": sha256_file(Path(config.pairs))},
-    }
-
-    def checkpoint() -> None:
-        nonlocal best
-        if dev is not None:
-            metrics = dev_metrics(model, dev, device)
-            history.append({"step": step, **metrics})
-            if metrics["mrr"] > best["mrr"]:
-                best = {"step": step, "mrr": metrics["mrr"]}
-                save_weights(out / BEST, model, tokenizer, {**info, "step": step, "dev": metrics})
-            print(
-                f"step {step}: dev MRR {metrics['mrr']:.4f} (best {best['mrr']:.4f} at {best['step']})",
-                file=sys.stderr,
-            )
-        training_state = {
-            "step": step,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "config": config_to_json(config),
-            "history": history,
-            "seconds": time.monotonic() - started,
-            "best": best,
-        }
-        save_checkpoint(out, model, tokenizer, {**info, "step": step}, training_state)
-
-    model.train()
-    epoch_batches: dict[int, list[list[int]]] = {}
-    progress = tqdm(
-        total=total, initial=step, desc="retriever", unit="step", file=sys.stderr, dynamic_ncols=True
-    )
-
-    def out_of_time() -> bool:
-        return config.time_limit > 0 and time.monotonic() - started >= config.time_limit
-
-    while step < total and not out_of_time():
-        epoch, position = divmod(step, steps_per_epoch)
-        if epoch not in epoch_batches:
-            epoch_batches = {epoch: bucketed_batches(lengths, config.batch_size, config.seed + epoch)}
-        batch = make_batch(data, epoch_batches[epoch][position])
+    def step_loss(indices: list[int], step: int) -> Tensor:
+        batch = make_batch(data, indices)
         query_emb = model(**to_tensors(batch["queries"], device))
         code_emb = model(**to_tensors(batch["codes"] + batch["hard"], device))
         size = len(batch["queries"])
         hard_emb = code_emb[size:].reshape(size, config.hard_negatives, -1) if config.hard_negatives else None
-        loss = batch_loss(config, frozen, tokens, batch, query_emb, code_emb[:size], hard_emb, device)
-        loss.backward()  # type: ignore[no-untyped-call]
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        progress.update(1)
-        progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
-        if step % config.checkpoint_every == 0 or step == total or out_of_time():
-            checkpoint()
-    progress.close()
-    if step < total:
-        print(f"retriever: time limit reached at step {step} of {total}", file=sys.stderr)
-    if not (out / CHECKPOINT).exists():
-        checkpoint()
-    seconds = round(time.monotonic() - started, 1)
-    return finish(
-        out, dev is not None, {**info, "step": step, "seconds": seconds, "dev_history": history, "best": best}
+        return batch_loss(config, frozen, tokens, batch, query_emb, code_emb[:size], hard_emb, device)
+
+    run = Run(
+        kind="retriever",
+        config=config,
+        out=out,
+        model=model,
+        tokenizer=tokenizer,
+        data={"pairs": config.pairs, "count": len(data.pairs), "sha256": sha256_file(Path(config.pairs))},
+        lengths=lengths,
+        batch_loss=step_loss,
+        evaluate=None if dev is None else lambda: dev_metrics(model, dev, device),
+        started=started,
     )
+    return train(run, state)
