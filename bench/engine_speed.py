@@ -30,7 +30,7 @@ from pathlib import Path
 
 from codesieve.server.config import Settings
 from codesieve.server.workspace import Workspace
-from codesieve.trainer.corpus_fetch import extract, fetch_archive
+from codesieve.trainer.corpus.fetch import extract, fetch_archive
 
 CACHE = Path.home() / ".cache" / "codesieve-bench"
 QUERIES = [

@@ -33,7 +33,7 @@ from codesieve.server.chunk.chunker import chunk_source
 from codesieve.server.scan.safe_read import SourceError, read_source
 from codesieve.server.scan.walk import scan_workspace
 from codesieve.server.workspace import Workspace
-from codesieve.trainer.corpus_manifest import load_manifest
+from codesieve.trainer.corpus.manifest import load_manifest
 
 SOURCES = Path.home() / ".cache" / "codesieve-corpus" / "sources"
 MANIFEST = Path(__file__).resolve().parent.parent / "data" / "corpus" / "manifest.json"

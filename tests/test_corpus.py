@@ -13,21 +13,24 @@ from typing import Any
 
 import pytest
 
-from codesieve.trainer import corpus
-from codesieve.trainer.corpus import (
+from codesieve.trainer.corpus import build as corpus
+from codesieve.trainer.corpus.decontaminate import (
     Contamination,
-    ManifestError,
-    Package,
     decontaminate,
-    extract,
-    is_permissive,
     load_contamination,
-    mine_package,
     normalise_package_name,
     normalise_query,
-    repository_slug,
-    validate_manifest,
 )
+from codesieve.trainer.corpus.fetch import extract
+from codesieve.trainer.corpus.manifest import (
+    ManifestError,
+    Package,
+    is_permissive,
+    validate_manifest,
+    write_manifest,
+)
+from codesieve.trainer.corpus.mining import mine_package
+from codesieve.trainer.corpus.package_metadata import deb_version, detect_metadata, repository_slug
 from codesieve.trainer.negatives import code_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,7 +165,7 @@ def test_is_permissive(licence: str, expected: bool) -> None:
 def test_write_manifest_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "manifest.json"
     data: dict[str, Any] = {"description": "x", "packages": [{**_entry(), "note": "why"}]}
-    corpus.write_manifest(path, copy.deepcopy(data))
+    write_manifest(path, copy.deepcopy(data))
     assert json.loads(path.read_text(encoding="utf-8")) == data
 
 
@@ -239,9 +242,9 @@ def test_debian_packages_extract_and_mine_without_dpkg(tmp_path: Path) -> None:
             }
         )
     )
-    assert corpus._deb_version(deb) == "1.2-3"
+    assert deb_version(deb) == "1.2-3"
     root = extract(deb, tmp_path / "src")
-    assert corpus.detect_metadata("debian", root) == {
+    assert detect_metadata("debian", root) == {
         "repository": "https://github.com/example/shelf",
         "licence": "Expat",
     }
@@ -271,7 +274,7 @@ def test_a_fake_sdist_mines_tagged_pairs(tmp_path: Path) -> None:
         )
     )
     root = extract(archive, tmp_path / "src")
-    assert corpus.detect_metadata("pypi", root) == {
+    assert detect_metadata("pypi", root) == {
         "version": "1.0",
         "licence": "MIT",
         "repository": "https://github.com/example/widgets",
@@ -293,7 +296,7 @@ def test_npm_metadata(tmp_path: Path) -> None:
         json.dumps({"name": "w", "version": "2.0.1", "license": "ISC", "repository": "github:example/w"}),
         encoding="utf-8",
     )
-    assert corpus.detect_metadata("npm", tmp_path) == {
+    assert detect_metadata("npm", tmp_path) == {
         "version": "2.0.1",
         "licence": "ISC",
         "repository": "https://github.com/example/w",

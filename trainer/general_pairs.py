@@ -29,8 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .corpus.decontaminate import normalise_query
 from .data import Pair
-from .decontaminate import normalise_query
 from .negatives import code_key
 
 REPLAY_FILE = "replay.jsonl.gz"
@@ -122,7 +122,7 @@ def build(corpus: Path, out: Path, benchmarks: Path | None, seed: int = 0) -> di
         rows = [json.loads(line) for line in lines if line.strip()]
     dropped = 0
     if benchmarks is not None:
-        from .decontaminate import decontaminate, load_contamination
+        from .corpus.decontaminate import decontaminate, load_contamination
 
         before = len(rows)
         rows, _ = decontaminate(rows, load_contamination(benchmarks), set())

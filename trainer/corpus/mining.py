@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .corpus_manifest import Package, write_atomic
+from .manifest import Package, write_atomic
 
 CACHE_FORMAT = 2  # bump to invalidate OUT/mined
 
@@ -18,10 +18,10 @@ def miner_fingerprint() -> str:
     from codesieve.server.chunk import chunker, definition_roles, leading_marks, text_positions
     from codesieve.server.scan import ignore_rules, safe_read, walk
 
-    from . import mining
+    from .. import mining as pair_mining
 
     miner = (
-        mining,
+        pair_mining,
         chunker,
         text_positions,
         definition_roles,
@@ -47,7 +47,7 @@ class MinedPackage:
 
 def mine_package(package: Package, root: Path) -> MinedPackage:
     """Pairs of one extracted package, each tagged with the package, its registry, version and licence."""
-    from .mining import mine_repository
+    from ..mining import mine_repository
 
     report = mine_repository(root)
     pairs = [

@@ -1,7 +1,7 @@
 """The corpus manifest: its schema, validation, licence policy and stable rewriting.
 
 ``data/corpus/manifest.json`` pins every package as ``{name, registry, version, licence, sha256,
-repository, language}`` (plus an optional ``note``); see ``corpus.py`` for how a build uses it.
+repository, language}`` (plus an optional ``note``); see ``build.py`` for how a build uses it.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ packages of Go, Rust and Ruby libraries carry their sources). ``build``:
 Output is deterministic: the same manifest, miner and benchmarks give byte-identical files.
 
 This module holds the build and pin orchestration and the command line; the steps live beside it:
-``corpus_manifest.py`` (schema, validation, licences), ``corpus_fetch.py`` (registry clients,
-safe extraction), ``package_metadata.py`` (what ``pin`` reads from a package), ``corpus_mining.py``
+``manifest.py`` (schema, validation, licences), ``fetch.py`` (registry clients,
+safe extraction), ``package_metadata.py`` (what ``pin`` reads from a package), ``mining.py``
 (mining one package, cached) and ``decontaminate.py`` (the benchmark checks).
 """
 
@@ -49,8 +49,15 @@ from typing import Any
 
 from codesieve.server.model.folder import sha256_file
 
-from .corpus_fetch import extract, fetch_archive
-from .corpus_manifest import (
+from .decontaminate import (
+    Contamination,
+    decontaminate,
+    load_contamination,
+    normalise_package_name,
+    normalise_query,
+)
+from .fetch import extract, fetch_archive
+from .manifest import (
     COPYLEFT,
     LANGUAGES,
     MANIFEST_FIELDS,
@@ -64,14 +71,7 @@ from .corpus_manifest import (
     write_atomic,
     write_manifest,
 )
-from .corpus_mining import CACHE_FORMAT, MinedPackage, mine_job, mine_package, miner_fingerprint
-from .decontaminate import (
-    Contamination,
-    decontaminate,
-    load_contamination,
-    normalise_package_name,
-    normalise_query,
-)
+from .mining import CACHE_FORMAT, MinedPackage, mine_job, mine_package, miner_fingerprint
 from .package_metadata import clean_repository, detect_metadata, repository_slug
 from .package_metadata import deb_version as _deb_version
 
@@ -323,7 +323,7 @@ def pin(manifest: Path, out: Path, names: Sequence[str] = (), *, jobs: int = 4, 
 
 
 def _default_benchmarks() -> Path:
-    from .benchmarks import find_benchmarks_root
+    from ..benchmarks import find_benchmarks_root
 
     return find_benchmarks_root()
 
@@ -400,7 +400,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps({key: report[key] for key in ("pairs", "pairs_by_language", "dropped", "pairs_sha256")}))
     print(Path(args.out).expanduser() / "pairs.jsonl")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

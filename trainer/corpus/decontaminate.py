@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus_manifest import Package
+from .manifest import Package
 from .package_metadata import repository_slug
 
 
@@ -29,7 +29,7 @@ def _doc_stripped_codes(code: str, language: str) -> list[str]:
     """The code of each definition in ``code`` with its docstring cut out, as the miner cuts it."""
     from codesieve.server.chunk.chunker import chunk_source
 
-    from .mining import code_without_doc
+    from ..mining import code_without_doc
 
     extension = {"python": "py", "ruby": "rb"}.get(language, "txt")
     try:
@@ -54,7 +54,7 @@ class Contamination:
 
     def add_code(self, code: str, language: str) -> None:
         """Index one benchmark code: as given, with its docstring cut, and its definitions' bodies."""
-        from .negatives import code_key
+        from ..negatives import code_key
 
         self.code_keys.add(code_key(code))
         if language == "python":
@@ -132,7 +132,7 @@ def decontaminate(
     pairs: Iterable[dict[str, str]], contamination: Contamination, seen: set[str]
 ) -> tuple[list[dict[str, str]], Counter[str]]:
     """Pairs that match no benchmark code or query and no code in ``seen`` (updated), and drop counts."""
-    from .negatives import code_key
+    from ..negatives import code_key
 
     kept: list[dict[str, str]] = []
     dropped: Counter[str] = Counter()

@@ -9,7 +9,7 @@ import tarfile
 from email.parser import HeaderParser
 from pathlib import Path
 
-from .corpus_fetch import deb_members
+from .fetch import deb_members
 
 
 def detect_metadata(registry: str, root: Path) -> dict[str, str]:
