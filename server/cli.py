@@ -262,6 +262,10 @@ def _add_result_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `codesieve` command line.
+
+    Long on purpose: one block per subcommand, so the whole command line reads in one place.
+    """
     parser = argparse.ArgumentParser(
         prog="codesieve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -32,6 +32,10 @@ DESCRIPTION = "Train, evaluate and export CodeSieve's search models (retriever a
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The `trainer` command line.
+
+    Long on purpose: one block per subcommand, so the whole command line reads in one place.
+    """
     from .fit import FitConfig
     from .train_ranker import RankerConfig
     from .train_retriever import RetrieverConfig

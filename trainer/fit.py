@@ -472,6 +472,10 @@ def _fresh_work(work: Path) -> None:
 def _run(
     config: FitConfig, root: Path, work: Path, current: Path, destination: Path, resume: bool
 ) -> FitResult:
+    """The fit's stages, each skipped when a resumed fit finished it already.
+
+    Long on purpose: the stages in the order they run, read top to bottom like a training script.
+    """
     work.mkdir(parents=True, exist_ok=True)
     progress = Progress(work, config, current, resume)
     if not progress.state["done"]:

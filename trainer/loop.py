@@ -127,7 +127,11 @@ def _training_state(
 
 def train(run: Run, state: dict[str, Any] | None) -> Path:
     """Train to the configured number of steps (or the time limit) from `state` (a checkpoint's, or
-    None for a fresh start); returns the result's model folder (`out/model`)."""
+    None for a fresh start); returns the result's model folder (`out/model`).
+
+    Long on purpose: the loop reads top to bottom, as nanoGPT's train.py does (STYLE.md): optimiser,
+    resume, the checkpoint it writes, the steps, the result.
+    """
     config: LoopConfig = run.config
     steps_per_epoch = len(bucketed_batches(run.lengths, config.batch_size, config.seed))
     total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))

@@ -219,6 +219,41 @@ def parameter_groups(model: CrossEncoder, config: RankerConfig) -> list[dict[str
     return [{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}]
 
 
+def starting_model(config: RankerConfig, out: Path, resumed: bool) -> tuple[CrossEncoder, Path]:
+    """The ranker to train and its tokenizer: base weights or a retriever's encoder (a checkpoint or a
+    runtime model folder) with a fresh head, cut to `layers`; a ranker checkpoint brings its own head;
+    a resumed run continues from its checkpoint."""
+    start_dir = Path(config.init or config.base_model or base_model_dir())
+    tokenizer = start_dir / "tokenizer.json"
+    if not resumed and is_runtime_folder(start_dir):  # the retriever users run, read back from ONNX
+        retriever, tokenizer = retriever_from_model_folder(start_dir)
+        model = CrossEncoder(retriever.bert)
+    else:
+        model = load_ranker(out / CHECKPOINT if resumed else start_dir)
+    if config.layers and not resumed:
+        model.keep_layers(config.layers)
+    return model, tokenizer
+
+
+def load_dev_sets(config: RankerConfig, tokens: TokenEncoder, device: torch.device) -> list[DevSet]:
+    """The dev sets of `config.dev` (comma-separated), each with the retriever's top K candidates."""
+    limits = (config.max_query_tokens, config.max_code_tokens)
+    return [
+        load_dev_set(
+            spec.strip(),
+            Path(config.retriever),
+            tokens,
+            limits,
+            config.dev_depth,
+            config.dev_max_queries,
+            device,
+            config.threads or 1,
+        )
+        for spec in config.dev.split(",")
+        if spec.strip()
+    ]
+
+
 def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     """Train, checkpoint, pick the best by dev cascade MRR; returns the result folder (`out/model`)."""
     out = Path(config.out)
@@ -228,17 +263,8 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     device = start(config.seed, config.threads, config.device)
 
-    # model: base weights or a retriever's encoder get a fresh head; a ranker checkpoint brings its own
-    start_dir = Path(config.init or config.base_model or base_model_dir())
-    tokenizer = start_dir / "tokenizer.json"
-    if state is None and is_runtime_folder(start_dir):  # the retriever users run, read back from ONNX
-        retriever, tokenizer = retriever_from_model_folder(start_dir)
-        model = CrossEncoder(retriever.bert)
-    else:
-        model = load_ranker(out / CHECKPOINT if state is not None else start_dir)
+    model, tokenizer = starting_model(config, out, resumed=state is not None)
     tokens = TokenEncoder(tokenizer)
-    if config.layers and state is None:
-        model.keep_layers(config.layers)
     model.to(device)
 
     # data
@@ -255,21 +281,7 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     elif config.retriever and (config.negatives == "ranking" or config.distill_steps > 0):
         ranking = rank_training_pairs(config, pairs, keys, tokens, device)
         save_ranking(ranking_path, ranking)
-    limits = (config.max_query_tokens, config.max_code_tokens)
-    dev_sets: list[DevSet] = [
-        load_dev_set(
-            spec.strip(),
-            Path(config.retriever),
-            tokens,
-            limits,
-            config.dev_depth,
-            config.dev_max_queries,
-            device,
-            config.threads or 1,
-        )
-        for spec in config.dev.split(",")
-        if spec.strip()
-    ]
+    dev_sets = load_dev_sets(config, tokens, device)
     lengths = [len(query) + len(code) for query, code in zip(query_ids, code_ids, strict=True)]
 
     def batch_loss(indices: list[int], step: int) -> Tensor:
