@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,17 @@ def _config(args: argparse.Namespace) -> Settings:
         except ValueError as error:
             raise WorkspaceError(f"--{name.replace('_', '-')}: {error}") from error
     return Settings(**values)
+
+
+def _warnings_to_stderr() -> None:
+    """Warnings the engine logs (an ignore file's invalid line) as `codesieve: ...` lines on stderr,
+    like the command's own messages; `serve` logs with timestamps instead (lsp/server.py)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("codesieve: %(message)s"))
+    logger = logging.getLogger("codesieve")
+    logger.handlers = [handler]
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
 
 
 def _open(root: Path, args: argparse.Namespace) -> Workspace:
@@ -354,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="surrogateescape")
     args = build_parser().parse_args(argv)
+    if args.run is not command_serve:
+        _warnings_to_stderr()
     try:
         return int(args.run(args))
     except (WorkspaceError, ModelError, SourceError) as error:

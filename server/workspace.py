@@ -65,6 +65,25 @@ class Filters:
         return bool(self.languages or self.include or self.exclude)
 
 
+def path_globs(patterns: Sequence[str], role: str) -> GitIgnoreSpec:
+    """The gitignore-style globs of a search filter (`role`: "include" or "exclude"), compiled.
+
+    A filter the user gave is an error when one of its globs is not valid, not a warning: skipping
+    an include glob would widen the search to everything. Some globs git accepts are not valid
+    regular expressions in Python (`[z-a]`, a reversed range); those are errors too.
+    """
+    for pattern in patterns:
+        try:
+            GitIgnoreSpec.from_lines([pattern])
+        except (ValueError, re.error) as error:
+            reason = error.msg if isinstance(error, re.error) else str(error)  # re's position is in its regex
+            raise WorkspaceError(
+                f"The {role} glob {pattern!r} is not a valid gitignore-style pattern ({reason}). "
+                "Fix or remove it: e.g. 'src/**', '*.py', 'tests/'."
+            ) from None
+    return GitIgnoreSpec.from_lines(patterns)
+
+
 def index_root(config: Settings) -> Path:
     """Where indexes live: the setting, else $CODESIEVE_INDEX_DIR, else the user cache directory."""
     if config.index_dir is not None:
@@ -293,8 +312,8 @@ class Workspace:
             return None
         paths: list[str] | None = None
         if filters.include or filters.exclude:
-            include = GitIgnoreSpec.from_lines(filters.include) if filters.include else None
-            exclude = GitIgnoreSpec.from_lines(filters.exclude) if filters.exclude else None
+            include = path_globs(filters.include, "include") if filters.include else None
+            exclude = path_globs(filters.exclude, "exclude") if filters.exclude else None
             paths = [
                 path
                 for path in self.store.files()

@@ -141,6 +141,29 @@ def test_index_prints_a_summary(sample_workspace: Path, tiny_model: Path, index_
     assert "1 binary" in result.stdout and str(index_dir) in result.stdout
 
 
+def test_an_invalid_path_glob_is_a_clear_error(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    result = codesieve(
+        "search", "x", str(sample_workspace), "--model", str(tiny_model), "--path", "[z-a]", "-q"
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "codesieve: The include glob '[z-a]' is not a valid gitignore-style pattern" in result.stderr
+
+
+def test_an_ignore_file_warning_is_a_codesieve_message(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    (sample_workspace / ".gitignore").write_text("[z-a]*.log\n", encoding="utf-8")
+    result = codesieve("index", str(sample_workspace), "--model", str(tiny_model), "-q")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "[z-a]*.log" in line]
+    assert warnings == [
+        f"codesieve: {sample_workspace / '.gitignore'}:1: skipped '[z-a]*.log', not a valid pattern "
+        "(bad character range z-a), as git does"
+    ], result.stderr
+
+
 def test_errors_say_what_to_do(sample_workspace: Path, tmp_path: Path, index_dir: Path) -> None:
     missing = codesieve("search", "x", str(sample_workspace), "--model", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "--model" in missing.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -148,6 +149,21 @@ def test_filters_apply_before_ranking(sample_workspace: Path, tiny_model: Path, 
         "anything", limit=100, filters=Filters(languages=("ruby",), include=("sample.rb",))
     )
     assert {hit.chunk.id for hit in only.hits} == ruby
+
+
+def test_an_invalid_filter_glob_is_an_error_naming_it(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    for filters, named in [
+        # git accepts the empty range [z-a]; Python's re rejects it
+        (Filters(include=("src/**", "[z-a]")), "include glob '[z-a]'"),
+        (Filters(exclude=("!",)), "exclude glob '!'"),
+    ]:
+        with pytest.raises(WorkspaceError, match=re.escape(named)):
+            workspace.search("handle a request", filters=filters)
+    assert workspace.search("handle a request", filters=Filters(include=("*.py",))).hits  # still searches
 
 
 def test_searches_answer_from_the_partial_index_while_indexing(

@@ -112,7 +112,7 @@ def _compiled(patterns: Sequence[_Pattern], origin: str) -> re.Pattern[str] | No
             try:
                 re.compile(pattern.source)
             except re.error as error:
-                _warn_invalid(origin, pattern.line, pattern.text, str(error))
+                _warn_invalid(origin, pattern.line, pattern.text, error.msg)  # its position is in the regex
                 continue
             valid.append(pattern)
         return _alternatives(valid) if valid else None
