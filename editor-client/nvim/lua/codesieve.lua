@@ -7,8 +7,9 @@
 --     picker = "quickfix",                       -- or "select" (vim.ui.select)
 --   })
 --
--- Commands: :CodeSieveFind [query] (asks when no query is given), :CodeSieveSimilar (the function
--- at the cursor), :CodeSieveStatus. The server's "Find similar code" code action works too: Neovim
+-- Commands: :CodeSieveFind [query] (asks when no query is given; :CodeSieveFind! ranks test code
+-- like any other, which otherwise comes after implementation), :CodeSieveSimilar (the function at
+-- the cursor), :CodeSieveStatus. The server's "Find similar code" code action works too: Neovim
 -- drops the result of workspace/executeCommand, so this module runs codeSearch.find and
 -- codeSearch.findSimilar itself (vim.lsp.commands) and shows their hits.
 local M = {}
@@ -133,12 +134,15 @@ local function with_client(bufnr, work)
   work(client)
 end
 
---- Code described in words: codeSearch/find.
-function M.find(query)
+--- Code described in words: codeSearch/find. `opts.include_tests`: rank test code like any other
+--- (by default it comes after implementation of similar relevance).
+function M.find(query, opts)
+  local include_tests = (opts or {}).include_tests == true
   local bufnr = vim.api.nvim_get_current_buf()
   with_client(bufnr, function(client)
-    local params = { query = query, limit = M.config.limit }
-    call(client, "request", "codeSearch/find", params, on_result("CodeSieve: " .. query), bufnr)
+    local params = { query = query, limit = M.config.limit, includeTests = include_tests }
+    local title = "CodeSieve: " .. query .. (include_tests and " (tests included)" or "")
+    call(client, "request", "codeSearch/find", params, on_result(title), bufnr)
   end)
 end
 
@@ -202,16 +206,18 @@ function M.setup(opts)
     end
   end
   vim.api.nvim_create_user_command("CodeSieveFind", function(command)
+    local opts = { include_tests = command.bang }
     if command.args ~= "" then
-      M.find(command.args)
+      M.find(command.args, opts)
     else
-      vim.ui.input({ prompt = "CodeSieve: find code: " }, function(query)
+      local prompt = command.bang and "CodeSieve: find code (tests included): " or "CodeSieve: find code: "
+      vim.ui.input({ prompt = prompt }, function(query)
         if query and query ~= "" then
-          M.find(query)
+          M.find(query, opts)
         end
       end)
     end
-  end, { nargs = "*", desc = "CodeSieve: find code by describing it" })
+  end, { nargs = "*", bang = true, desc = "CodeSieve: find code by describing it (!: tests ranked like any code)" })
   vim.api.nvim_create_user_command("CodeSieveSimilar", M.similar, { desc = "CodeSieve: code like the function at the cursor" })
   vim.api.nvim_create_user_command("CodeSieveStatus", function()
     with_client(0, function(client)

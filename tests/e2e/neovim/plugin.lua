@@ -4,6 +4,7 @@
 --   CODESIEVE_E2E_FILE    a file of the workspace (a .git folder marks its root)
 --   CODESIEVE_E2E_LINE    a 1-based line inside a function of that file
 --   CODESIEVE_E2E_MODEL   model folder; CODESIEVE_E2E_INDEX  where indexes go
+--   CODESIEVE_E2E_TEST_QUERY  the text of a test function (searched with :CodeSieveFind and :CodeSieveFind!)
 --   CODESIEVE_E2E_OUT     the JSON file to write
 local env = vim.env
 local report = { messages = {} }
@@ -64,11 +65,16 @@ local function run()
   })
   report.similar = quickfix()
 
-  vim.cmd("cclose")
-  vim.fn.setqflist({}, "r", { title = "", items = {} })
-  vim.cmd.wincmd("p")
-  vim.cmd("CodeSieveFind say hello to a person")
-  report.find = quickfix()
+  local function find(command)
+    vim.cmd("cclose")
+    vim.fn.setqflist({}, "r", { title = "", items = {} })
+    vim.cmd.wincmd("p")
+    vim.cmd(command)
+    return quickfix()
+  end
+  report.find = find("CodeSieveFind say hello to a person")
+  report.find_without_tests = find("CodeSieveFind " .. env.CODESIEVE_E2E_TEST_QUERY)
+  report.find_with_tests = find("CodeSieveFind! " .. env.CODESIEVE_E2E_TEST_QUERY)
   client:stop()
 end
 

@@ -6,7 +6,8 @@
 // screenshots go), RESULT (JSON file written at the end), BROWSER_PROFILE (empty folder for Chromium),
 // CHROMIUM (default /usr/bin/chromium), USER_SETTINGS (code-server's User/settings.json, which the
 // pythonPath step edits), MODE ("full", the default: everything; "discovery": no pythonPath set, the
-// server found through the workspace's .venv, and two queries typed). NODE_PATH must make
+// server found through the workspace's .venv, two queries typed, and the button that includes test
+// code). NODE_PATH must make
 // playwright-core resolvable.
 "use strict";
 
@@ -28,6 +29,10 @@ const READY_TIMEOUT_MS = Number(process.env.READY_TIMEOUT_MS || 150000);
 const FETCH_QUERY = "async def fetch(url: str) -> bytes: 'Fetch a URL; naïve and slow.' return url.encode()";
 const FETCH_LINE = 49;
 const NEW_FUNCTION = "def quokka_zebra_checksum(values): return sum(values) * 7919";
+// MODE "discovery": the text of tests/test_headers.py's function, which selfcheck.py has a near copy of
+// (test_vscode_e2e.py writes both); with one result shown, the copy is listed until tests are included.
+const TEST_QUERY = 'def test_parse_header(): key, value = "Host: example.org".split(":", 1) ' +
+  'assert (key.strip(), value.strip()) == ("Host", "example.org")';
 
 const result = { ok: false, checks: [], timings: {}, statusTexts: [], notes: [], error: null };
 const started = Date.now();
@@ -477,7 +482,49 @@ async function discovery(page) {
     check(`query ${index + 1} is answered`, listed, title);
     check(`query ${index + 1}'s title does not claim a reranked list`, listed && !/reranked/.test(title), title);
   }
+  await includeTests(page);
   await page.keyboard.press("Escape");
+}
+
+/** The first row's name once it is `name` (the list for a query typed earlier may still show), else after 30 s. */
+async function firstRowBecomes(page, name) {
+  const first = async () => rowName((await rows(page))[0]);
+  return (await poll(async () => (await first()) === name, 30000, 100)) ? name : await first();
+}
+
+/**
+ * The beaker button in Find Code's title bar: test code ranks after implementation until it is pressed,
+ * then like any other code, and the title says so; the choice holds when Find Code opens again.
+ */
+async function includeTests(page) {
+  const button = (icon) => page.locator(`.quick-input-widget .quick-input-titlebar .action-label.codicon-${icon}`).first();
+  const tooltip = async (locator) =>
+    (await locator.getAttribute("aria-label").catch(() => null)) || (await locator.getAttribute("title").catch(() => null)) || "";
+  await quickInputBox(page).fill(TEST_QUERY);
+  const before = await firstRowBecomes(page, "check_parse_header");
+  const beaker = button("beaker");
+  const shown = await beaker.waitFor({ state: "visible", timeout: 10000 }).then(() => true, () => false);
+  const offTip = shown ? await tooltip(beaker) : "";
+  const titleBefore = await quickTitle(page);
+  check(
+    "Find Code ranks test code after implementation until the beaker button is pressed",
+    shown && before === "check_parse_header" && /ranked after implementation/.test(offTip) && !/tests included/.test(titleBefore),
+    `first row ${before}; title ${titleBefore}; button ${shown ? `"${offTip}"` : "not found"}`,
+  );
+  if (!shown) return;
+  await beaker.click();
+  const after = await firstRowBecomes(page, "test_parse_header");
+  const titleAfter = await quickTitle(page);
+  const onTip = await tooltip(button("beaker-stop")).catch(() => "");
+  check(
+    "pressing the beaker button brings the test function into the results",
+    after === "test_parse_header" && /\(tests included\)/.test(titleAfter) && /shown like any other/.test(onTip),
+    `first row ${after}; title ${titleAfter}; button "${onTip}"`,
+  );
+  await page.keyboard.press("Escape");
+  await openFindCode(page);
+  const reopened = await quickTitle(page);
+  check("Find Code opens again with tests included (remembered for the workspace)", /\(tests included\)/.test(reopened), reopened);
 }
 
 main().catch((error) => {
