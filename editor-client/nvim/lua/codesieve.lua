@@ -206,14 +206,14 @@ function M.setup(opts)
     end
   end
   vim.api.nvim_create_user_command("CodeSieveFind", function(command)
-    local opts = { include_tests = command.bang }
+    local find_opts = { include_tests = command.bang }
     if command.args ~= "" then
-      M.find(command.args, opts)
+      M.find(command.args, find_opts)
     else
       local prompt = command.bang and "CodeSieve: find code (tests included): " or "CodeSieve: find code: "
       vim.ui.input({ prompt = prompt }, function(query)
         if query and query ~= "" then
-          M.find(query, opts)
+          M.find(query, find_opts)
         end
       end)
     end
