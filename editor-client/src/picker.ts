@@ -244,6 +244,7 @@ export function showFindCode(client: LanguageClient, state: vscode.Memento, init
     if (timer) clearTimeout(timer);
     generation++; // results for the previous text are stale from now on
     cancelPending();
+    quickPick.title = findCodeTitle(includeTests); // and so is their summary in the title
     timer = setTimeout(() => void search(value), DEBOUNCE_MS);
   });
   quickPick.onDidTriggerButton(() => {

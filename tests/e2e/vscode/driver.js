@@ -133,6 +133,9 @@ async function openFindCode(page) {
 async function search(page, query, timeoutMs) {
   const titles = [];
   await quickInputBox(page).fill(query);
+  // The picker drops the previous query's summary from its title when the text changes; wait for that
+  // (briefly: a fast answer may already be back), so the old "reranked" is not read as the new one.
+  await poll(async () => !/reranked|no results/.test(await quickTitle(page)), 2000, 20);
   const done = await poll(async () => {
     const title = await quickTitle(page);
     if (title && titles[titles.length - 1] !== title) titles.push(title);
