@@ -1,51 +1,40 @@
 """Training configs on the command line and on disk.
 
-Each training loop owns a config dataclass whose fields carry their defaults and a trailing
-``# comment``. `add_config_arguments` turns those fields into ``--flags`` whose help is that
-comment, so the dataclass stays the one place a setting is described; `config_to_json` and
-`config_from_json` store a config beside the checkpoint it made.
+Each training loop owns a config dataclass whose fields are `option(default, help)`: the default
+and the ``--help`` text of the setting, declared together. `add_config_arguments` turns those
+fields into ``--flags``, so the dataclass stays the one place a setting is described;
+`config_to_json` and `config_from_json` store a config beside the checkpoint it made.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
-import re
 import typing
 from typing import Any, TypeVar
 
 Config = TypeVar("Config")
+Value = TypeVar("Value", str, int, float, bool)
 
-_FIELD_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.*)$")
 
-
-def field_comments(cls: type) -> dict[str, str]:
-    """The trailing comment of each field line in a dataclass's source."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    comments: dict[str, str] = {}
-    for line in source.splitlines():
-        match = _FIELD_COMMENT.match(line)
-        if match:
-            comments[match.group(1)] = match.group(2).strip()
-    return comments
+def option(default: Value, text: str) -> Value:
+    """A config field: its default and its ``--help`` text."""
+    declared: Value = dataclasses.field(default=default, metadata={"help": text})
+    return declared
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One ``--flag`` per dataclass field (underscores become dashes); defaults are left unset
-    (None) so that `config_from_args` can tell what was given."""
-    comments = field_comments(cls)
+    """One ``--flag`` per dataclass field (underscores become dashes), its help the field's; defaults
+    are left unset (None) so that `config_from_args` can tell what was given."""
     hints = typing.get_type_hints(cls)
     for item in dataclasses.fields(cls):
         if item.name in skip:
             continue
+        if "help" not in item.metadata:
+            raise TypeError(f"{cls.__name__}.{item.name} has no help: declare it with option(default, help)")
         flag = "--" + item.name.replace("_", "-")
         kind = hints[item.name]
-        default = item.default
-        text = f"{comments.get(item.name, '')} (default: {default!r})".replace("%", "%%")
+        text = f"{item.metadata['help']} (default: {item.default!r})".replace("%", "%%")
         if kind is bool:
             parser.add_argument(
                 flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None, help=text

