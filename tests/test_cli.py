@@ -78,6 +78,17 @@ def test_plain_output_filters_and_no_rerank(
     assert "reranking turned off" in result.stderr
 
 
+def test_plain_output_says_reranked_when_the_ranker_ran_and_retriever_order_without_one(
+    sample_workspace: Path, tiny_model: Path, other_tiny_model: Path, index_dir: Path
+) -> None:
+    reranked = codesieve("search", "a handler", str(sample_workspace), "--model", str(tiny_model), "-q")
+    assert reranked.returncode == 0, reranked.stderr
+    assert "reranked 10 in" in reranked.stderr and "retriever order" not in reranked.stderr
+    plain = codesieve("search", "a handler", str(sample_workspace), "--model", str(other_tiny_model), "-q")
+    assert plain.returncode == 0, plain.stderr
+    assert "no ranker in the model folder: retriever order" in plain.stderr and "reranked" not in plain.stderr
+
+
 def test_search_ranks_test_code_after_implementation_unless_tests(
     tmp_path: Path, tiny_model: Path, index_dir: Path
 ) -> None:

@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codesieve.server.model.encoders import DualEncoder
+from codesieve.server.model.folder import ModelFolder
 from codesieve.trainer.benchmarks import load_jsonl_benchmark
 from codesieve.trainer.cli import main
-from codesieve.trainer.evaluate import cascade_ranks, evaluate, top_order
+from codesieve.trainer.evaluate import cascade_ranks, code_embeddings, evaluate, top_order
+from codesieve.trainer.runtime_pipeline import rerank_grid, runtime_cascade
 
 REPO = Path(__file__).parent.parent
 WORDS = [
@@ -149,3 +152,30 @@ def test_runtime_row_searches_the_pool_with_the_cards_first_stage(tiny_model: Pa
     # words are all the synthetic queries share with their gold: BM25 alone finds more of them than a random model
     assert fused.rankings["runtime"] != dense.rankings["runtime"]
     assert fused.rows["runtime"]["mrr"] > dense.rows["retriever"]["mrr"]
+
+
+def test_rerank_grid_is_the_runtime_search_at_each_depth_and_weight(tiny_model: Path, tmp_path: Path) -> None:
+    query_file, codebase = _synthetic(tmp_path, pool=40, queries=6)
+    benchmark = load_jsonl_benchmark(query_file, codebase)
+    model = ModelFolder.load(tiny_model)
+    codes = code_embeddings(DualEncoder(model, 1), model, benchmark, tmp_path / "cache")
+    grid = rerank_grid(benchmark, runtime_cascade(benchmark, model, codes, 1), [3, 10], [0.0, 2.0])
+    assert sorted(grid.reranked) == [(3, 0.0), (3, 2.0), (10, 0.0), (10, 2.0)]
+    for weight in (0.0, 2.0):
+        folder = tmp_path / f"fused-{weight:g}"
+        shutil.copytree(tiny_model, folder)
+        card = json.loads((folder / "model-card.json").read_text())
+        (folder / "model-card.json").write_text(json.dumps({**card, "fusion_weight": weight}))
+        cascade = runtime_cascade(benchmark, ModelFolder.load(folder), codes, 1)
+        for depth in (3, 10):
+            searched = [
+                [int(hit.chunk.id) for hit in cascade.search(query.text, limit=100, rerank_depth=depth).hits]
+                for query in benchmark.queries
+            ]
+            assert grid.reranked[(depth, weight)] == searched
+        plain = [
+            [int(hit.chunk.id) for hit in cascade.search(query.text, limit=100, rerank=False).hits]
+            for query in benchmark.queries
+        ]
+        assert grid.retrieved == plain
+    assert grid.reranked[(3, 0.0)] != grid.retrieved  # the random ranker reorders some head

@@ -368,6 +368,9 @@ async def test_find_stats_say_when_no_ranker_is_installed(
         status = await client.wait_for_state("ready")
         assert status["ranker"] is False and status["folders"][0]["ranker"] is False
         assert (await client.find("say hello", rerank=False))["stats"]["ranker"] is False
+        asked = await client.find("say hello")  # rerank asked for, and nothing to rerank with
+        assert asked["hits"] and {hit["stage"] for hit in asked["hits"]} == {"retrieve"}
+        assert asked["stats"]["reranked"] == 0 and "no ranker" in asked["stats"]["note"]
     finally:
         await client.shutdown_session()
 

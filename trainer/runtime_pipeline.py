@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,7 +25,7 @@ from codesieve.server.index.store import ChunkStore, FileRecord, FileUpdate
 from codesieve.server.index.vector_index import VectorIndex
 from codesieve.server.model.encoders import CrossEncoder, DualEncoder
 from codesieve.server.model.folder import ModelFolder
-from codesieve.server.search.cascade import Cascade
+from codesieve.server.search.cascade import Cascade, merge_reranked
 from codesieve.server.search.first_stage import Candidate
 
 from .benchmarks import Benchmark, CodeRow
@@ -93,3 +94,40 @@ def candidates(benchmark: Benchmark, cascade: Cascade, depth: int = 100) -> list
         vector = cascade.retriever.encode_queries([query.text])[0]
         found.append(cascade.first_stage.candidates(query.text, vector, depth=depth))
     return found
+
+
+@dataclass
+class RerankGrid:
+    """Per query, the runtime's retrieval-only ids and its reranked ids at each (K, fusion weight)."""
+
+    retrieved: list[list[int]] = field(default_factory=list)
+    reranked: dict[tuple[int, float], list[list[int]]] = field(default_factory=dict)
+
+
+def rerank_grid(
+    benchmark: Benchmark,
+    cascade: Cascade,
+    depths: Sequence[int],
+    weights: Sequence[float],
+    depth: int = 100,
+) -> RerankGrid:
+    """`Cascade.search` at every rerank depth K and fusion weight w, the ranker run once per query.
+
+    Each query's first stage runs once (`rerank=False`: what the runtime returns without a ranker),
+    the ranker scores its top max(K) once, and each (K, w) is the runtime's merge
+    (`merge_reranked`) of that list with the first K scores, as `Cascade.search` does with
+    `rerank_depth=K` and a card whose `fusion_weight` is w.
+    """
+    if cascade.ranker is None:
+        raise ValueError("rerank_grid needs a model folder with a ranker")
+    grid = RerankGrid(reranked={(k, w): [] for k in depths for w in weights})
+    for query in tqdm(benchmark.queries, desc="runtime rerank grid", file=sys.stderr):
+        hits = cascade.search(query.text, limit=depth, retrieve_depth=depth, rerank=False).hits
+        grid.retrieved.append([int(hit.chunk.id) for hit in hits])
+        head = hits[: max(depths)]
+        scores = cascade.ranker.score(query.text, [hit.chunk.text for hit in head])
+        retrieved = [(hit.chunk, hit.cosine) for hit in hits]
+        for k, w in grid.reranked:
+            merged = merge_reranked(retrieved, scores[:k], w)
+            grid.reranked[(k, w)].append([int(hit.chunk.id) for hit in merged])
+    return grid
