@@ -315,6 +315,7 @@ def test_vscode_finds_the_workspace_venv_asks_once_per_query_and_includes_tests_
     assert {
         "query 1 is answered",
         "query 2 is answered",
+        "query 1's title says retrieval only",
         "pressing the beaker button brings the test function into the results",
         "Find Code opens again with tests included (remembered for the workspace)",
     } <= {c["name"] for c in result["checks"]}, result

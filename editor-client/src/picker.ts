@@ -59,13 +59,17 @@ export async function openHit(item: HitItem, preview: boolean, preserveFocus: bo
   editor.revealRange(item.range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
 }
 
+/**
+ * The title's summary. `showStage` (Find Code): "reranked" when the ranker reordered the list, "retrieved"
+ * for the first list of a model with a ranker (the reranked one follows), "retrieval only" without one.
+ */
 function describeStats(result: FindResult, count: number, showStage: boolean): string {
   const stats = result.stats;
   const parts = [`${count} result${count === 1 ? "" : "s"}`];
   if (stats) {
     const reranked = (stats.reranked ?? 0) > 0 || result.hits.some((hit) => hit.stage === "rerank");
     const ms = (stats.retrieveMs ?? 0) + (reranked ? stats.rerankMs ?? 0 : 0);
-    if (showStage) parts.push(reranked ? "reranked" : "retrieved");
+    if (showStage) parts.push(reranked ? "reranked" : stats.ranker === false ? "retrieval only" : "retrieved");
     if (ms > 0) parts.push(`${Math.round(ms)} ms`);
     if (stats.indexState && stats.indexState !== "ready") parts.push(`index ${stats.indexState}`);
   }
@@ -223,7 +227,7 @@ export function showFindCode(client: LanguageClient, state: vscode.Memento, init
       const fast = await client.sendRequest(FindRequest, { ...params, rerank: false }, source.token);
       if (mine !== generation) return; // a newer query is under way
       const ranker = fast.stats?.ranker === true;
-      picker.setResult(fast, title, false, ranker);
+      picker.setResult(fast, title, false, true);
       if (!ranker) return;
       const full = await client.sendRequest(FindRequest, { ...params, rerank: true }, source.token);
       if (mine !== generation) return;

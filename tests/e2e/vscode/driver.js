@@ -484,6 +484,7 @@ async function discovery(page) {
     result.notes.push(`query ${index + 1}: ${title}`);
     check(`query ${index + 1} is answered`, listed, title);
     check(`query ${index + 1}'s title does not claim a reranked list`, listed && !/reranked/.test(title), title);
+    check(`query ${index + 1}'s title says retrieval only`, listed && /retrieval only/.test(title), title);
   }
   await includeTests(page);
   await page.keyboard.press("Escape");
