@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,12 @@ def test_definitions_of_a_name_come_first() -> None:
 
 def test_z_scores_of_equal_values_are_zero() -> None:
     assert z_scores(np.array([0.5, 0.5, 0.5])).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_z_scores_of_no_candidates_are_empty_and_warn_nothing() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's std() of nothing warns, and the server's stderr showed it
+        assert z_scores(np.array([], dtype=np.float64)).tolist() == []
 
 
 def test_identifiers_are_split_and_kept_whole() -> None:

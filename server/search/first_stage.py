@@ -52,8 +52,10 @@ class Candidate:
 
 def z_scores(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """(values - mean) / standard deviation; zeros when all values are equal."""
+    if len(values) == 0:
+        return np.zeros_like(values)  # std() of nothing warns on stderr (the first find on an empty index)
     spread = float(values.std())
-    if len(values) == 0 or spread == 0.0:
+    if spread == 0.0:
         return np.zeros_like(values)
     result: NDArray[np.float64] = (values - values.mean()) / spread
     return result
