@@ -1,13 +1,15 @@
-"""The invariant every index must satisfy, whatever happened to the process that wrote it; and how tests
-open a workspace on a test model."""
+"""The invariant every index must satisfy, whatever happened to the process that wrote it; how tests
+open a workspace on a test model; and its results as a client receives them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from codesieve.server.chunk.chunker import chunk_source
 from codesieve.server.config import Settings
 from codesieve.server.index.lexical import definition_tokens
+from codesieve.server.scan.walk import scan_workspace
 from codesieve.server.workspace import Workspace
 
 
@@ -39,3 +41,17 @@ def assert_consistent(workspace: Workspace, against_disk: bool = True) -> None:
 def open_workspace(root: Path, model: Path, **settings: object) -> Workspace:
     """A Workspace on `model` with one thread (and any other settings)."""
     return Workspace(root, Settings(model=model, threads=1, **settings))  # type: ignore[arg-type]
+
+
+def assert_index_matches_disk(workspace: Workspace) -> None:
+    """The index holds exactly the files a scan accepts now, each chunked as it is on disk."""
+    scan = scan_workspace(workspace.root, max_file_size=workspace.config.max_file_size)
+    assert set(workspace.store.files()) == {file.path for file in scan.files}
+    assert_consistent(workspace)
+
+
+def hits_json(workspace: Workspace, query: str) -> str:
+    """Search results as strict UTF-8 JSON (no lone surrogates may reach a client)."""
+    hits = workspace.search(query, limit=10).hits
+    rows = [{"path": hit.chunk.path, "name": hit.chunk.name, "text": hit.chunk.text} for hit in hits]
+    return json.dumps(rows, ensure_ascii=False).encode("utf-8").decode("utf-8")

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+from helpers import lines_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -166,12 +167,6 @@ def sample_chunks(file_name: str) -> list[Chunk]:
 def by_name(chunks: list[Chunk]) -> dict[str, Chunk]:
     """Index chunks by name."""
     return {chunk.name: chunk for chunk in chunks}
-
-
-def lines_of(text: str) -> list[str]:
-    """Split text into lines the way the chunker counts them."""
-    lines = text.split("\n")
-    return lines[:-1] if len(lines) > 1 and not lines[-1] else lines
 
 
 def assert_well_formed(chunks: list[Chunk], text: str) -> None:

@@ -10,18 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import codesieve
 
 from codesieve.server.model.folder import ModelFolder, default_model_dir
-
-
-def codesieve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "codesieve.server.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_search_json_lists_hits_and_stats(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -20,16 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import pytest
+from helpers import codesieve, lines_of, write
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from indexcheck import assert_consistent, open_workspace
+from indexcheck import assert_consistent, assert_index_matches_disk, hits_json, open_workspace
 
 from codesieve.server.chunk.chunker import MAX_CHUNK_LINES, Chunk, chunk_source
 from codesieve.server.index import indexer
 from codesieve.server.languages import _EXTENSIONS, _FILE_NAMES, language_for_path, parser_for
 from codesieve.server.scan.safe_read import read_source
-from codesieve.server.scan.walk import scan_workspace
-from codesieve.server.workspace import Filters, Workspace
+from codesieve.server.workspace import Filters
 
 # A small valid program per language, under a file name that maps to it.
 SEED_PROGRAMS: dict[str, tuple[str, str]] = {
@@ -123,12 +122,6 @@ def mutants(draw: st.DrawFn) -> Mutant:
     return Mutant(name, language, data, text)
 
 
-def lines_of(text: str) -> list[str]:
-    """The chunker's lines: split on "\\n" only; a final "\\n" does not start a line."""
-    lines = text.split("\n")
-    return lines[:-1] if len(lines) > 1 and not lines[-1] else lines
-
-
 def assert_chunk_contract(chunks: list[Chunk], path: str, language: str, text: str) -> None:
     """What `Chunk` promises about any text: whole lines of the file, hashed, named, ordered, unique."""
     lines = lines_of(text)
@@ -154,27 +147,6 @@ def assert_chunk_contract(chunks: list[Chunk], path: str, language: str, text: s
     if not definitions:  # windows alone: every line with something on it is in one
         covered = {line for chunk in chunks for line in range(chunk.start_line, chunk.end_line + 1)}
         assert covered >= {number for number, line in enumerate(lines, 1) if line.strip()}
-
-
-def write(root: Path, relpath: str, content: str | bytes) -> Path:
-    path = root / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode() if isinstance(content, str) else content)
-    return path
-
-
-def assert_index_matches_disk(workspace: Workspace) -> None:
-    """The index holds exactly the files a scan accepts now, each chunked as it is on disk."""
-    scan = scan_workspace(workspace.root, max_file_size=workspace.config.max_file_size)
-    assert set(workspace.store.files()) == {file.path for file in scan.files}
-    assert_consistent(workspace)
-
-
-def hits_json(workspace: Workspace, query: str) -> str:
-    """Search results as strict UTF-8 JSON (no lone surrogates may reach a client)."""
-    hits = workspace.search(query, limit=10).hits
-    rows = [{"path": hit.chunk.path, "name": hit.chunk.name, "text": hit.chunk.text} for hit in hits]
-    return json.dumps(rows, ensure_ascii=False).encode("utf-8").decode("utf-8")
 
 
 # mutated source ---------------------------------------------------------------------------------
@@ -297,13 +269,6 @@ ODD_NAMES = [
 ]
 
 
-def codesieve(*args: str | bytes, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run the CLI; stdout is strict UTF-8, as in a terminal with a UTF-8 locale that is not C.UTF-8."""
-    command = [sys.executable, "-m", "codesieve.server.cli", *args]
-    environment = {**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})}
-    return subprocess.run(command, capture_output=True, timeout=300, env=environment)
-
-
 def test_odd_names_are_indexed_searched_and_printed_as_json(
     tmp_path: Path, tiny_model: Path, index_dir: Path
 ) -> None:
@@ -322,7 +287,7 @@ def test_odd_names_are_indexed_searched_and_printed_as_json(
     assert found == set(ODD_NAMES)
     workspace.close()
 
-    result = codesieve("search", "reply to a request", str(root), "--json", "--limit", "50", "--model", str(tiny_model), "-q")  # fmt: skip
+    result = codesieve("search", "reply to a request", str(root), "--json", "--limit", "50", "--model", str(tiny_model), "-q", text=False)  # fmt: skip
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout.decode("utf-8"))["hits"]
     assert {str(Path(hit["path"]).resolve().relative_to(root.resolve())) for hit in hits} == set(ODD_NAMES)
@@ -372,10 +337,12 @@ def test_names_that_are_not_utf8_are_skipped_and_reported_readably(
     assert json.loads(hits_json(workspace, "fine"))
     workspace.close()
 
-    indexed = codesieve("index", str(root), "--model", str(tiny_model), "-q")
+    indexed = codesieve("index", str(root), "--model", str(tiny_model), "-q", text=False)
     assert indexed.returncode == 0, indexed.stderr
     assert b"bad\xff.py" in indexed.stdout and b"dir\xfe" in indexed.stdout  # the names' own bytes
-    query = codesieve("search", b"return \xff one", str(root), "--json", "--model", str(tiny_model), "-q")
+    query = codesieve(
+        "search", b"return \xff one", str(root), "--json", "--model", str(tiny_model), "-q", text=False
+    )
     assert query.returncode == 0, query.stderr
     assert [hit["name"] for hit in json.loads(query.stdout)["hits"]] == ["fine"]
 

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import pytest
+from helpers import write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,17 +25,6 @@ _SUFFIXES = {".py": "python", ".js": "javascript", ".rs": "rust"}
 def language_of(path: str) -> str | None:
     """A stand-in for languages.language_for_path, so these tests do not depend on it."""
     return _SUFFIXES.get(PurePosixPath(path).suffix)
-
-
-def write(root: Path, relpath: str, content: str | bytes = "x = 1\n") -> Path:
-    """Create a file (and its parents) under root."""
-    path = root / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 def scan(root: Path, *, max_file_size: int = 1_000_000, exclude: tuple[str, ...] = ()) -> ScanResult:
