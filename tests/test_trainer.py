@@ -126,6 +126,26 @@ def test_cli_resume_uses_the_stored_config(pairs_file: Path, tiny_base_model: Pa
     assert recipe["step"] == 2 and recipe["seconds"] >= round(state["seconds"], 1)
 
 
+def test_train_and_export_print_no_library_noise_unless_verbose(
+    pairs_file: Path,
+    tiny_base_model: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = tmp_path / "run"
+    train = ["train", "retriever", "--pairs", str(pairs_file), "--batch-size", "3", "--max-steps", "1"]
+    assert main([*train, "--base-model", str(tiny_base_model), "--out", str(out), "--threads", "1"]) == 0
+    assert main(["export", str(out), "--out", str(tmp_path / "model")]) == 0
+    quiet, quiet_logs = capfd.readouterr().err, [record.getMessage() for record in caplog.records]
+    for noise in ("LOAD REPORT", "Warning", "WARNING"):
+        assert noise not in quiet, quiet[-2000:]
+    assert quiet_logs == []
+    caplog.clear()
+    assert main(["export", str(out), "--out", str(tmp_path / "again"), "--verbose"]) == 0
+    assert caplog.records  # the exporter's and quantiser's own words are still there on request
+
+
 @pytest.mark.parametrize(
     "changes",
     [

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .config import add_config_arguments, config_from_args, config_from_json
 from .extras import install_command_line, install_commands, is_missing_training_module
+from .quiet import quiet_libraries
 
 MISSING_EXTRAS = 5  # exit status when torch or another training dependency is not installed
 FIT_EPILOG = (
@@ -154,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
         help="corpus-report.json of `corpus build`: records the manifest and pairs hashes on the card",
     )
     export.add_argument("--no-quantize", action="store_true", help="keep fp32 weights")
+    _add_verbose(export)
 
     train = commands.add_parser("train", help="train one model from a pairs file, every switch exposed")
     models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
@@ -170,7 +172,14 @@ def _parser() -> argparse.ArgumentParser:
             "--resume", action="store_true", help="continue from OUT/checkpoint with its stored config"
         )
         add_config_arguments(sub, cls)
+        _add_verbose(sub)
     return parser
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the libraries' warnings, logs and load reports"
+    )
 
 
 def _run_mine(args: argparse.Namespace) -> int:
@@ -393,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         "train": _run_train,
     }
     try:
-        return runners[args.command](args)
+        with quiet_libraries(getattr(args, "verbose", True)):  # mine and eval load no library that talks
+            return runners[args.command](args)
     except ImportError as error:
         if not is_missing_training_module(error):
             raise

@@ -1,4 +1,4 @@
-"""Keep the libraries quiet while `trainer fit` runs: its own stage lines are what the user reads.
+"""Keep the libraries quiet while a trainer command runs: its own lines are what the user reads.
 
 transformers logs load reports and warnings, the ONNX exporter and ONNX Runtime's optimizer and
 quantiser log or warn about things the user cannot act on. Unless ``--verbose``, warnings are
