@@ -1,6 +1,6 @@
 """How indexing and search grow with the code base, from 1,000 to 100,000 functions, on this machine.
 
-The code base is the training corpus's packages (the 84 of data/corpus/manifest.json, 7 languages, from
+The code base is the training corpus's packages (those of data/corpus/manifest.json, 7 languages, from
 PyPI, npm and Debian; `python -m codesieve.trainer.corpus build` fetches and unpacks them). Whole
 packages, in a fixed shuffled order, are added to one workspace folder (hard links) to land near each
 size; at each size the new files are indexed incrementally and search is timed, so the index time of a
