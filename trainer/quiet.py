@@ -27,9 +27,13 @@ def quiet_libraries(verbose: bool) -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        bars = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # "Loading weights"
         logging.disable(logging.WARNING)
         try:
             yield
         finally:
             logging.disable(disabled)
             transformers_logging.set_verbosity(verbosity)
+            if bars:
+                transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
