@@ -15,7 +15,7 @@ from typing import Any
 from codesieve.server.model.folder import RETRIEVER_FILE, TOKENIZER_FILE, ModelCard, ModelFolder
 from codesieve.trainer.models import BASE_MODEL_NAME, CrossEncoder, DualEncoder, load_model
 
-from .onnx_export import ExportResult, export_model_folder, export_ranker_beside
+from .onnx_export import ExportResult, WeightType, export_model_folder, export_ranker_beside
 
 MARKER = "codesieve-model.json"
 TRAINING_INFO = "train-config.json"
@@ -56,9 +56,11 @@ def export_checkpoint(
     scores: dict[str, Any] | None = None,
     quantize: bool = True,
     corpus: dict[str, Any] | None = None,
+    weight_type: WeightType = "int8",
 ) -> ExportResult:
     """Export the retriever in `checkpoint` (and the ranker there or in `ranker`) to `out`;
-    `corpus` (the corpus report's hashes) goes on the card beside the training data."""
+    `corpus` (the corpus report's hashes) goes on the card beside the training data; `weight_type`
+    is the type of int8 weights (see `onnx_export.off_grid_weight_type` for a fine-tuned model)."""
     retriever_dir = find_model_dir(Path(checkpoint), "retriever")
     if retriever_dir is None:
         raise CheckpointError(
@@ -95,7 +97,13 @@ def export_checkpoint(
         scores=scores or {},
     )
     return export_model_folder(
-        retriever_model, ranker_model, retriever_dir / "tokenizer.json", Path(out), card, quantize
+        retriever_model,
+        ranker_model,
+        retriever_dir / "tokenizer.json",
+        Path(out),
+        card,
+        quantize,
+        weight_type,
     )
 
 

@@ -5,7 +5,14 @@ and fuses (attention, embedding + LayerNorm, bias + GELU, skip + LayerNorm): abo
 embedding and 17% faster reranking on this CPU than the unfused SDPA trace.
 
 Quantisation is ONNX Runtime's dynamic int8 with per-channel weight scales: per-tensor int8 loses
-too much on MiniLM (cosine to fp32 about 0.94, against 0.99 per channel). The parity check runs
+too much on MiniLM (cosine to fp32 about 0.94, against 0.99 per channel). Weights are signed int8
+(symmetric, the faster kernels) unless asked for as uint8 (asymmetric, with a zero point per
+channel). A model fine-tuned from an int8 folder needs the other type (`off_grid_weight_type`): its
+training started from the folder's dequantised weights, which lie on that folder's grid, and moved
+them by a few percent of a step, so quantising it onto the same grid again rounds nearly every weight
+back to where it started and the export reproduces the starting model, not the fine-tuned one (the
+`trainer fit` runs of docs/BENCHMARKS.md kept 1 to 7% of the fit's movement that way, and missed
+parity). The parity check runs
 the torch model and the int8 graph on the same inputs at several batch sizes and lengths, and
 fails the export when the mean embedding cosine falls below 0.99 (or any single one below 0.97),
 or when the ranker's order disagrees with torch's (Spearman below 0.9) by more than noise (some
@@ -21,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import onnx
@@ -41,6 +48,8 @@ from codesieve.trainer.checkpoints import replace_folder
 from codesieve.trainer.models import CrossEncoder, DualEncoder
 
 OPSET = 17
+WeightType = Literal["int8", "uint8"]
+QUANT_TYPES = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
 MIN_MEAN_COSINE = 0.99
 MIN_WORST_COSINE = 0.97
 MIN_RANK_CORRELATION = 0.9
@@ -106,15 +115,32 @@ def export_graph(model: DualEncoder | CrossEncoder, path: Path) -> None:
     fused.save_model_to_file(str(path))
 
 
-def quantize_int8(source: Path, target: Path) -> None:
+def quantize_int8(source: Path, target: Path, weight_type: WeightType = "int8") -> None:
     """Dynamic int8 quantisation of MatMul/Gemm weights with one scale per output channel."""
     quantize_dynamic(
         str(source),
         str(target),
         per_channel=True,
-        weight_type=QuantType.QInt8,
+        weight_type=QUANT_TYPES[weight_type],
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused ops have no inferred types
     )
+
+
+def weight_type_of(graph: Path) -> WeightType | None:
+    """The type of a graph's quantised weights, or None when they are fp32."""
+    model = onnx.load(str(graph))
+    types = {tensor.name: tensor.data_type for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type in ("MatMulInteger", "QAttention"):
+            return "uint8" if types.get(node.input[1]) == onnx.TensorProto.UINT8 else "int8"
+    return None
+
+
+def off_grid_weight_type(start: Path) -> WeightType:
+    """The weight type for a model fine-tuned from the retriever graph `start`: one whose grid the
+    starting weights do not lie on, so that rounding keeps the fine-tuning (uint8, the more exact of
+    the two on CPUs without VNNI, unless the start's weights are uint8 already)."""
+    return "int8" if weight_type_of(start) == "uint8" else "uint8"
 
 
 def _parity_sequences(
@@ -194,6 +220,7 @@ def export_model_folder(
     out: Path,
     card: ModelCard,
     quantize: bool = True,
+    weight_type: WeightType = "int8",
 ) -> ExportResult:
     """Export both models into `out` (replaced atomically) and write the model card."""
     with _staged_folder(Path(out)) as staging:
@@ -204,11 +231,13 @@ def export_model_folder(
         ):
             if model is None:
                 continue
-            _export_graph_file(model, staging / name, quantize)
+            _export_graph_file(model, staging / name, quantize, weight_type)
             parity[name] = check_parity(model, staging / name, tokenizer_file, max_tokens)
         _write_tokenizer(tokenizer_file, staging / TOKENIZER_FILE)
         final_card = replace(
-            card, quantization=_quantization_label(quantize), extra={**card.extra, "parity": parity}
+            card,
+            quantization=_quantization_label(quantize, weight_type),
+            extra={**card.extra, "parity": parity},
         )
         write_card(staging, final_card)
     return ExportResult(folder=Path(out), card=final_card, parity=parity)
@@ -229,12 +258,14 @@ def _staged_folder(out: Path) -> Iterator[Path]:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _export_graph_file(model: DualEncoder | CrossEncoder, target: Path, quantize: bool) -> None:
-    """`model` as an ONNX graph at `target`: int8 weights when `quantize`, else fp32."""
+def _export_graph_file(
+    model: DualEncoder | CrossEncoder, target: Path, quantize: bool, weight_type: WeightType = "int8"
+) -> None:
+    """`model` as an ONNX graph at `target`: `weight_type` weights when `quantize`, else fp32."""
     fp32 = target.with_name(target.name + ".fp32")
     export_graph(model, fp32)
     if quantize:
-        quantize_int8(fp32, target)
+        quantize_int8(fp32, target, weight_type)
         fp32.unlink()
     else:
         fp32.rename(target)
@@ -248,13 +279,14 @@ def export_ranker_beside(
     card: ModelCard,
     quantize: bool,
     parity: dict[str, Any],
+    weight_type: WeightType = "int8",
 ) -> ExportResult:
     """A model folder in `out` (replaced atomically) holding a copy of an exported retriever graph,
     the tokenizer, and `ranker` exported and checked for parity; `parity` has the retriever's."""
     with _staged_folder(Path(out)) as staging:
         shutil.copyfile(retriever_graph, staging / RETRIEVER_FILE)
         shutil.copyfile(tokenizer_file, staging / TOKENIZER_FILE)
-        _export_graph_file(ranker, staging / RANKER_FILE, quantize)
+        _export_graph_file(ranker, staging / RANKER_FILE, quantize, weight_type)
         parity = {
             **parity,
             RANKER_FILE: check_parity(ranker, staging / RANKER_FILE, tokenizer_file, card.max_code_tokens),
@@ -264,8 +296,12 @@ def export_ranker_beside(
     return ExportResult(folder=Path(out), card=final_card, parity=parity)
 
 
-def _quantization_label(quantize: bool) -> str:
-    return "int8 dynamic, per-channel weights (onnxruntime)" if quantize else "none (fp32)"
+def _quantization_label(quantize: bool, weight_type: WeightType = "int8") -> str:
+    if not quantize:
+        return "none (fp32)"
+    if weight_type == "uint8":
+        return "int8 dynamic, per-channel asymmetric uint8 weights (onnxruntime)"
+    return "int8 dynamic, per-channel weights (onnxruntime)"
 
 
 def _write_tokenizer(source: Path, target: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from codesieve.server.model.folder import ModelFolder
-from codesieve.trainer.checkpoints import CHECKPOINT, CONFIG_FILE, load_ranker, load_state
+from codesieve.trainer.checkpoints import CHECKPOINT, CONFIG_FILE, load_ranker, load_retriever, load_state
 from codesieve.trainer.cli import main
 from codesieve.trainer.data import Pair, bucketed_batches, write_pairs
 from codesieve.trainer.mining import mine_repository
@@ -379,6 +379,31 @@ def test_doc_view_and_frozen_lower_layers_train(
     assert not torch.equal(
         trained.bert.encoder.layer[-1].output.dense.weight, start.bert.encoder.layer[-1].output.dense.weight
     )
+
+
+def test_gradient_checkpointing_trains_the_same_weights(
+    pairs_file: Path, tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import codesieve.trainer.train_retriever as training
+
+    loaded = []
+
+    def load_and_keep(folder: Path) -> object:
+        model = load_retriever(folder)
+        loaded.append(model)
+        return model
+
+    monkeypatch.setattr(training, "load_retriever", load_and_keep)
+    results = {}
+    for checkpointing in (False, True):
+        config = _retriever_config(
+            pairs_file, tmp_path / f"run-{checkpointing}", tiny_base_model, max_steps=3, lr=1e-3
+        )
+        result = train_retriever(replace(config, gradient_checkpointing=checkpointing))
+        results[checkpointing] = dict(load_model(result, "retriever").named_parameters())
+    assert [model.bert.is_gradient_checkpointing for model in loaded] == [False, True]
+    for name, weight in results[False].items():  # dropout is on: the recomputation replays its masks
+        assert torch.allclose(results[True][name], weight, atol=1e-6), name
 
 
 def test_training_takes_only_the_chosen_pair_sources(tiny_base_model: Path, tmp_path: Path) -> None:

@@ -134,6 +134,7 @@ def test_fit_installs_a_candidate_better_on_the_repository(
     assert card["training"]["start"]["retriever_sha256"] == ModelFolder.load(start_model).retriever_sha256
     assert card["scores"]["fit"]["candidate"]["general"]["rows"]["retriever"]["mrr"] == 1.0
     assert card["first_stage"] == {"lexical_weight": 0.15}  # the search settings of the model it replaces
+    assert card["training"]["retriever"]["config"]["gradient_checkpointing"] is True  # the memory bound
 
     workspace = Workspace(repo)
     try:

@@ -12,7 +12,9 @@ the last one that did):
    from the shipped replay sample (`general_pairs`), so that it does not forget (InfoNCE,
    in-batch negatives, the current model's token limits); steps grow with the pairs, capped by
    `max_steps` and by the time budget;
-4. export the candidate (ONNX, int8, parity check, model card);
+4. export the candidate (ONNX, int8, parity check, model card), with weights of the other int8
+   type than the current model's (`onnx_export.off_grid_weight_type`: on the same grid, rounding
+   would undo the fine-tuning);
 5. the ranker, only with ``--ranker on``: trained on the candidate's ranking-based negatives and
    kept only when the cascade beats the candidate retriever on the held-out pairs. Any failure
    here (no learning, export, parity) costs one line: the retriever goes on alone;
@@ -41,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from codesieve.export.checkpoint import export_checkpoint
-from codesieve.export.onnx_export import ParityError
+from codesieve.export.onnx_export import ParityError, WeightType, off_grid_weight_type
 from codesieve.server.config import Settings
 from codesieve.server.model.folder import ModelCard, ModelError, ModelFolder, write_card
 from codesieve.server.workspace import WORKSPACE_MODEL, index_folder_for, resolve_model_dir
@@ -287,13 +289,16 @@ def _train_retriever(
         threads=config.threads,
         checkpoint_every=25,
         time_limit=seconds,
+        gradient_checkpointing=True,  # the activations of a 32 x 128-token batch were 1 GB of a 2.7 GB peak
     )
     folder = train_retriever(retriever, resume=True)  # a checkpoint there is this fit's own
     step = json.loads((folder / "train-config.json").read_text(encoding="utf-8"))["step"]
     return {"steps": step, "planned": planned, "replay": replay}
 
 
-def _train_ranker(config: FitConfig, work: Path, card: ModelCard, seconds: float) -> Path:
+def _train_ranker(
+    config: FitConfig, work: Path, card: ModelCard, seconds: float, weight_type: WeightType
+) -> Path:
     ranker = RankerConfig(
         pairs=str(work / "train.jsonl"),
         out=str(work / "ranker"),
@@ -313,15 +318,22 @@ def _train_ranker(config: FitConfig, work: Path, card: ModelCard, seconds: float
     train_ranker(ranker, resume=True)
     with_ranker = work / "candidate-ranked"
     export_checkpoint(
-        work / "retriever", with_ranker, ranker=work / "ranker", name=card.name, quantize=config.quantize
+        work / "retriever",
+        with_ranker,
+        ranker=work / "ranker",
+        name=card.name,
+        quantize=config.quantize,
+        weight_type=weight_type,
     )
     return with_ranker
 
 
-def _export_candidate(work: Path, name: str, quantize: bool) -> None:
+def _export_candidate(work: Path, name: str, quantize: bool, weight_type: WeightType) -> None:
     """Export the trained retriever; when int8 falls short of parity, fp32 (bigger, slower, exact) instead."""
     try:
-        export_checkpoint(work / "retriever", work / "candidate", name=name, quantize=quantize)
+        export_checkpoint(
+            work / "retriever", work / "candidate", name=name, quantize=quantize, weight_type=weight_type
+        )
         return
     except ParityError as error:
         if not quantize:
@@ -348,7 +360,12 @@ def _late(stage: str, error: Exception, verbose: bool) -> None:
 
 
 def _ranker_stage(
-    config: FitConfig, work: Path, progress: Progress, name: str, repository: Benchmark | None
+    config: FitConfig,
+    work: Path,
+    progress: Progress,
+    name: str,
+    repository: Benchmark | None,
+    weight_type: WeightType,
 ) -> dict[str, Any]:
     """Train and keep a ranker only when asked, when there is time, and when the cascade pays."""
     if config.ranker != "on":
@@ -369,7 +386,7 @@ def _ranker_stage(
     )
     card = ModelFolder.load(work / "candidate").card
     try:
-        folder = _train_ranker(config, work, replace(card, name=name), seconds)
+        folder = _train_ranker(config, work, replace(card, name=name), seconds, weight_type)
         rows = evaluate(
             repository,
             folder,
@@ -511,6 +528,7 @@ def _run(
         _score(config, work, "current", current)
         progress.finish("start", check_seconds=round(time.monotonic() - began, 1))
     card = ModelFolder.load(current).card
+    weight_type = off_grid_weight_type(ModelFolder.load(current).retriever_path)
     if not progress.done("retriever"):
         # After training: the export, and the candidate's checks, which cost what the current model's did.
         reserve = max(AFTER_TRAINING_SECONDS, 3 * float(progress.facts("start").get("check_seconds", 0)))
@@ -524,12 +542,13 @@ def _run(
         progress.finish("retriever", **_train_retriever(config, work, progress, card, seconds))
         _release_memory()
     if not progress.done("export"):
-        progress.stage("export", "exporting the candidate (ONNX, int8 weights, parity check)")
-        _export_candidate(work, name, config.quantize)
+        weights = f"{weight_type} weights" if config.quantize else "fp32 weights"
+        progress.stage("export", f"exporting the candidate (ONNX, {weights}, parity check)")
+        _export_candidate(work, name, config.quantize, weight_type)
         progress.finish("export")
     if not progress.done("ranker"):
         repository, _ = _benchmarks(config, work)
-        progress.finish("ranker", **_ranker_stage(config, work, progress, name, repository))
+        progress.finish("ranker", **_ranker_stage(config, work, progress, name, repository, weight_type))
     if not progress.done("check"):
         progress.stage("check", "checking the candidate on the held-out pairs and the general check")
         _score(config, work, "candidate", work / "candidate")
