@@ -122,6 +122,9 @@ def test_fit_installs_a_candidate_better_on_the_repository(
     )
     stages = [line for line in captured.err.splitlines() if line.startswith("[")]
     assert [line.split("]")[0] for line in stages] == [f"[{n}/7" for n in range(1, 8)]
+    # what stays on a terminal once carriage returns have overwritten the progress bars
+    left = [line.split("\r")[-1] for line in captured.err.split("\n")[:-1]]
+    assert all(line.startswith(("[", "      ")) for line in left), left  # stage lines and their details only
 
     result = json.loads(report.read_text())
     assert result["status"] == "installed"

@@ -172,8 +172,16 @@ def train(run: Run, state: dict[str, Any] | None) -> Path:
 
     run.model.train()
     epoch_batches: dict[int, list[list[int]]] = {}
-    progress = tqdm(
-        total=total, initial=step, desc=run.kind, unit="step", file=sys.stderr, dynamic_ncols=True
+    progress = (
+        tqdm(  # gone when done: a caller's lines stay one a stage (a width-less terminal showed blanks)
+            total=total,
+            initial=step,
+            desc=run.kind,
+            unit="step",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=False,
+        )
     )
     while step < total and not out_of_time():
         epoch, position = divmod(step, steps_per_epoch)
