@@ -13,6 +13,7 @@ is exported once as a fused fp32 graph and quantised with each recipe. Per recip
 
     python bench/int8_recipes.py ~/.cache/codesieve/indexes/REPO-*/training [MORE_WORK_FOLDERS...]
     python bench/int8_recipes.py WORK --start     # the starting models themselves, re-exported
+    python bench/int8_recipes.py WORK --weights   # the fit's weight change against signed int8 rounding only
 """
 
 from __future__ import annotations
@@ -73,6 +74,26 @@ def _speed(graph: Path, codes: dict[str, np.ndarray], query: dict[str, np.ndarra
     return 1000 * chunk / len(codes["input_ids"]), 1000 * (time.perf_counter() - started) / 5
 
 
+def weight_change(work: Path) -> str:
+    """Mean |fit's change| in steps of signed per-channel int8, and the cosine between that change and the
+    rounding error of quantising the fitted weights that way (-1: rounding undoes the fit)."""
+    start = dict(load_model(work / "start", "retriever").named_parameters())
+    fitted = dict(load_model(work / "retriever" / "model", "retriever").named_parameters())
+    steps, changes, errors = [], [], []
+    for name, weight in fitted.items():
+        if weight.ndim != 2 or "embeddings" in name:
+            continue  # the dense weights (out, in); embeddings are quantised per tensor
+        after = weight.detach().double().numpy()
+        step = np.abs(after).max(axis=1, keepdims=True) / 127
+        change = after - start[name].detach().double().numpy()
+        steps.append(float(np.mean(np.abs(change) / step)))
+        changes.append(change.ravel())
+        errors.append((np.round(after / step) * step - after).ravel())
+    change, error = np.concatenate(changes), np.concatenate(errors)
+    cosine = float(change @ error / (np.linalg.norm(change) * np.linalg.norm(error)))
+    return f"{work.parent.name}: mean |change| {np.mean(steps):.3f} of a step, cosine(change, rounding error) {cosine:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -80,7 +101,12 @@ def main() -> None:
     parser.add_argument("work", nargs="+", type=Path, help="`trainer fit` work folders")
     parser.add_argument("--start", action="store_true", help="quantise the starting models instead")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--weights", action="store_true", help="only the weight change against int8 rounding")
     args = parser.parse_args()
+    if args.weights:
+        for work in args.work:
+            print(weight_change(work))
+        return
     torch.set_num_threads(1)
     onnx_export.MIN_MEAN_COSINE = onnx_export.MIN_WORST_COSINE = 0.0  # report every recipe, failing or not
     scratch = Path(tempfile.mkdtemp(prefix="int8-recipes-"))
