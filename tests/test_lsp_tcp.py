@@ -122,3 +122,34 @@ def test_tcp_answers_only_a_client_with_the_token(tmp_path: Path) -> None:
         server.kill()
         stderr = server.stderr.read().decode() if server.stderr else ""
     assert "Traceback" not in stderr, stderr
+
+
+def test_tcp_reads_frames_as_stdio_does_and_exits_with_the_status_exit_gives(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token_file = tmp_path / "token"
+    server = subprocess.Popen(
+        [*SERVE, "--tcp", f"127.0.0.1:{port}", "--token-file", str(token_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "CODESIEVE_LOG": "WARNING"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not token_file.exists():  # the server writes it before it listens
+            assert time.monotonic() < deadline and server.poll() is None
+            time.sleep(0.1)
+        with connect(port, deadline) as client:
+            client.sendall(frame(initialize({"token": token_file.read_text().strip()})))
+            assert "capabilities" in (read_message(client) or {}).get("result", {})
+            body = b'{"jsonrpc": "2.0", "id": 3, "method"'  # cut short: a parse error, not the end
+            client.sendall(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            answer = read_message(client)
+            assert answer is not None and answer["error"]["code"] == -32700, answer
+            client.sendall(frame({"jsonrpc": "2.0", "id": 4, "method": "shutdown", "params": None}))
+            assert read_message(client) == {"jsonrpc": "2.0", "id": 4, "result": None}
+            client.sendall(frame({"jsonrpc": "2.0", "method": "exit", "params": None}))
+            assert server.wait(timeout=60) == 0
+    finally:
+        server.kill()
+        stderr = server.stderr.read().decode() if server.stderr else ""
+    assert "Traceback" not in stderr, stderr

@@ -77,28 +77,6 @@ class CodeSieveServer(LanguageServer):
         except KeyboardInterrupt:
             self.exit_code = 130
 
-    def start_tcp(self, host: str, port: int) -> None:
-        """Serve one client over TCP (debugging): it ends when that client exits or disconnects."""
-
-        async def serve() -> int:
-            finished: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-            async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                self.protocol.set_writer(writer)  # type: ignore[arg-type]
-                code = await serve_frames(reader, self.protocol)
-                if not finished.done():
-                    finished.set_result(code)
-
-            listener = await asyncio.start_server(connection, host, port)
-            log.info("serving on %s", ", ".join(str(sock.getsockname()) for sock in listener.sockets))
-            async with listener:
-                return await finished
-
-        try:
-            self.exit_code = asyncio.run(serve())
-        except KeyboardInterrupt:
-            self.exit_code = 130
-
     def warn(self, messages: list[str]) -> None:
         """Show setting errors and the like as one warning."""
         if messages:

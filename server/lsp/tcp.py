@@ -8,7 +8,8 @@ as a workspace folder and read previews of its code, so `--tcp`:
   from a file only its owner can read (created with a fresh random token when missing). Anything
   sent before a right token gets InvalidRequest and the connection is closed;
 - serves one client: a second connection while one is open is closed at once. The server ends when
-  its (authorised) client disconnects, as over stdio.
+  its (authorised) client exits or disconnects, as over stdio, and reads its frames the same way
+  (lsp/framing.py).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pygls.io_ import run_async
 from pygls.lsp.server import LanguageServer
+
+from .framing import serve_frames
 
 log = logging.getLogger(__name__)
 TOKEN_OPTION = "token"  # the initializationOptions key a TCP client sends its token in
@@ -104,9 +106,10 @@ def serve_tcp(server: LanguageServer, host: str, port: int, token: str) -> None:
         async with busy:
             protocol.authorised = False
             protocol.set_writer(writer)
-            await run_async(stop_event=stop, reader=reader, protocol=protocol, logger=log)
+            code = await serve_frames(reader, protocol)  # the tolerant frame reader, as over stdio
             writer.close()
-        if protocol.authorised:  # its client is gone: end, as over stdio
+        if protocol.authorised:  # its client is gone: end, as over stdio, with the status `exit` gave
+            server.exit_code = code  # type: ignore[attr-defined]
             server.shutdown()  # type: ignore[no-untyped-call]
 
     async def listen() -> None:
