@@ -55,6 +55,19 @@ def connect(port: int, deadline: float) -> socket.socket:
             time.sleep(0.1)
 
 
+def start_tcp_server(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """`serve --tcp` on a free loopback port, its token in tmp_path/token; stop it with kill()."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token_file = tmp_path / "token"
+    server = subprocess.Popen(
+        [*SERVE, "--tcp", f"127.0.0.1:{port}", "--token-file", str(token_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "CODESIEVE_LOG": "WARNING"},
+    )  # fmt: skip
+    return server, port, token_file
+
+
 def test_tcp_refuses_a_host_that_is_not_loopback(tmp_path: Path) -> None:
     result = subprocess.run(
         [*SERVE, "--tcp", "0.0.0.0:2087", "--token-file", str(tmp_path / "token")],
@@ -85,14 +98,7 @@ def test_tcp_refuses_a_token_file_others_can_read(tmp_path: Path) -> None:
 
 
 def test_tcp_answers_only_a_client_with_the_token(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    token_file = tmp_path / "token"
-    server = subprocess.Popen(
-        [*SERVE, "--tcp", f"127.0.0.1:{port}", "--token-file", str(token_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "CODESIEVE_LOG": "WARNING"},
-    )  # fmt: skip
+    server, port, token_file = start_tcp_server(tmp_path)
     try:
         deadline = time.monotonic() + 60
         with connect(port, deadline) as stranger:  # no token, then a wrong one: refused, hung up on
@@ -125,14 +131,7 @@ def test_tcp_answers_only_a_client_with_the_token(tmp_path: Path) -> None:
 
 
 def test_tcp_reads_frames_as_stdio_does_and_exits_with_the_status_exit_gives(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    token_file = tmp_path / "token"
-    server = subprocess.Popen(
-        [*SERVE, "--tcp", f"127.0.0.1:{port}", "--token-file", str(token_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "CODESIEVE_LOG": "WARNING"},
-    )  # fmt: skip
+    server, port, token_file = start_tcp_server(tmp_path)
     try:
         deadline = time.monotonic() + 60
         while not token_file.exists():  # the server writes it before it listens
