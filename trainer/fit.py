@@ -110,7 +110,9 @@ class FitConfig:
     min_pairs: int = option(40, "below this many pairs the repository check cannot measure anything")
     held_out: float = option(0.1, "share of the pairs (whole files) held out for the repository check...")
     min_held_out: int = option(30, "...but at least this many pairs, up to 30% of them")
-    replay_ratio: float = option(1.0, "general replay pairs mixed in per repository training pair")
+    replay_ratio: float = option(
+        2.0, "general replay pairs mixed in per repository training pair (1 forgot too much)"
+    )
     min_replay: int = option(256, "at least this many replay pairs, however small the repository")
     general_tolerance: float = option(0.01, "the most MRR the candidate may lose on the general check")
     epochs: float = option(2.0, "passes over the mixed training pairs")
