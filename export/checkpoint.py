@@ -9,6 +9,7 @@ count, sha256) and any scores the caller measured; `export_model_folder` adds th
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -145,14 +146,9 @@ def export_ranker_onto(
     training = {**card.training, "ranker": _recipe(info), "ranker_data": info.get("data", {})}
     extra = {key: value for key, value in card.extra.items() if key != "parity"}
     retriever_parity = card.extra.get("parity", {}).get(RETRIEVER_FILE)
-    new_card = ModelCard(
+    new_card = replace(  # files: write_card fills them in from the folder it writes
+        card,
         name=name or card.name,
-        base_model=card.base_model,
-        dimension=card.dimension,
-        max_query_tokens=card.max_query_tokens,
-        max_code_tokens=card.max_code_tokens,
-        pooling=card.pooling,
-        quantization=card.quantization,
         fusion_weight=weight,
         training=training,
         scores={**card.scores, **(scores or {})},
