@@ -299,15 +299,16 @@ def _run_export(args: argparse.Namespace) -> int:
     from codesieve.export.checkpoint import CheckpointError, export_checkpoint, export_ranker_onto
     from codesieve.server.model.folder import ModelError
 
+    onto = args.onto is not None or args.checkpoint is None
+    if onto and (args.onto is None or args.ranker is None or args.checkpoint is not None):
+        print(
+            "trainer export: give CHECKPOINT (a trained retriever), or --onto MODEL_DIR with --ranker",
+            file=sys.stderr,
+        )
+        return 2
     scores = json.loads(args.scores.read_text(encoding="utf-8")) if args.scores else None
-    if args.onto is not None or args.checkpoint is None:
-        if args.onto is None or args.ranker is None or args.checkpoint is not None:
-            print(
-                "trainer export: give CHECKPOINT (a trained retriever), or --onto MODEL_DIR with --ranker",
-                file=sys.stderr,
-            )
-            return 2
-        try:
+    try:
+        if onto:
             result = export_ranker_onto(
                 args.onto,
                 args.ranker,
@@ -317,31 +318,30 @@ def _run_export(args: argparse.Namespace) -> int:
                 scores=scores,
                 quantize=not args.no_quantize,
             )
-        except (CheckpointError, ModelError) as error:
-            print(f"trainer export: {error}", file=sys.stderr)
-            return 2
-        print(f"model folder -> {result.folder}  parity: {json.dumps(result.parity)}")
-        return 0
-    corpus = None
-    if args.corpus_report:
-        report = json.loads(args.corpus_report.read_text(encoding="utf-8"))
-        keys = ("manifest_sha256", "pairs", "pairs_sha256", "pairs_by_language")
-        corpus = {key: report[key] for key in keys if key in report}
-    try:
-        result = export_checkpoint(
-            args.checkpoint,
-            args.out,
-            ranker=args.ranker,
-            name=args.name,
-            scores=scores,
-            quantize=not args.no_quantize,
-            corpus=corpus,
-        )
-    except CheckpointError as error:
+        else:
+            result = export_checkpoint(
+                args.checkpoint,
+                args.out,
+                ranker=args.ranker,
+                name=args.name,
+                scores=scores,
+                quantize=not args.no_quantize,
+                corpus=_corpus_of(args.corpus_report),
+            )
+    except (CheckpointError, ModelError) as error:
         print(f"trainer export: {error}", file=sys.stderr)
         return 2
     print(f"model folder -> {result.folder}  parity: {json.dumps(result.parity)}")
     return 0
+
+
+def _corpus_of(report_file: Path | None) -> dict[str, object] | None:
+    """The corpus facts a model card records, from `corpus build`'s corpus-report.json."""
+    if report_file is None:
+        return None
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    keys = ("manifest_sha256", "pairs", "pairs_sha256", "pairs_by_language")
+    return {key: report[key] for key in keys if key in report}
 
 
 def _run_train(args: argparse.Namespace) -> int:
