@@ -67,7 +67,6 @@ from .fit_checks import (
 from .general_pairs import CHECK_FILE, REPLAY_FILE, general_dir, read_general, replay_pairs, without_overlap
 from .mining import mine_repository
 from .models import save_model
-from .quiet import quiet_libraries
 from .train_ranker import RankerConfig, train_ranker
 from .train_retriever import RetrieverConfig, train_retriever
 
@@ -486,8 +485,7 @@ def fit(config: FitConfig, resume: bool = False) -> FitResult:
         ModelFolder.load(current)
     except ModelError as error:
         raise FitError(f"the model to start from is unusable: {error}") from error
-    with quiet_libraries(config.verbose):
-        return _run(config, root, work, current, destination, resume)
+    return _run(config, root, work, current, destination, resume)
 
 
 def _fresh_work(work: Path) -> None:
