@@ -1,12 +1,14 @@
 """CodeSieve's shipped models against what users otherwise get, on the public benchmarks, on this machine.
 
 Rows: BM25 (what lexical search gives), all-MiniLM-L6-v2 zero-shot (what other local code-search
-tools embed with), the shipped retriever alone, and the shipped cascade (retriever, then the ranker
-reorders the top K=10). Columns: MRR, R@1 and R@10 on CoSQA test and CodeSearchNet Ruby test (the
-protocol of shared/benchmarks/README.md) and on the find-similar set (bench/find_similar.py: code
-queries embedded as code, retriever only, as "Find similar code" runs, so the cascade row holds the
-retriever there), and the p50 latency of one query against the benchmark's pool (BM25 scoring;
-query encoding plus nearest neighbours; plus reranking), single-threaded.
+tools embed with), the shipped retriever alone, and what `codesieve search` returns by default: the
+pool indexed by the runtime and searched by `Cascade.search` (the hybrid first stage with the card's
+lexical weight, then the ranker on the top K=10 when the model folder has one). Columns: MRR, R@1
+and R@10 on CoSQA test and CodeSearchNet Ruby test (the protocol of shared/benchmarks/README.md) and
+on the find-similar set (bench/find_similar.py: code queries embedded as code, retriever only, as
+"Find similar code" runs, so the default row is the retriever's there), and the p50 latency of one
+query against the benchmark's pool (BM25 scoring; query encoding plus nearest neighbours; the whole
+`Cascade.search`), single-threaded.
 
 The zero-shot model is the base weights exported the same way as the shipped ones (int8, fused);
 building it needs the `train` extra once (`python -m codesieve.export base`), then it is cached.
@@ -31,12 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from codesieve.server.model.encoders import CrossEncoder, DualEncoder
+from codesieve.server.model.encoders import DualEncoder
 from codesieve.server.model.folder import ModelFolder, default_model_dir
 from codesieve.trainer.benchmarks import Benchmark, find_similar_folder, load_benchmark
 from codesieve.trainer.bm25 import BM25
 from codesieve.trainer.evaluate import code_embeddings, default_cache_dir, evaluate
 from codesieve.trainer.find_similar import ensure_set
+from codesieve.trainer.runtime_pipeline import runtime_cascade
 
 CACHE = Path.home() / ".cache" / "codesieve-bench"
 SETS = (("cosqa", "test"), ("csn_ruby", "test"), ("find_similar", "test"))
@@ -66,12 +69,11 @@ def p50_ms(run: Callable[[str], object], queries: list[str]) -> float:
     return statistics.median(timings)
 
 
-def latencies(benchmark: Benchmark, model_dir: Path, rerank: bool) -> tuple[float, float | None]:
-    """p50 ms of retrieval (encode the query, top 100 of the pool), and with reranking of the top 10."""
+def latencies(benchmark: Benchmark, model_dir: Path, runtime: bool) -> tuple[float, float | None]:
+    """p50 ms of retrieval (encode the query, top 100 of the pool), and of the runtime's search."""
     model = ModelFolder.load(model_dir)
     encoder = DualEncoder(model, threads=1)
     codes = code_embeddings(encoder, model, benchmark, default_cache_dir())
-    texts = [row.code for row in benchmark.codebase]
     queries = timed_queries(benchmark)
 
     encode = encoder.encode_code if benchmark.query_kind == "code" else encoder.encode_queries
@@ -81,11 +83,11 @@ def latencies(benchmark: Benchmark, model_dir: Path, rerank: bool) -> tuple[floa
         top = np.argpartition(-scores, 100)[:100]
         return top[np.argsort(-scores[top])]
 
-    ranker = CrossEncoder(model, threads=1) if rerank and model.ranker_path else None
-    cascade = None
-    if ranker is not None:
-        cascade = p50_ms(lambda query: ranker.score(query, [texts[i] for i in retrieve(query)[:10]]), queries)
-    return p50_ms(retrieve, queries), cascade
+    searched = None
+    if runtime:
+        cascade = runtime_cascade(benchmark, model, codes, threads=1)
+        searched = p50_ms(lambda query: cascade.search(query, limit=10), queries)
+    return p50_ms(retrieve, queries), searched
 
 
 def main() -> int:
@@ -110,18 +112,19 @@ def main() -> int:
         bm25_ms = p50_ms(BM25([row.code for row in benchmark.codebase]).scores, timed_queries(benchmark))
         found = evaluate(benchmark, None, bm25=True).rows["bm25"]
         zero = evaluate(benchmark, base, rerank_depths=(), threads=1, cache_dir=cache).rows["retriever"]
-        ours = evaluate(benchmark, args.model, rerank_depths=(10,), threads=1, cache_dir=cache).rows
-        zero_ms, _ = latencies(benchmark, base, rerank=False)
-        ours_ms, cascade_ms = latencies(benchmark, args.model, rerank=benchmark.query_kind == "text")
+        text_queries = benchmark.query_kind == "text"
+        ours = evaluate(
+            benchmark, args.model, rerank_depths=(), threads=1, cache_dir=cache, runtime=text_queries
+        ).rows
+        zero_ms, _ = latencies(benchmark, base, runtime=False)
+        ours_ms, searched_ms = latencies(benchmark, args.model, runtime=text_queries)
         systems = {
             "BM25": (found, bm25_ms),
             "all-MiniLM-L6-v2 zero-shot": (zero, zero_ms),
             f"CodeSieve retriever ({shipped.card.name})": (ours["retriever"], ours_ms),
+            # find similar runs the retriever alone
+            "`codesieve search` by default": (ours.get("runtime", ours["retriever"]), searched_ms or ours_ms),
         }
-        if "cascade@10" in ours and cascade_ms is not None:
-            systems["CodeSieve cascade, K=10"] = (ours["cascade@10"], cascade_ms)
-        elif benchmark.query_kind == "code" and shipped.ranker_path is not None:
-            systems["CodeSieve cascade, K=10"] = (ours["retriever"], ours_ms)  # find similar: retriever only
         for system, (metrics, ms) in systems.items():
             rows.setdefault(system, {})[label] = (
                 f"{metrics['mrr']:.3f} | {metrics['recall@1']:.3f} / {metrics['recall@10']:.3f} | {ms:.2f} ms"
