@@ -4,7 +4,8 @@
 ~/.cache/codesieve-e2e) and builds editor-client/codesieve-X.Y.Z.vsix. This test installs that
 .vsix into a fresh code-server, opens a copy of the sample files with the tiny test model, and runs
 tests/e2e/vscode/driver.js, which uses the editor like a person: status bar, Find Code, the
-"Find similar code" code action, and an edit that the next search finds. Screenshots go to
+"Find similar code" code action, an edit that the next search finds, and retraining (on a folder
+this small, `trainer fit` says there are too few pairs and the extension asks). Screenshots go to
 artifacts/screenshots/.
 
 Skipped, with the reason, only when the tools cannot be installed here (the setup script exits 75).
@@ -262,6 +263,7 @@ def test_vscode_extension_end_to_end(
         "Enter opens the hit on its line",
         "Find Similar lists similar functions",
         "a saved edit is found by the next search",
+        "Retrain runs trainer fit in a task and acts on its report (too few pairs: train anyway?)",
         "the User settings show codesieve.pythonPath",
         "a Python that cannot run gives a notification saying to set codesieve.pythonPath",
         "its Open Settings shows the codesieve.pythonPath setting",

@@ -392,7 +392,22 @@ async function run(page) {
     }, 10000);
     check("opening the new function lands on its line", at, `${(at || (await cursorLine(page))).text}, expected Ln ${newLine}`);
   }
-  // 5. A Python without codesieve: setting codesieve.pythonPath in the User settings (this is a remote
+  // 5. Retrain on This Workspace: `trainer fit` runs in a terminal task and writes a report; on a folder
+  //    this small the report says there are too few pairs, and a modal asks whether to train anyway.
+  log("step: retrain");
+  await runFromPalette(page, "CodeSieve: Retrain on This Workspace");
+  const retrainDialog = page.locator(".monaco-dialog-box", { hasText: "Train Anyway" });
+  const asked = await retrainDialog.waitFor({ state: "visible", timeout: 60000 }).then(() => true, () => false);
+  const retrainText = asked ? ((await retrainDialog.textContent()) || "").replace(/\s+/g, " ") : "";
+  check(
+    "Retrain runs trainer fit in a task and acts on its report (too few pairs: train anyway?)",
+    asked && /yields \d+ \(description, code\) pairs/.test(retrainText),
+    retrainText.slice(0, 300),
+  );
+  if (asked) await page.keyboard.press("Escape");
+  result.timings.retrain = elapsed();
+
+  // 6. A Python without codesieve: setting codesieve.pythonPath in the User settings (this is a remote
   //    window) restarts the server, which cannot start, and a notification says what to fix; its
   //    "Open Settings" shows the setting; putting the right path back brings the server back.
   log("step: bad pythonPath");
