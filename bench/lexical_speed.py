@@ -7,6 +7,7 @@ store's `lexical_search` (FTS5 BM25, top `LEXICAL_DEPTH`) and the whole first
 stage with and without it (`FirstStage.candidates`, query embedding excluded).
 
     python bench/lexical_speed.py --chunks 100000
+    python bench/lexical_speed.py --chunks 30000 --max-postings 5000 2000 1000   # the store's cap, varied
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from engine_speed import QUERIES
 
 from codesieve.server.chunk.chunker import chunk_source
+from codesieve.server.index import store as store_module
 from codesieve.server.index.lexical import query_words
 from codesieve.server.index.store import ChunkStore, FileRecord, FileUpdate
 from codesieve.server.index.vector_index import VectorIndex
@@ -63,6 +65,13 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--chunks", type=int, default=100_000, help="index size (default 100000)")
+    parser.add_argument(
+        "--max-postings",
+        type=int,
+        nargs="+",
+        default=[store_module.MAX_SCORED_POSTINGS],
+        help="the store's cap on scored postings, one run each (default: the store's)",
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     store = ChunkStore(None)
@@ -70,23 +79,26 @@ def main() -> int:
     count = fill(store, args.chunks, rng)
     vectors, _, _ = VectorIndex.open(None, store, DIMENSION)
     stage = FirstStage(vectors, store, 0.1)
-    lexical, dense_only, hybrid = [], [], []
-    for query in QUERIES * 3:
-        vector = rng.standard_normal(DIMENSION).astype(np.float32)
-        vector /= np.linalg.norm(vector)
-        started = time.perf_counter()
-        store.lexical_search(query_words(query), LEXICAL_DEPTH)
-        lexical.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        stage.candidates(query, vector, depth=DEPTH, lexical=False)
-        dense_only.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        stage.candidates(query, vector, depth=DEPTH)
-        hybrid.append((time.perf_counter() - started) * 1000)
-    print(f"{count} chunks, {len(lexical)} queries; p50 / p95")
-    print(f"lexical_search (FTS5, top {LEXICAL_DEPTH}): {milliseconds(lexical)}")
-    print(f"first stage, dense only: {milliseconds(dense_only)}")
-    print(f"first stage, dense + lexical: {milliseconds(hybrid)}")
+    print(f"{count} chunks, {len(QUERIES) * 3} queries; p50 / p95")
+    for cap in args.max_postings:
+        store_module.MAX_SCORED_POSTINGS = cap
+        lexical, dense_only, hybrid = [], [], []
+        for query in QUERIES * 3:
+            vector = rng.standard_normal(DIMENSION).astype(np.float32)
+            vector /= np.linalg.norm(vector)
+            started = time.perf_counter()
+            store.lexical_search(query_words(query), LEXICAL_DEPTH)
+            lexical.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            stage.candidates(query, vector, depth=DEPTH, lexical=False)
+            dense_only.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            stage.candidates(query, vector, depth=DEPTH)
+            hybrid.append((time.perf_counter() - started) * 1000)
+        print(f"at most {cap} postings scored:")
+        print(f"  lexical_search (FTS5, top {LEXICAL_DEPTH}): {milliseconds(lexical)}")
+        print(f"  first stage, dense only: {milliseconds(dense_only)}")
+        print(f"  first stage, dense + lexical: {milliseconds(hybrid)}")
     print("reproduce: python " + " ".join(shlex.quote(arg) for arg in sys.argv))
     return 0
 
