@@ -146,6 +146,36 @@ def test_train_and_export_print_no_library_noise_unless_verbose(
     assert caplog.records  # the exporter's and quantiser's own words are still there on request
 
 
+def test_export_takes_uint8_weights_when_signed_int8_misses_parity_and_says_what_to_do_when_both_do(
+    pairs_file: Path,
+    tiny_base_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from codesieve.export import checkpoint
+    from codesieve.export.onnx_export import ParityError
+
+    out = tmp_path / "run"
+    train_retriever(_retriever_config(pairs_file, out, tiny_base_model, max_steps=1))
+    export, missing = checkpoint.export_checkpoint, {"int8"}
+
+    def parity_missed_for(*args: object, weight_type: str = "int8", **kwargs: object) -> object:
+        if weight_type in missing:
+            raise ParityError(f"retriever.onnx against torch: {{'mean_cosine': 0.98}} ({weight_type})")
+        return export(*args, weight_type=weight_type, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checkpoint, "export_checkpoint", parity_missed_for)
+    assert main(["export", str(out), "--out", str(tmp_path / "model")]) == 0
+    assert "uint8" in json.loads((tmp_path / "model" / "model-card.json").read_text())["quantization"]
+    assert "signed int8 weights missed the parity check" in capsys.readouterr().err
+    missing.add("uint8")
+    assert main(["export", str(out), "--out", str(tmp_path / "other")]) == 2
+    said = capsys.readouterr().err
+    assert "--no-quantize exports fp32" in said and "Traceback" not in said, said
+    assert not (tmp_path / "other").exists()
+
+
 @pytest.mark.parametrize(
     "changes",
     [

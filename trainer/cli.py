@@ -17,10 +17,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import add_config_arguments, config_from_args, config_from_json
 from .extras import install_command_line, install_commands, is_missing_training_module
 from .quiet import quiet_libraries
+
+if TYPE_CHECKING:  # the export's modules load torch: imported where a command needs them
+    from codesieve.export.onnx_export import ExportResult, WeightType
 
 MISSING_EXTRAS = 5  # exit status when torch or another training dependency is not installed
 FIT_EPILOG = (
@@ -296,7 +300,10 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from codesieve.export.checkpoint import CheckpointError, export_checkpoint, export_ranker_onto
+    """Export; when signed int8 weights miss the parity check, unsigned (uint8, a zero point per
+    channel, finer where a layer's weights are skewed) before giving up (`onnx_export`'s doc)."""
+    from codesieve.export.checkpoint import CheckpointError
+    from codesieve.export.onnx_export import ParityError
     from codesieve.server.model.folder import ModelError
 
     onto = args.onto is not None or args.checkpoint is None
@@ -306,33 +313,55 @@ def _run_export(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    scores = json.loads(args.scores.read_text(encoding="utf-8")) if args.scores else None
     try:
-        if onto:
-            result = export_ranker_onto(
-                args.onto,
-                args.ranker,
-                args.out,
-                name=args.name,
-                fusion_weight=args.fusion_weight,
-                scores=scores,
-                quantize=not args.no_quantize,
+        try:
+            result = _export(args, onto, "int8")
+        except ParityError as signed:
+            if onto or args.no_quantize:
+                raise
+            print(
+                f"trainer export: signed int8 weights missed the parity check ({signed}); trying uint8",
+                file=sys.stderr,
             )
-        else:
-            result = export_checkpoint(
-                args.checkpoint,
-                args.out,
-                ranker=args.ranker,
-                name=args.name,
-                scores=scores,
-                quantize=not args.no_quantize,
-                corpus=_corpus_of(args.corpus_report),
-            )
+            result = _export(args, onto, "uint8")
+    except ParityError as error:
+        print(
+            f"trainer export: {error}. Nothing was written; --no-quantize exports fp32 weights (exact, larger, slower).",
+            file=sys.stderr,
+        )
+        return 2
     except (CheckpointError, ModelError) as error:
         print(f"trainer export: {error}", file=sys.stderr)
         return 2
     print(f"model folder -> {result.folder}  parity: {json.dumps(result.parity)}")
     return 0
+
+
+def _export(args: argparse.Namespace, onto: bool, weight_type: WeightType) -> ExportResult:
+    """One export as the command line asks for it, with `weight_type` int8 weights when quantised."""
+    from codesieve.export.checkpoint import export_checkpoint, export_ranker_onto
+
+    scores = json.loads(args.scores.read_text(encoding="utf-8")) if args.scores else None
+    if onto:
+        return export_ranker_onto(
+            args.onto,
+            args.ranker,
+            args.out,
+            name=args.name,
+            fusion_weight=args.fusion_weight,
+            scores=scores,
+            quantize=not args.no_quantize,
+        )
+    return export_checkpoint(
+        args.checkpoint,
+        args.out,
+        ranker=args.ranker,
+        name=args.name,
+        scores=scores,
+        quantize=not args.no_quantize,
+        corpus=_corpus_of(args.corpus_report),
+        weight_type=weight_type,
+    )
 
 
 def _corpus_of(report_file: Path | None) -> dict[str, object] | None:
