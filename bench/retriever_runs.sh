@@ -34,6 +34,16 @@ every_doc = [row for row in everything if json.loads(row).get("source", "docstri
 samples = {"doc12k": doc[:12000], "doc12k-tests": with_tests, "all-doc": every_doc}
 if len(rows) == 89716:
     samples["doc256"] = every_doc
+# doc12k-sections: the doc12k sample plus every documentation-section pair
+# (python bench/doc_section_pairs.py --out ~/.cache/codesieve-exp/doc-sections.jsonl)
+if (out / "doc-sections.jsonl").exists() and (out / "doc12k.jsonl").exists():
+    with_sections = [
+        line
+        for name in ("doc12k", "doc-sections")
+        for line in (out / f"{name}.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    ]
+    random.Random(0).shuffle(with_sections)
+    samples["doc12k-sections"] = with_sections
 for name, sample in samples.items():
     path = out / f"{name}.jsonl"
     if not path.exists():
@@ -46,6 +56,7 @@ declare -A ARGS=(
   [doc12k-tests]="--pairs $W/doc12k-tests.jsonl --sources docstring,test-name --code-view doc --freeze-layers=-1 --max-steps 200"
   # the long run continues the dev-chosen 200-step run over all docstring pairs, with a schedule of its own
   [long]="--pairs $W/all-doc.jsonl --init $W/${LONG_INIT:-doc12k}/model --code-view doc --freeze-layers=-1 --max-steps ${LONG_STEPS:-200}"
+  [doc12k-sections]="--pairs $W/doc12k-sections.jsonl --sources docstring,doc-section --code-view doc --freeze-layers=-1 --max-steps 200"
   # ten times the shipped model's steps, from the base model, over every docstring pair of the 256-package corpus (0.76 epoch)
   [steps2000]="--pairs $W/doc256.jsonl --code-view doc --freeze-layers=-1 --max-steps 2000"
 )
