@@ -527,8 +527,9 @@ def _run(
         began = time.monotonic()
         _score(config, work, "current", current)
         progress.finish("start", check_seconds=round(time.monotonic() - began, 1))
-    card = ModelFolder.load(current).card
-    weight_type = off_grid_weight_type(ModelFolder.load(current).retriever_path)
+    current_model = ModelFolder.load(current)  # loading checks the sha256 of every file: once is enough
+    card = current_model.card
+    weight_type = off_grid_weight_type(current_model.retriever_path)
     if not progress.done("retriever"):
         # After training: the export, and the candidate's checks, which cost what the current model's did.
         reserve = max(AFTER_TRAINING_SECONDS, 3 * float(progress.facts("start").get("check_seconds", 0)))
