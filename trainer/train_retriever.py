@@ -306,9 +306,8 @@ def make_batch(data: TrainingData, indices: list[int]) -> dict[str, Any]:
 
 def recompute_activations(model: DualEncoder) -> None:
     """Gradient checkpointing: the same gradients (dropout is replayed from the saved RNG state), less memory."""
-    if hasattr(
-        model.bert, "activation_checkpointing_enable"
-    ):  # its newer name (transformers 5.24 warns on the old)
+    # activation_checkpointing_enable is the newer name: transformers 5.24 warns on the old one
+    if hasattr(model.bert, "activation_checkpointing_enable"):
         model.bert.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     else:
         model.bert.gradient_checkpointing_enable(  # type: ignore[no-untyped-call]
