@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from codesieve.trainer.corpus.build import _default_benchmarks
+from codesieve.trainer.benchmarks import find_benchmarks_root
 from codesieve.trainer.corpus.decontaminate import decontaminate, load_contamination
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,7 +168,7 @@ def main() -> int:
         if folders:
             found.extend(package_pairs(package, folders[0]))
     pairs = [{"id": f"doc-section:{number}", **pair} for number, pair in enumerate(found)]
-    kept, dropped = decontaminate(pairs, load_contamination(_default_benchmarks()), set())
+    kept, dropped = decontaminate(pairs, load_contamination(find_benchmarks_root()), set())
     args.out.write_text("".join(json.dumps(pair) + "\n" for pair in kept), encoding="utf-8")
     print(f"{len(kept)} pairs -> {args.out} (dropped: {dict(dropped) or 'none'})")
     return 0
