@@ -3,7 +3,7 @@
 Everything goes through the runtime (`trainer.runtime_pipeline`): each split's pool is indexed as
 the runtime indexes it, each query's first stage (dense + lexical at the card's weight, the
 runtime's N = 100) runs once, the ONNX ranker scores its top max(K) once, and every (K, w) is the
-runtime's two-stage merge, `ranker + w * cosine` over the top K and first-stage order below them,
+runtime's two-stage merge, `ranker + w * first-stage score` over the top K and first-stage order below them,
 as `codesieve search` returns it with rerank depth K and a card whose `fusion_weight` is w. The
 "retrieval only" column is the runtime without a ranker. w = 0 is the plain cascade; a large w
 gives back the retriever's order.

@@ -15,7 +15,7 @@ from indexcheck import assert_consistent, open_workspace
 from codesieve.server.index.lexical import chunk_words, definition_tokens, query_words, symbol_of
 from codesieve.server.index.store import StoredChunk
 from codesieve.server.model.folder import ModelError, ModelFolder
-from codesieve.server.search.first_stage import Candidate, rank, z_scores
+from codesieve.server.search.first_stage import Candidate, dense_first_stage, rank, z_scores
 from codesieve.server.search.test_code import is_test_path
 
 GREET = 'def greet_visitor(name):\n    """Say hello."""\n    return "hello " + name\n'
@@ -82,7 +82,7 @@ def test_lexical_weight_lifts_a_strong_word_match_over_a_close_cosine() -> None:
 def test_definitions_of_a_name_come_first() -> None:
     named = Candidate(candidate("src/utils.py", 0.30).chunk, 0.30, 5.0, defines=True)
     found = [candidate("src/other.py", 0.70, 9.0), named]
-    assert rank(found, 0.1)[0] is named
+    assert rank(found, 0.1)[0].chunk is named.chunk
 
 
 def test_z_scores_of_equal_values_are_zero() -> None:
@@ -206,3 +206,17 @@ def test_the_model_card_gives_the_lexical_weight(tiny_model: Path, tmp_path: Pat
     (folder / "model-card.json").write_text(json.dumps(card), encoding="utf-8")
     with pytest.raises(ModelError, match="lexical_weight"):
         ModelFolder.load(folder)
+
+
+def test_each_ranked_candidate_carries_the_score_that_orders_it() -> None:
+    found = [candidate("a.py", 0.2), candidate("b.py", 0.9), candidate("tests/test_c.py", 0.95)]
+    ranked = rank(found, 0.0)
+    assert [item.chunk.path for item in ranked] == ["b.py", "tests/test_c.py", "a.py"]
+    scores = [item.score for item in ranked]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_a_dense_first_stage_scores_cosines_by_the_spread_of_the_top_n() -> None:
+    cosines = np.array([[0.9, 0.7, 0.5, 0.1]])
+    assert dense_first_stage(cosines, over=3)[0] == pytest.approx([1.2247, 0.0, -1.2247, -3.6742], abs=1e-3)
+    assert dense_first_stage(np.array([[0.5, 0.5]]))[0].tolist() == [0.0, 0.0]  # no spread: no scale

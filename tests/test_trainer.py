@@ -17,7 +17,13 @@ from codesieve.trainer.data import Pair, bucketed_batches, write_pairs
 from codesieve.trainer.mining import mine_repository
 from codesieve.trainer.models import load_model
 from codesieve.trainer.ranker_dev import FUSION_WEIGHTS
-from codesieve.trainer.train_ranker import NEGATIVES_FILE, RankerConfig, train_ranker
+from codesieve.trainer.train_ranker import (
+    NEGATIVES_FILE,
+    RankerConfig,
+    RetrieverRanking,
+    candidates_of,
+    train_ranker,
+)
 from codesieve.trainer.train_retriever import RetrieverConfig, train_retriever
 
 DATA = Path(__file__).parent / "data"
@@ -327,6 +333,46 @@ def test_ranker_with_distillation_margin_and_two_dev_sets_records_the_fusion_wei
     ranking = torch.load(tmp_path / "ranker" / NEGATIVES_FILE)
     assert ranking["ranked"].shape[1] == 4  # the margin's 2 and the 2 negatives
     assert load_ranker(result).bert.config.num_hidden_layers == 1
+
+
+def test_mixed_negatives_take_the_ranking_window_after_the_margin_then_other_batch_codes() -> None:
+    ranked = torch.tensor([[10 + row * 10 + column for column in range(5)] for row in range(4)])
+    ranking = RetrieverRanking(ranked, torch.zeros(4, 2), torch.zeros(4, 2))
+    keys = ["a", "b", "c", "d"]
+    config = RankerConfig(
+        negatives="mixed", num_negatives=3, ranking_negatives=2, skip_top=1, distill_steps=1
+    )
+    rows = candidates_of(config, 1, [0, 1, 2], keys, ranking)
+    for query, row in zip([0, 1, 2], rows, strict=True):
+        assert row[:3] == [query, *ranked[query, 1:3].tolist()]  # gold, then ranks after the margin
+        assert row[3] in {0, 1, 2} - {query}  # then another query's code from the batch
+    distilling = candidates_of(config, 0, [0], keys, ranking)
+    assert distilling == [[0, *ranked[0, :3].tolist()]]  # the warm-up distils the retriever's top M
+
+
+def test_dev_every_evaluates_at_its_steps_and_checkpoints_at_each(
+    pairs_file: Path, tiny_base_model: Path, tmp_path: Path
+) -> None:
+    config = RankerConfig(
+        pairs=str(pairs_file),
+        out=str(tmp_path / "ranker"),
+        base_model=str(tiny_base_model),
+        layers=1,
+        retriever=str(tiny_base_model),
+        negatives="mixed",
+        num_negatives=2,
+        batch_size=3,
+        max_steps=3,
+        checkpoint_every=1,
+        dev_every=2,
+        threads=1,
+        dev=str(pairs_file),
+        dev_depth=4,
+    )
+    info = json.loads((train_ranker(config) / CONFIG_FILE).read_text())
+    evaluated = [entry["step"] for entry in info["dev_history"] if "mrr" in entry]
+    assert [entry["step"] for entry in info["dev_history"]] == [1, 2, 3]
+    assert evaluated == [2, 3]  # every second step, and the last
 
 
 def test_a_runtime_model_folder_serves_as_the_rankers_retriever(

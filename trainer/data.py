@@ -29,6 +29,9 @@ Sequences = list[tuple[list[int], list[int]]]  # (token ids, token types) per ex
 BUCKET_WINDOW = 50  # batches' worth of examples sorted by length together before cutting batches
 
 
+CODE_VIEWS = ("bare", "doc")  # what `Pair.code_view` can show
+
+
 @dataclass(frozen=True)
 class Pair:
     """One training or evaluation example: a description and the code it describes."""

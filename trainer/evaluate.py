@@ -10,9 +10,10 @@ ranking and Recall@1/5/10/100. Rows:
   (`trainer.runtime_pipeline`: the pool as an in-memory index, each query through `Cascade.search`,
   N = 100, K = 10; the first stage fuses the lexical index with the card's weight). A gold outside
   the N returned keeps its retriever rank (at least N + 1);
-- ``cascade@K``: the retriever's top K reordered by the ranker's score fused with the cosine
-  (`ranker + w * cosine`, w the card's `fusion_weight`), the rest in retriever order: the
-  runtime's explicit two-stage merge (`server.search.cascade.merge_reranked`). Inside the top K a
+- ``cascade@K``: the retriever's top K reordered by the ranker's score fused with the first stage's
+  (`ranker + w * z(cosine)`, the z-score over the top N = 100, w the card's `fusion_weight`), the
+  rest in retriever order: the runtime's explicit two-stage merge
+  (`server.search.cascade.merge_reranked`) over a dense first stage. Inside the top K a
   tie with the gold counts against it; a gold outside the top K keeps its retriever rank.
 
 A benchmark whose queries are code (the find-similar set) is run as "Find similar code" runs: each
@@ -33,6 +34,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import platformdirs
@@ -42,7 +44,8 @@ from tqdm import tqdm
 from codesieve.server.index.store import StoredChunk
 from codesieve.server.model.encoders import CrossEncoder, DualEncoder
 from codesieve.server.model.folder import ModelFolder
-from codesieve.server.search.cascade import merge_reranked
+from codesieve.server.search.cascade import Hit, merge_reranked
+from codesieve.server.search.first_stage import dense_first_stage
 from codesieve.server.search.metrics import DEFAULT_KS, rank_of_gold, retrieval_metrics
 
 from .benchmarks import Benchmark
@@ -50,6 +53,7 @@ from .bm25 import BM25
 from .runtime_pipeline import gold_rank, runtime_cascade, runtime_rankings
 
 RANKING_DEPTH = 1000  # ids written per query in a rankings file
+FIRST_STAGE_DEPTH = 100  # the runtime's N: the cosines the first-stage z-scores are taken over
 QUERY_CHUNK = 512  # BM25 queries scored at once
 ENCODE_BLOCK = 512  # codes encoded between progress updates and cache writes
 
@@ -151,7 +155,7 @@ def leave_out_query_copies(scores: NDArray[np.float32] | NDArray[np.float64], be
 def cascade_ranks(
     retriever_ranks: NDArray[np.int64],
     head: NDArray[np.int64],
-    ranker_scores: NDArray[np.float32],
+    ranker_scores: NDArray[np.floating[Any]],
     gold: NDArray[np.int64],
     depth: int,
 ) -> NDArray[np.int64]:
@@ -184,11 +188,14 @@ def cascade_ranking(
     order: Sequence[int],
     ranker_scores: NDArray[np.float32],
     ids: Sequence[int],
-    cosines: Sequence[float],
+    first_stage: Sequence[float],
     fusion_weight: float,
 ) -> list[int]:
     """Code ids of one query after the runtime's merge: reranked head, then retriever order."""
-    retrieved = [(_chunk(ids[index]), float(cosine)) for index, cosine in zip(order, cosines, strict=True)]
+    retrieved = [
+        Hit(_chunk(ids[index]), float(score), "retrieve", float(score))
+        for index, score in zip(order, first_stage, strict=True)
+    ]
     return [hit.chunk.label for hit in merge_reranked(retrieved, ranker_scores, fusion_weight)]
 
 
@@ -236,7 +243,9 @@ def evaluate(
     similarity = queries @ codes.T
     leave_out_query_copies(similarity, benchmark)
     retriever_ranks = rank_of_gold(similarity, gold)
-    order = top_order(similarity, max(RANKING_DEPTH if keep_rankings else 0, *rerank_depths, 1))
+    order = top_order(
+        similarity, max(RANKING_DEPTH if keep_rankings else 0, FIRST_STAGE_DEPTH, *rerank_depths, 1)
+    )
     record("retriever", retriever_ranks, [[ids[i] for i in row[:RANKING_DEPTH]] for row in order])
     if runtime and not code_queries:
         searched = runtime_rankings(benchmark, runtime_cascade(benchmark, model, codes, threads))
@@ -252,8 +261,8 @@ def evaluate(
         return result
     deepest = min(max(rerank_depths), len(ids))
     ranker_scores = rerank_scores(CrossEncoder(model, threads), benchmark, order[:, :deepest])
-    cosines = np.take_along_axis(similarity, order, axis=1)
-    fused = ranker_scores + model.card.fusion_weight * cosines[:, :deepest]
+    first_stage = dense_first_stage(np.take_along_axis(similarity, order, axis=1), FIRST_STAGE_DEPTH)
+    fused = ranker_scores + model.card.fusion_weight * first_stage[:, :deepest]
     for depth in sorted(set(rerank_depths)):
         used = min(depth, deepest)  # a depth past the pool reranks the whole pool
         ranks = cascade_ranks(retriever_ranks, order, fused, gold, used)
@@ -264,7 +273,7 @@ def evaluate(
                     order[row, :RANKING_DEPTH].tolist(),
                     ranker_scores[row, :used],
                     ids,
-                    cosines[row, :RANKING_DEPTH].tolist(),
+                    first_stage[row, :RANKING_DEPTH].tolist(),
                     model.card.fusion_weight,
                 )
                 for row in range(len(gold))

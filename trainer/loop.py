@@ -56,7 +56,8 @@ class LoopConfig:
     max_code_tokens: int = option(256, "code truncation, as the runtime (model card)")
     seed: int = option(0, "seeds Python, numpy, torch and the batch order")
     threads: int = option(0, "torch CPU threads; 0 = all cores")
-    checkpoint_every: int = option(200, "steps between checkpoints (and dev evaluations)")
+    checkpoint_every: int = option(200, "steps between checkpoints")
+    dev_every: int = option(0, "steps between dev evaluations (a multiple of checkpoint_every); 0 = at each")
     time_limit: float = option(
         0.0, "stop after this many seconds, loading included (0 = none); the schedule is not shortened"
     )
@@ -163,11 +164,11 @@ def train(run: Run, state: dict[str, Any] | None) -> Path:
         restore_rng(state["rng"])
     info = {"kind": run.kind, "config": config_to_json(run.config), "data": run.data}
 
-    def checkpoint() -> None:
+    def checkpoint(evaluate: bool = True) -> None:
         nonlocal best
         entry: dict[str, Any] = {"step": step, "loss": round(sum(losses) / max(1, len(losses)), 5)}
         losses.clear()
-        if run.evaluate is not None:
+        if run.evaluate is not None and evaluate:
             metrics = run.evaluate()
             run.model.train()
             entry.update(metrics)
@@ -209,8 +210,9 @@ def train(run: Run, state: dict[str, Any] | None) -> Path:
         losses.append(loss.item())
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
-        if step % config.checkpoint_every == 0 or step == total or out_of_time():
-            checkpoint()
+        last = step == total or out_of_time()
+        if step % config.checkpoint_every == 0 or last:
+            checkpoint(last or step % (config.dev_every or config.checkpoint_every) == 0)
     progress.close()
     if step < total:
         print(f"{run.kind}: time limit reached at step {step} of {total}", file=sys.stderr)

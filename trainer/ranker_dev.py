@@ -2,9 +2,11 @@
 
 The trained retriever (a torch checkpoint, or a runtime model folder whose ONNX retriever is the
 one users run) ranks each dev pool once; the ranker then rescores each query's top K, and the
-cascade's final order inside those K is by ``ranker score + w · cosine`` (METHODS §6; R2PS fuses
-this way on CoSQA). Every w of `FUSION_WEIGHTS` is scored from the same ranker scores, so the
-weight is chosen on dev for free: w = 0 is the plain cascade, a large w the retriever's order.
+cascade's final order inside those K is by ``ranker score + w · first-stage score``, as the runtime
+merges (the first-stage score of a dense first stage is the cosine's z-score over the query's top
+N = 100; R2PS fuses with the retriever on CoSQA). Every w of `FUSION_WEIGHTS` is scored from the
+same ranker scores, so the weight is chosen on dev for free: w = 0 is the plain cascade, a large w
+the retriever's order.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import Tensor
 from codesieve.server.model.encoders import DualEncoder as RuntimeDualEncoder
 from codesieve.server.model.encoders import TokenEncoder
 from codesieve.server.model.folder import CARD_NAME, ModelFolder
+from codesieve.server.search.first_stage import dense_first_stage
 from codesieve.server.search.metrics import rank_of_gold, retrieval_metrics
 
 from .checkpoints import load_retriever
@@ -27,7 +30,10 @@ from .data import embed, load_eval_set
 from .evaluate import cascade_ranks, code_embeddings, default_cache_dir, top_order
 from .models import CrossEncoder
 
-FUSION_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0)
+# on the first stage's z-scores: the ranker scores in [-1, 1], neighbours in the top K lie about
+# 0.1 to 0.5 standard deviations apart
+FUSION_WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 10.0)
+FIRST_STAGE_DEPTH = 100  # the runtime's N: the candidates the first-stage z-scores are taken over
 
 
 def is_runtime_folder(path: Path) -> bool:
@@ -69,7 +75,7 @@ class DevSet:
     code_ids: list[list[int]]  # the pool's codes, cut to the code limit
     gold: NDArray[np.int64]  # (Q,) pool position of each query's correct code
     head: NDArray[np.int64]  # (Q, K) the retriever's top K pool positions, best first
-    cosines: NDArray[np.float32]  # (Q, K) their cosines
+    first_stage: NDArray[np.float64]  # (Q, K) their first-stage scores (cosine z-scores over the top N)
     retriever_ranks: NDArray[np.int64]  # (Q,) the gold's rank by the retriever (ties against it)
 
     @property
@@ -102,14 +108,16 @@ def load_dev_set(
     else:
         query_emb, code_emb = retriever_embeddings(retriever, tokens, texts, codes, limits, device, threads)
         similarity = (query_emb @ code_emb.T).numpy()
-    head = top_order(similarity, min(depth, len(codes)))
+    order = top_order(similarity, min(max(depth, FIRST_STAGE_DEPTH), len(codes)))
+    first_stage = dense_first_stage(np.take_along_axis(similarity, order, axis=1), FIRST_STAGE_DEPTH)
+    head = order[:, :depth]
     return DevSet(
         name=spec,
         query_ids=tokens.ids([query.text for query in queries], limits[0]),
         code_ids=tokens.ids(codes, limits[1]),
         gold=gold,
         head=head,
-        cosines=np.take_along_axis(similarity, head, axis=1).astype(np.float32),
+        first_stage=first_stage[:, :depth],
         retriever_ranks=rank_of_gold(similarity, gold),
     )
 
@@ -130,8 +138,9 @@ def ranker_scores(
 
 
 def fused_mrr(dev: DevSet, scores: NDArray[np.float32], weight: float) -> float:
-    """Cascade MRR when the top K are ordered by `scores + weight · cosine`, the rest by the retriever."""
-    fused = scores + weight * dev.cosines
+    """Cascade MRR when the top K are ordered by `scores + weight · first-stage score`, the rest by the
+    retriever."""
+    fused = scores + weight * dev.first_stage
     ranks = cascade_ranks(dev.retriever_ranks, dev.head, fused, dev.gold, dev.head.shape[1])
     return retrieval_metrics(ranks)["mrr"]
 

@@ -126,8 +126,7 @@ def rerank_grid(
         grid.retrieved.append([int(hit.chunk.id) for hit in hits])
         head = hits[: max(depths)]
         scores = cascade.ranker.score(query.text, [hit.chunk.text for hit in head])
-        retrieved = [(hit.chunk, hit.cosine) for hit in hits]
         for k, w in grid.reranked:
-            merged = merge_reranked(retrieved, scores[:k], w)
+            merged = merge_reranked(hits, scores[:k], w)
             grid.reranked[(k, w)].append([int(hit.chunk.id) for hit in merged])
     return grid

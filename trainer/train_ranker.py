@@ -9,7 +9,9 @@ Negatives (``negatives``):
   trained retriever (``retriever``) over the N training codes, gold and its duplicates removed,
   computed once before training and stored in the output folder. ``skip_top`` (S) is the margin
   of METHODS §6: in a multi-package corpus the best-ranked "negatives" are often just as correct;
-- ``inbatch``: M of the other queries' codes in the batch (duplicates of the gold avoided).
+- ``inbatch``: M of the other queries' codes in the batch (duplicates of the gold avoided);
+- ``mixed``: the first ``ranking_negatives`` of the ranking window, the rest in-batch: the in-batch
+  ones learn at once, the ranking ones teach what tells near answers apart.
 
 What makes a fresh ranker learn on a CPU (docs/BENCHMARKS.md, "A ranker that learns"): a head
 that starts at zero with its own larger learning rate (``head_lr``), a body learning rate of
@@ -45,14 +47,14 @@ from codesieve.server.model.folder import sha256_file
 
 from .checkpoints import CHECKPOINT, load_ranker, load_state, retriever_from_model_folder
 from .config import option
-from .data import Pair, read_pairs, to_tensors
+from .data import CODE_VIEWS, Pair, read_pairs, to_tensors
 from .loop import LoopConfig, Run, start, train
 from .losses.listwise import listwise_distillation_loss, listwise_ranking_loss
 from .models import CrossEncoder, base_model_dir
 from .negatives import PAD, code_key, ranking_based_negatives
 from .ranker_dev import DevSet, dev_report, is_runtime_folder, load_dev_set, retriever_embeddings
 
-NEGATIVE_KINDS = ("ranking", "inbatch")
+NEGATIVE_KINDS = ("ranking", "inbatch", "mixed")
 NEGATIVES_FILE = "ranker-negatives.pt"
 
 
@@ -64,13 +66,19 @@ class RankerConfig(LoopConfig):
         "", "start from this ranker checkpoint, or a retriever's encoder (checkpoint or model folder)"
     )
     layers: int = option(0, "keep only the first N transformer layers of the body; 0 = all")
-    negatives: str = option("ranking", "ranking (R2PS, needs --retriever) | inbatch")
+    negatives: str = option("ranking", "ranking (R2PS, needs --retriever) | inbatch | mixed (both)")
     retriever: str = option(
         "", "trained retriever (checkpoint or model folder) for negatives, distillation, dev"
     )
     num_negatives: int = option(7, "M negatives per query (METHODS: 31 on a GPU)")
+    code_view: str = option(
+        "bare", "codes: bare (doc cut out) | doc (the doc less its summary kept, as search indexes them)"
+    )
     lam: float = option(0.0, "λ: the window starts at rank ⌊λN⌋ (0 on CodeSearchNet and CoSQA)")
     skip_top: int = option(0, "margin: skip this many best-ranked non-gold codes too (likely also correct)")
+    ranking_negatives: int = option(
+        0, "with --negatives mixed: this many of the M come from the ranking window; 0 = half"
+    )
     distill_steps: int = option(0, "first phase: steps distilling the retriever's cosines over gold + top M")
     distill_scale: float = option(20.0, "inverse temperature of the retriever's softmax when distilling")
     scale: float = option(20.0, "inverse temperature of the listwise loss")
@@ -89,14 +97,18 @@ def check_config(config: RankerConfig) -> None:
         raise ValueError("no training pairs: give --pairs PAIRS.jsonl (made by `trainer mine`)")
     if config.negatives not in NEGATIVE_KINDS:
         raise ValueError(f"negatives {config.negatives!r} unknown; choose one of {', '.join(NEGATIVE_KINDS)}")
-    if config.negatives == "ranking" and not config.retriever:
+    if config.negatives in ("ranking", "mixed") and not config.retriever:
         raise ValueError(
-            "negatives=ranking needs --retriever: a trained retriever checkpoint (or use inbatch)"
+            f"negatives={config.negatives} needs --retriever: a trained retriever checkpoint (or use inbatch)"
         )
+    if not 0 <= config.ranking_negatives <= config.num_negatives:
+        raise ValueError("ranking_negatives must lie in [0, num_negatives]")
     if config.dev and not config.retriever:
         raise ValueError("--dev for the ranker needs --retriever: the ranker reorders the retriever's top K")
     if config.distill_steps > 0 and not config.retriever:
         raise ValueError("--distill-steps needs --retriever: the ranker distils the retriever's scores")
+    if config.code_view not in CODE_VIEWS:
+        raise ValueError(f"code view {config.code_view!r} unknown; choose one of {', '.join(CODE_VIEWS)}")
     if config.num_negatives < 1:
         raise ValueError("num_negatives must be at least 1")
     if config.skip_top < 0 or config.distill_steps < 0:
@@ -144,7 +156,7 @@ def rank_training_pairs(
         Path(config.retriever),
         tokens,
         [pair.query for pair in pairs],
-        [pair.code for pair in pairs],
+        [pair.code_view(config.code_view) for pair in pairs],
         (config.max_query_tokens, config.max_code_tokens),
         device,
         config.threads or 1,
@@ -183,8 +195,18 @@ def candidates_of(
         rows = ranking.ranked[indices, config.skip_top :].tolist()
     else:
         generator = random.Random(config.seed * 1_000_003 + step)
-        rows = in_batch_negatives(indices, keys, config.num_negatives, generator)
+        ranked = mixed_share(config) if ranking is not None and config.negatives == "mixed" else 0
+        window: list[list[int]] = [[] for _ in indices]
+        if ranking is not None and ranked:
+            window = ranking.ranked[indices, config.skip_top : config.skip_top + ranked].tolist()
+        batch = in_batch_negatives(indices, keys, config.num_negatives - ranked, generator)
+        rows = [window[row] + batch[row] for row in range(len(indices))]
     return [[index, *row] for index, row in zip(indices, rows, strict=True)]
+
+
+def mixed_share(config: RankerConfig) -> int:
+    """How many of a query's M negatives come from the ranking window with --negatives mixed."""
+    return config.ranking_negatives or config.num_negatives // 2
 
 
 def step_loss(
@@ -263,13 +285,14 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     if len(pairs) < 2:
         raise ValueError(f"{config.pairs} holds {len(pairs)} pairs; training needs at least 2")
     query_ids = tokens.ids([pair.query for pair in pairs], config.max_query_tokens)
-    code_ids = tokens.ids([pair.code for pair in pairs], config.max_code_tokens)
-    keys = [code_key(pair.code) for pair in pairs]
+    codes = [pair.code_view(config.code_view) for pair in pairs]
+    code_ids = tokens.ids(codes, config.max_code_tokens)
+    keys = [code_key(code) for code in codes]
     ranking_path = out / NEGATIVES_FILE
     ranking: RetrieverRanking | None = None
     if config.retriever and state is not None and ranking_path.exists():
         ranking = load_ranking(ranking_path)
-    elif config.retriever and (config.negatives == "ranking" or config.distill_steps > 0):
+    elif config.retriever and (config.negatives != "inbatch" or config.distill_steps > 0):
         ranking = rank_training_pairs(config, pairs, keys, tokens, device)
         save_ranking(ranking_path, ranking)
     dev_sets = load_dev_sets(config, tokens, device)

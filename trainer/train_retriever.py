@@ -42,6 +42,7 @@ from .checkpoints import (
 )
 from .config import option
 from .data import (
+    CODE_VIEWS,
     Pair,
     Sequences,
     embed,
@@ -67,7 +68,6 @@ from .negatives import PAD, code_key, mine_hard_negatives
 LOSSES = ("infonce", "softinfonce", "oasis")
 ESTIMATORS = ("bm25", "base", "trained")
 TEACHERS = ("base", "ranker")
-CODE_VIEWS = ("bare", "doc")
 NEGATIVES_FILE = "hard-negatives.pt"
 
 

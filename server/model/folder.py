@@ -54,7 +54,7 @@ class ModelCard:
     max_code_tokens: int = 256
     pooling: str = "mean"
     quantization: str = "none"
-    fusion_weight: float = 0.0  # a reranked hit scores `ranker + fusion_weight * cosine` (chosen on dev)
+    fusion_weight: float = 0.0  # a reranked hit scores `ranker + fusion_weight * first-stage score` (dev)
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     training: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)

@@ -5,16 +5,18 @@ cosine fused with the lexical index's BM25, test code after implementation) retu
 `retrieve_depth` (N) candidates, among the chunks the filters allow (filters apply before ranking,
 not after). The cross-encoder then scores the top `rerank_depth` (K) of them against the query. The
 final order is an explicit two-stage merge: those K ordered by the ranker's score fused with the
-retriever's, `ranker + w * cosine` with w the model card's `fusion_weight` (chosen on dev; 0 is
-the ranker alone), followed by the rest in first-stage order. With no ranker in the model folder,
-or `rerank=False`, the first-stage order is the result and the stats say why.
+first stage's, `ranker + w * first_stage` with w the model card's `fusion_weight` (chosen on dev; 0
+is the ranker alone), followed by the rest in first-stage order. The first-stage score already
+holds the lexical match and the test penalty, so reranking keeps both; definitions of a name typed
+as the query stay first. With no ranker in the model folder, or `rerank=False`, the first-stage
+order is the result and the stats say why. Every hit's `score` is the one that orders it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,15 +24,16 @@ from numpy.typing import NDArray
 from ..index.store import ChunkStore, StoredChunk
 from ..index.vector_index import VectorIndex
 from ..model.encoders import CrossEncoder, DualEncoder
-from .first_stage import FirstStage
+from .first_stage import Candidate, FirstStage, rank
 
 
 @dataclass(frozen=True)
 class Hit:
     chunk: StoredChunk
-    score: float  # the ranker's score for reranked hits, the retriever's cosine for the rest
+    score: float  # what orders it: the fused ranker score when reranked, else the first-stage score
     stage: str  # "rerank" | "retrieve" (in first-stage order, which fuses more than the cosine)
     cosine: float  # the retriever's cosine, whatever the stage: comparable across indexes
+    defines: bool = False  # the query names this chunk's definition (it stays first when reranked)
 
 
 @dataclass
@@ -71,18 +74,16 @@ class SearchResult:
 
 
 def merge_reranked(
-    retrieved: Sequence[tuple[StoredChunk, float]],
-    ranker_scores: NDArray[np.float32],
-    fusion_weight: float = 0.0,
+    retrieved: Sequence[Hit], ranker_scores: NDArray[np.float32], fusion_weight: float = 0.0
 ) -> list[Hit]:
-    """Top len(ranker_scores) ordered by `ranker + fusion_weight * cosine` (ties keep retriever
-    order), then the rest in retriever order. A reranked hit's score is that fused score."""
+    """The first len(ranker_scores) hits ordered by `ranker + fusion_weight * first-stage score`
+    (definitions of the query's name first, ties in first-stage order), then the rest as they came.
+    A reranked hit's score is that fused score."""
     depth = len(ranker_scores)
-    fused = [float(ranker_scores[index]) + fusion_weight * retrieved[index][1] for index in range(depth)]
-    order = sorted(range(depth), key=lambda index: (-fused[index], index))
-    head = [Hit(retrieved[index][0], fused[index], "rerank", retrieved[index][1]) for index in order]
-    tail = [Hit(chunk, score, "retrieve", score) for chunk, score in retrieved[depth:]]
-    return head + tail
+    fused = [float(ranker_scores[index]) + fusion_weight * retrieved[index].score for index in range(depth)]
+    order = sorted(range(depth), key=lambda index: (not retrieved[index].defines, -fused[index], index))
+    head = [replace(retrieved[index], score=fused[index], stage="rerank") for index in order]
+    return head + list(retrieved[depth:])
 
 
 def merge_ranked_lists(lists: Sequence[Sequence[Hit]]) -> list[Hit]:
@@ -144,7 +145,8 @@ class Cascade:
             query, vector, depth=max(retrieve_depth, limit), allowed=allowed, include_tests=include_tests
         )
         hits = [
-            Hit(candidate.chunk, candidate.cosine, "retrieve", candidate.cosine) for candidate in candidates
+            Hit(candidate.chunk, candidate.score, "retrieve", candidate.cosine, candidate.defines)
+            for candidate in candidates
         ]
         result = SearchResult(hits=hits, stats=SearchStats(retrieved=len(hits)))
         result.stats.retrieve_ms = (time.perf_counter() - started) * 1000
@@ -156,21 +158,33 @@ class Cascade:
             started = time.perf_counter()
             head = result.hits[:rerank_depth]
             scores = self.ranker.score(query, [hit.chunk.text for hit in head])
-            result.hits = merge_reranked(
-                [(hit.chunk, hit.cosine) for hit in result.hits], scores, self.ranker.card.fusion_weight
-            )
+            result.hits = merge_reranked(result.hits, scores, self.ranker.card.fusion_weight)
             result.stats.reranked = len(head)
             result.stats.rerank_ms = (time.perf_counter() - started) * 1000
         result.hits = result.hits[:limit]
         return result
 
     def by_vector(
-        self, vector: NDArray[np.float32], *, depth: int, allowed: Sequence[int] | None = None
+        self,
+        vector: NDArray[np.float32],
+        *,
+        depth: int,
+        allowed: Sequence[int] | None = None,
+        include_tests: bool = False,
     ) -> SearchResult:
-        """The `depth` chunks nearest to an embedding, by cosine alone (find similar)."""
+        """The `depth` chunks nearest to an embedding (find similar): by cosine alone when
+        `include_tests`, else by the first stage's dense score, which ranks test code after
+        implementation (`first_stage.rank` with no lexical side)."""
         neighbours = self.vectors.search(vector, depth, allowed)
         chunks = self.store.chunks_by_label([label for label, _ in neighbours])
+        found = [Candidate(chunks[label], score, 0.0) for label, score in neighbours if label in chunks]
         hits = [
-            Hit(chunks[label], score, "retrieve", score) for label, score in neighbours if label in chunks
+            Hit(
+                candidate.chunk,
+                candidate.cosine if include_tests else candidate.score,
+                "retrieve",
+                candidate.cosine,
+            )
+            for candidate in (found if include_tests else rank(found, 0.0))
         ]
         return SearchResult(hits=hits, stats=SearchStats(retrieved=len(hits)))

@@ -20,7 +20,8 @@ mentions it. The cascade (`cascade.py`) reranks the head of this list.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,6 +49,7 @@ class Candidate:
     cosine: float
     lexical: float  # BM25; 0 when the chunk holds none of the query's words
     defines: bool = False  # the query is this chunk's name (or its last parts)
+    score: float = 0.0  # the first-stage score, set by `rank`: what orders the candidates
 
 
 def z_scores(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -58,6 +60,19 @@ def z_scores(values: NDArray[np.float64]) -> NDArray[np.float64]:
     if spread == 0.0:
         return np.zeros_like(values)
     result: NDArray[np.float64] = (values - values.mean()) / spread
+    return result
+
+
+def dense_first_stage(cosines: NDArray[np.floating[Any]], over: int = 100) -> NDArray[np.float64]:
+    """Row by row (each row a query's cosines, best first), the first-stage score of a dense-only first
+    stage (no lexical weight, no test code): z-scores with the mean and spread of the top `over` (the
+    runtime's N), so the cascade's fusion reads the same scale on a benchmark pool as in search."""
+    values = np.atleast_2d(np.asarray(cosines, dtype=np.float64))
+    top = values[:, :over]
+    spread = top.std(axis=1, keepdims=True) if top.shape[1] else np.ones((len(values), 1))
+    result: NDArray[np.float64] = (values - top.mean(axis=1, keepdims=True)) / np.where(
+        spread > 0, spread, 1.0
+    )
     return result
 
 
@@ -79,12 +94,13 @@ def fused_scores(
 def rank(
     candidates: Sequence[Candidate], lexical_weight: float, include_tests: bool = False
 ) -> list[Candidate]:
-    """Definitions of the query's name first, then the rest, each by first-stage score; ties keep order."""
+    """Definitions of the query's name first, then the rest, each by first-stage score (which each
+    candidate then carries); ties keep order."""
     scores = fused_scores(candidates, lexical_weight, include_tests)
     order = sorted(
         range(len(candidates)), key=lambda index: (not candidates[index].defines, -scores[index], index)
     )
-    return [candidates[index] for index in order]
+    return [replace(candidates[index], score=float(scores[index])) for index in order]
 
 
 class FirstStage:
