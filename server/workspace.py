@@ -30,6 +30,7 @@ from pathspec import GitIgnoreSpec
 
 from .chunk.chunker import Chunk, chunk_at_line, chunk_source
 from .config import Settings
+from .errors import WorkspaceError
 from .index.indexer import Cancelled, Indexer, IndexReport, Progress
 from .index.store import SCHEMA_VERSION, UPGRADABLE_SCHEMAS, ChunkStore
 from .index.vector_index import VectorIndex
@@ -47,10 +48,6 @@ SHARED = (
     "Another CodeSieve process writes this workspace's index: this one searches the same index and "
     "takes over the writing when that process ends."
 )  # a fact about the session, not a problem: `shared` holds it, `warnings` does not
-
-
-class WorkspaceError(Exception):
-    """A request about a workspace that cannot be answered; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +108,11 @@ def resolve_model_dir(root: Path, config: Settings) -> Path:
         return config.model
     installed = index_folder_for(root, config) / WORKSPACE_MODEL
     return installed if (installed / "model-card.json").exists() else default_model_dir()
+
+
+# Find similar reads this many nearest chunks when test code goes after implementation, so that the
+# implementations below a run of near-identical tests still come up.
+SIMILAR_DEPTH = 50
 
 
 class Workspace:
@@ -350,14 +352,24 @@ class Workspace:
         return chunk_in_file(self.root, self.readable(path), line, text, self.config.max_file_size)
 
     def similar_to(
-        self, code: str, *, limit: int = 20, filters: Filters = Filters(), exclude: Chunk | None = None
+        self,
+        code: str,
+        *,
+        limit: int = 20,
+        filters: Filters = Filters(),
+        exclude: Chunk | None = None,
+        include_tests: bool = False,
     ) -> SearchResult:
-        """Chunks whose embedding is nearest to `code` (retriever only: the ranker reads queries)."""
+        """Chunks whose embedding is nearest to `code` (retriever only: the ranker reads queries); test
+        code after implementation unless `include_tests`."""
         if not code.strip():
             raise WorkspaceError("There is no code to compare with.")
         self._catch_up()
         vector = self.retriever.encode_code([code])[0]
-        result = self.cascade.by_vector(vector, depth=limit + 5, allowed=self.allowed_labels(filters))
+        depth = limit + 5 if include_tests else max(limit + 5, SIMILAR_DEPTH)
+        result = self.cascade.by_vector(
+            vector, depth=depth, allowed=self.allowed_labels(filters), include_tests=include_tests
+        )
         if exclude is not None:
             result.hits = [hit for hit in result.hits if not _same_chunk(hit, exclude)]
         result.hits = result.hits[:limit]
@@ -365,11 +377,17 @@ class Workspace:
         return result
 
     def similar_at(
-        self, path: str | Path, line: int, *, limit: int = 20, text: str | None = None
+        self,
+        path: str | Path,
+        line: int,
+        *,
+        limit: int = 20,
+        text: str | None = None,
+        include_tests: bool = False,
     ) -> SearchResult:
         """Code similar to the function around `path:line`; that function itself is left out."""
         chunk = self.chunk_at(path, line, text)
-        return self.similar_to(chunk.text, limit=limit, exclude=chunk)
+        return self.similar_to(chunk.text, limit=limit, exclude=chunk, include_tests=include_tests)
 
     # status ------------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

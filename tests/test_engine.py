@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from indexcheck import assert_consistent, open_workspace
 
+from codesieve.server.errors import WorkspaceError
 from codesieve.server.index.store import StoredChunk
 from codesieve.server.model.folder import ModelError, ModelFolder, write_card
 from codesieve.server.search.cascade import Hit, merge_ranked_lists, merge_reranked
-from codesieve.server.workspace import Filters, Workspace, WorkspaceError
+from codesieve.server.workspace import Filters, Workspace
 
 NEW_FUNCTION = '''
 
@@ -45,7 +46,7 @@ def test_index_then_exact_copy_ranks_first(sample_workspace: Path, tiny_model: P
         for chunk in workspace.store.chunks_of(path):
             hits = workspace.similar_to(chunk.text, limit=3).hits
             assert hits[0].chunk.content_hash == chunk.content_hash, chunk.name
-            assert hits[0].score == pytest.approx(1.0, abs=1e-3)
+            assert hits[0].cosine == pytest.approx(1.0, abs=1e-3)
     assert_consistent(workspace)
 
 
@@ -76,25 +77,36 @@ def test_cascade_reranks_top_k_then_keeps_retriever_order(
     assert plain.stats.note == "reranking turned off"
 
 
+def _retrieved(count: int, defines: int = -1) -> list[Hit]:
+    """First-stage hits scored 1.0, 0.9, ... (cosines 0.5, 0.4, ...); `defines` names a definition."""
+    chunks = [
+        StoredChunk(i, str(i), "a.py", "python", "function", f"f{i}", 1, 2, "x", "h") for i in range(count)
+    ]
+    return [
+        Hit(chunk, 1.0 - 0.1 * i, "retrieve", 0.5 - 0.1 * i, i == defines) for i, chunk in enumerate(chunks)
+    ]
+
+
 def test_merge_reranked_is_an_explicit_two_stage_merge() -> None:
-    chunks = [StoredChunk(i, str(i), "a.py", "python", "function", f"f{i}", 1, 2, "x", "h") for i in range(5)]
-    retrieved = [(chunk, 1.0 - 0.1 * i) for i, chunk in enumerate(chunks)]
-    hits = merge_reranked(retrieved, np.array([0.1, 0.9, 0.5], dtype=np.float32))
+    hits = merge_reranked(_retrieved(5), np.array([0.1, 0.9, 0.5], dtype=np.float32))
     assert [hit.chunk.label for hit in hits] == [1, 2, 0, 3, 4]
     assert [hit.stage for hit in hits] == ["rerank"] * 3 + ["retrieve"] * 2
-    assert hits[3].score == pytest.approx(0.7)
+    assert hits[3].score == pytest.approx(0.7) and hits[3].cosine == pytest.approx(0.2)
 
 
-def test_merge_reranked_fuses_the_ranker_score_with_the_cosine() -> None:
-    chunks = [StoredChunk(i, str(i), "a.py", "python", "function", f"f{i}", 1, 2, "x", "h") for i in range(4)]
-    retrieved = [(chunk, 1.0 - 0.1 * i) for i, chunk in enumerate(chunks)]
+def test_merge_reranked_fuses_the_ranker_score_with_the_first_stage_score() -> None:
     scores = np.array([0.1, 0.9, 0.5], dtype=np.float32)
-    fused = merge_reranked(retrieved, scores, fusion_weight=1.0)  # 1.1, 1.8, 1.3
+    fused = merge_reranked(_retrieved(4), scores, fusion_weight=1.0)  # 1.1, 1.8, 1.3
     assert [hit.chunk.label for hit in fused] == [1, 2, 0, 3]
     assert [hit.score for hit in fused[:3]] == pytest.approx([1.8, 1.3, 1.1])
-    assert [hit.cosine for hit in fused[:3]] == pytest.approx([0.9, 0.8, 1.0])
-    heavy = merge_reranked(retrieved, scores, fusion_weight=10.0)  # 10.1, 9.9, 8.5: the retriever's order
+    assert [hit.cosine for hit in fused[:3]] == pytest.approx([0.4, 0.3, 0.5])
+    heavy = merge_reranked(_retrieved(4), scores, fusion_weight=10.0)  # 10.1, 9.9, 8.5: first-stage order
     assert [hit.chunk.label for hit in heavy] == [0, 1, 2, 3] and heavy[0].stage == "rerank"
+
+
+def test_a_definition_named_by_the_query_stays_first_when_reranked() -> None:
+    hits = merge_reranked(_retrieved(4, defines=0), np.array([-0.9, 0.9, 0.5], dtype=np.float32))
+    assert [hit.chunk.label for hit in hits] == [0, 1, 2, 3]
 
 
 def test_the_model_cards_fusion_weight_orders_the_reranked_hits(
@@ -411,3 +423,38 @@ def test_an_open_document_over_four_times_max_file_size_gets_a_clear_error_at_on
         workspace.similar_at(sample_workspace / "sample.py", 2, text=function)
     assert time.perf_counter() - started < 1.0  # it is refused before anything is parsed
     assert workspace.similar_at(sample_workspace / "sample.py", 2, text=function[:300_000]).hits
+
+
+def test_find_similar_ranks_a_test_copy_after_implementation_unless_tests_are_included(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    source = (sample_workspace / "sample.py").read_text(encoding="utf-8")
+    (sample_workspace / "tests").mkdir()
+    (sample_workspace / "tests" / "test_sample.py").write_text(source, encoding="utf-8")
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    chunk = workspace.store.chunks_of("sample.py")[0]
+    default = workspace.similar_to(chunk.text, limit=10).hits
+    included = workspace.similar_to(chunk.text, limit=10, include_tests=True).hits
+    assert default[0].chunk.path == "sample.py"  # the copy under tests/ scores the same cosine
+    position = {(hit.chunk.path, hit.chunk.name): rank for rank, hit in enumerate(default)}
+    for (path, name), rank in position.items():  # each test copy below its original
+        if path.startswith("tests/") and ("sample.py", name) in position:
+            assert rank > position[("sample.py", name)], name
+    assert {hit.chunk.path for hit in included[:2]} == {"sample.py", "tests/test_sample.py"}
+    for hits in (default, included):
+        assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+
+
+def test_every_search_hit_scores_no_higher_than_the_one_above_it_in_its_stage(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    for rerank in (False, True):
+        hits = workspace.search("read a json file into a config", limit=20, rerank=rerank).hits
+        stages = [hit.stage for hit in hits]
+        assert stages == sorted(stages, key=lambda stage: stage != "rerank")  # reranked hits first
+        for stage in ("rerank", "retrieve"):
+            scores = [hit.score for hit in hits if hit.stage == stage]
+            assert scores == sorted(scores, reverse=True)

@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"server": "codesieve.server", "trainer": "codesieve.trainer", "export": "codesieve.export"}
 
 # server/'s parts in the order data flows through them; a part may import the parts of lower rank.
-# config and languages are the foundations: every part may use them, they use no other part.
+# config, errors and languages are the foundations: every part may use them, they use no other part.
 PIPELINE_RANK = {
     "config": 0,
+    "errors": 0,
     "languages": 0,
     "scan": 1,
     "chunk": 2,
@@ -27,7 +28,9 @@ PIPELINE_RANK = {
     "search": 5,
     "workspace": 6,
     "lsp": 7,
-    "cli": 8,
+    "mcp_folders": 7,
+    "mcp_server": 8,
+    "cli": 9,
 }
 
 

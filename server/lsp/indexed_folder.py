@@ -19,10 +19,11 @@ from typing import Any, TypeVar
 
 from ..chunk.chunker import Chunk
 from ..config import Settings
+from ..errors import WorkspaceError
 from ..index.indexer import IndexReport
 from ..model.folder import ModelError
 from ..scan.safe_read import SourceError
-from ..workspace import Workspace, WorkspaceError, chunk_in_file, folder_status
+from ..workspace import Workspace, chunk_in_file, folder_status
 
 DEBOUNCE_SECONDS = 0.3
 

@@ -151,10 +151,14 @@ def parse_find(params: Any) -> FindRequest:
     rerank = params.get("rerank", True)
     if not isinstance(rerank, bool):
         raise invalid_params(f"rerank must be true or false, got {shown(rerank)}")
+    return FindRequest(query, _limit(params), rerank, filters_of(params), _include_tests(params))
+
+
+def _include_tests(params: Mapping[str, Any]) -> bool:
     include_tests = params.get("includeTests", False)
     if not isinstance(include_tests, bool):
         raise invalid_params(f"includeTests must be true or false, got {shown(include_tests)}")
-    return FindRequest(query, _limit(params), rerank, filters_of(params), include_tests)
+    return include_tests
 
 
 @dataclass(frozen=True)
@@ -164,12 +168,13 @@ class SimilarRequest:
     code: str | None = None  # either code ...
     uri: str | None = None  # ... or a document position
     line: int = 0  # 0-based, as LSP positions are
+    include_tests: bool = False
 
 
 def parse_find_similar(params: Any) -> SimilarRequest:
     """Validate `codeSearch/findSimilar` params: {textDocument, position} or {code, language?}."""
     params = _mapping(params, FIND_SIMILAR)
-    limit, filters = _limit(params), filters_of(params)
+    limit, filters, include_tests = _limit(params), filters_of(params), _include_tests(params)
     if "code" in params:
         needed = "codeSearch/findSimilar: `code` must be a non-empty string."
         code = _text(params, "code", MAX_CODE_CHARS, needed)
@@ -178,13 +183,15 @@ def parse_find_similar(params: Any) -> SimilarRequest:
             if not isinstance(language, str) or len(language) > MAX_PATTERN_CHARS:
                 raise invalid_params(f"language must be a language id, got {shown(language)}")
             filters = Filters((*filters.languages, language), filters.include, filters.exclude)
-        return SimilarRequest(limit, filters, code=code)
+        return SimilarRequest(limit, filters, code=code, include_tests=include_tests)
     document, position = params.get("textDocument"), params.get("position")
     if not isinstance(document, Mapping) or not isinstance(document.get("uri"), str):
         raise invalid_params(
             "codeSearch/findSimilar needs either `code` or `textDocument: {uri}` and `position`."
         )
-    return SimilarRequest(limit, filters, uri=document["uri"], line=line_of(position))
+    return SimilarRequest(
+        limit, filters, uri=document["uri"], line=line_of(position), include_tests=include_tests
+    )
 
 
 def line_of(position: Any) -> int:

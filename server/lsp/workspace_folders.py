@@ -27,9 +27,10 @@ from pygls.lsp.server import LanguageServer
 
 from ..chunk.chunker import Chunk
 from ..config import Settings, from_mapping
+from ..errors import WorkspaceError
 from ..index.indexer import IndexReport
 from ..search.cascade import Hit, SearchResult, SearchStats, merge_ranked_lists
-from ..workspace import SHARED, WorkspaceError, combined_state, combined_status, index_root
+from ..workspace import SHARED, combined_state, combined_status, index_root
 from .indexed_folder import IndexedFolder, apply_changes, chunk_around, describe, real_path
 from .protocol import (
     INDEX_STATUS,
@@ -394,7 +395,13 @@ class WorkspaceFolders:
             if workspace is None:
                 continue
             exclude: Chunk | None = own if folder is home else None
-            similar = partial(workspace.similar_to, code, limit=request.limit, filters=request.filters)
+            similar = partial(
+                workspace.similar_to,
+                code,
+                limit=request.limit,
+                filters=request.filters,
+                include_tests=request.include_tests,
+            )
             results.append((folder, await self._in_searcher(similar, exclude=exclude)))
         return self._answer(results, request.limit)
 
