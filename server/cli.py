@@ -7,6 +7,7 @@
     codesieve similar ~/src/myrepo/pkg/io.py:120
     codesieve status ~/src/myrepo
     codesieve serve                      # the language server, over stdio
+    codesieve mcp ~/src/myrepo           # the tools for coding agents (MCP), over stdio
 
 Indexes live in the user cache directory (see `codesieve status`); a search on a folder with no
 index indexes it first, and every search first picks up files changed since the last one.
@@ -20,19 +21,20 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
-from .chunk.chunker import preview
 from .config import Settings, read_setting, setting_name
-from .index.indexer import IndexReport
-from .lsp.server import serve
-from .lsp.tcp import TcpError
+from .errors import WorkspaceError
 from .model.folder import ModelError
 from .scan.safe_read import SourceError
-from .search.cascade import Hit, SearchResult
-from .workspace import SHARED, Filters, Workspace, WorkspaceError, index_folder_for
+
+if TYPE_CHECKING:
+    from .index.indexer import IndexReport
+    from .search.cascade import Hit, SearchResult
+    from .workspace import Workspace
+
+# Each command imports what it needs when it runs: `--help` and a search load no language server
+# (lsprotocol alone takes 0.3 s), and a search parses no grammar unless a file changed.
 
 
 def _config(args: argparse.Namespace) -> Settings:
@@ -69,6 +71,8 @@ def _warnings_to_stderr() -> None:
 
 
 def _open(root: Path, args: argparse.Namespace) -> Workspace:
+    from .workspace import SHARED, Workspace
+
     workspace = Workspace(root, _config(args))
     for warning in ([SHARED] if workspace.shared else []) + workspace.warnings:
         print(f"codesieve: {warning}", file=sys.stderr)
@@ -77,6 +81,8 @@ def _open(root: Path, args: argparse.Namespace) -> Workspace:
 
 def _sync(workspace: Workspace, quiet: bool) -> IndexReport:
     """Index with a progress bar on stderr (hidden when quiet or nothing to do)."""
+    from tqdm import tqdm
+
     bar = tqdm(total=0, unit="file", desc="indexing", disable=quiet or None, file=sys.stderr, leave=False)
 
     def progress(report: IndexReport) -> None:
@@ -93,9 +99,11 @@ def _sync(workspace: Workspace, quiet: bool) -> IndexReport:
 
 def _summary(report: IndexReport) -> str:
     skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped.items()))
+    unchanged = report.chunks_total - report.chunks_embedded - report.chunks_reused
     return (
         f"{report.files_total} files ({report.files_changed} new or changed, {report.files_deleted} deleted), "
-        f"{report.chunks_total} chunks ({report.chunks_embedded} embedded, {report.chunks_reused} reused), "
+        f"{report.chunks_total} chunks ({report.chunks_embedded} embedded, {report.chunks_reused} reused"
+        f"{f', {unchanged} unchanged' if unchanged > 0 else ''}), "
         f"skipped: {skipped or 'none'}; {report.seconds:.1f} s"
     )
 
@@ -109,6 +117,8 @@ def _display_path(workspace: Workspace, relpath: str) -> str:
 
 
 def _hit_json(workspace: Workspace, hit: Hit) -> dict[str, Any]:
+    from .chunk.chunker import preview
+
     chunk = hit.chunk
     return {
         "path": _display_path(workspace, chunk.path),
@@ -124,6 +134,8 @@ def _hit_json(workspace: Workspace, hit: Hit) -> dict[str, Any]:
 
 
 def _print_result(workspace: Workspace, result: SearchResult, as_json: bool, extra: dict[str, Any]) -> None:
+    from .chunk.chunker import preview
+
     if as_json:
         summary = {**result.stats.to_json(), **extra}
         print(
@@ -142,6 +154,12 @@ def _print_result(workspace: Workspace, result: SearchResult, as_json: bool, ext
         timing += f", reranked {stats.reranked} in {stats.rerank_ms:.0f} ms"
     note = f" ({stats.note})" if stats.note else ""
     print(f"{len(result.hits)} hits; {timing}{note}", file=sys.stderr)
+    if stats.query_cut:
+        print(
+            f"codesieve: the query is longer than the model reads: only its first {stats.query_cut} "
+            "tokens (about as many words) were embedded",
+            file=sys.stderr,
+        )
 
 
 def _prepare(workspace: Workspace, args: argparse.Namespace) -> dict[str, Any]:
@@ -164,6 +182,8 @@ def command_index(args: argparse.Namespace) -> int:
 
 
 def command_search(args: argparse.Namespace) -> int:
+    from .workspace import Filters
+
     workspace = _open(args.folder, args)
     extra = _prepare(workspace, args)
     filters = Filters(languages=tuple(args.lang or ()), include=tuple(args.path or ()))
@@ -183,6 +203,8 @@ def _split_location(location: str) -> tuple[Path, int]:
 
 def _indexed_root_of(file: Path, config: Settings) -> Path:
     """The nearest folder above `file` that CodeSieve has indexed; never a folder indexed unasked."""
+    from .workspace import index_folder_for
+
     for folder in file.parents:
         if (index_folder_for(folder, config) / "index.db").is_file():
             return folder
@@ -202,20 +224,49 @@ def command_similar(args: argparse.Namespace) -> int:
         raise WorkspaceError(f"{file} is not inside the workspace {root}")
     workspace = _open(root, args)
     extra = _prepare(workspace, args)
-    result = workspace.similar_at(file, line, limit=args.limit)
+    result = workspace.similar_at(file, line, limit=args.limit, include_tests=args.tests)
     _print_result(workspace, result, args.json, extra)
     return 0
 
 
+def _unindexed_status(root: Path, config: Settings) -> dict[str, Any] | None:
+    """The status of a folder with no index yet, read without creating anything; None once it has one."""
+    from .model.folder import ModelFolder
+    from .workspace import index_folder_for, resolve_model_dir
+
+    if not root.is_dir():
+        raise WorkspaceError(f"{root} is not a folder")
+    folder = index_folder_for(root.resolve(), config)
+    if (folder / "index.db").is_file():
+        return None
+    model = ModelFolder.load(resolve_model_dir(root.resolve(), config))
+    return {
+        "root": str(root.resolve()),
+        "model": model.card.name,
+        "indexPath": str(folder),
+        "indexed": False,
+        "ranker": model.ranker_path is not None,
+        "files": 0,
+        "chunks": 0,
+        "modelPath": str(model.path),
+        "indexBytes": 0,
+    }
+
+
 def command_status(args: argparse.Namespace) -> int:
-    workspace = _open(args.folder, args)
-    status = workspace.status(check_staleness=True)
+    status = _unindexed_status(args.folder, _config(args))
+    if status is None:
+        workspace = _open(args.folder, args)
+        status = {**workspace.status(check_staleness=True), "indexed": True}
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
     ranker = "with ranker" if status["ranker"] else "retriever only"
     print(f"workspace: {status['root']}")
     print(f"model:     {status['model']} ({ranker}) at {status['modelPath']}")
+    if not status["indexed"]:
+        print(f"index:     none yet; `codesieve index {args.folder}` builds it in {status['indexPath']}")
+        return 0
     print(
         f"index:     {status['indexPath']}: {status['files']} files, {status['chunks']} chunks, "
         f"{status['indexBytes'] / 1e6:.1f} MB"
@@ -231,11 +282,20 @@ def command_status(args: argparse.Namespace) -> int:
 
 
 def command_serve(args: argparse.Namespace) -> int:
+    from .lsp.server import serve
+    from .lsp.tcp import TcpError
+
     try:
         return serve(tcp=args.tcp, config=_config(args), token_file=args.token_file)
     except TcpError as error:
         print(f"codesieve: {error}", file=sys.stderr)
         return 2
+
+
+def command_mcp(args: argparse.Namespace) -> int:
+    from .mcp_server import serve_mcp  # the MCP SDK loads for this command only
+
+    return serve_mcp(args.folders, _config(args), verbose=args.verbose)
 
 
 def _add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -263,13 +323,37 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+MAX_LIMIT = 1000  # hits a command prints at most
+
+
+def _hit_count(text: str) -> int:
+    """--limit's value: a whole number of hits from 1 to MAX_LIMIT."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of hits, got {text!r}") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must lie between 1 and {MAX_LIMIT}, got {value}")
+    return value
+
+
 def _add_result_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print {hits: [...], stats: {...}} as JSON")
-    parser.add_argument("--limit", type=int, default=20, help="number of hits (default 20)")
+    parser.add_argument(
+        "--limit", type=_hit_count, default=20, help=f"number of hits, 1 to {MAX_LIMIT} (default 20)"
+    )
     parser.add_argument(
         "--no-update",
         action="store_true",
         help="search the index as it is, without first picking up changed files",
+    )
+
+
+def _add_tests_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tests",
+        action="store_true",
+        help="rank test code like any other (by default it comes after implementation of similar relevance)",
     )
 
 
@@ -308,11 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="only paths matching this gitignore-style glob, e.g. 'src/**' (repeatable)",
     )
-    search.add_argument(
-        "--tests",
-        action="store_true",
-        help="rank test code like any other (by default it comes after implementation of similar relevance)",
-    )
+    _add_tests_option(search)
     search.add_argument("--retrieve-depth", type=int, help="candidates from the retriever (default 100)")
     search.add_argument("--rerank-depth", type=int, help="candidates the ranker reorders (default 10)")
     _add_settings_options(search)
@@ -327,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the nearest folder above FILE that CodeSieve has indexed)",
     )
     _add_result_options(similar)
+    _add_tests_option(similar)
     _add_settings_options(similar)
     similar.set_defaults(run=command_similar)
 
@@ -355,6 +436,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_settings_options(serve)
     serve.set_defaults(run=command_serve)
+
+    mcp = commands.add_parser("mcp", help="serve search to coding agents over MCP (stdio)")
+    mcp.add_argument(
+        "folders",
+        type=Path,
+        nargs="*",
+        metavar="FOLDER",
+        help="folders to search (default: the client's MCP roots, else the working directory)",
+    )
+    mcp.add_argument("--verbose", action="store_true", help="log what the server does on stderr")
+    _add_settings_options(mcp)
+    mcp.set_defaults(run=command_mcp)
     return parser
 
 

@@ -240,6 +240,11 @@ def language_for_path(path: str) -> str | None:
     return _EXTENSIONS.get(PurePosixPath(name).suffix.lower())
 
 
+def known_languages() -> list[str]:
+    """The language names files are indexed under (what a search's language filter accepts), sorted."""
+    return sorted({*_EXTENSIONS.values(), *_FILE_NAMES.values()})
+
+
 def spec_for(language: str) -> LanguageSpec | None:
     """Return the node-type tables of a language, or None where it has no grammar."""
     return _SPECS.get(language)
