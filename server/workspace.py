@@ -453,6 +453,11 @@ def chunk_in_file(root: Path, relpath: str, line: int, text: str | None, max_fil
             raise WorkspaceError(f"Cannot read {relpath}: {error}") from error
         except OSError as error:
             raise WorkspaceError(f"Cannot read {relpath}: {error.strerror}") from error
+    lines = len(text.splitlines()) or 1
+    if line > lines:
+        raise WorkspaceError(
+            f"{relpath} has {lines} line{'s' if lines != 1 else ''}: line {line} is past its end."
+        )
     chunk = chunk_at_line(chunk_source(relpath, text, language_for_path(relpath)), line)
     if chunk is None:
         raise WorkspaceError(f"{relpath}:{line} is not inside a function, method or class.")

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,60 @@ def test_preview_of_a_function_with_a_multi_line_decorator_is_its_def_line(
     assert result.returncode == 0, result.stderr
     hit = next(hit for hit in json.loads(result.stdout)["hits"] if hit["name"] == "test_adds")
     assert hit["start_line"] == 4 and hit["preview"] == "def test_adds(left, right):"
+
+
+def test_status_of_a_folder_never_indexed_creates_nothing(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    before = sorted(index_dir.rglob("*"))
+    status = codesieve("status", str(sample_workspace), "--model", str(tiny_model))
+    assert status.returncode == 0, status.stderr
+    assert "none yet" in status.stdout and "codesieve index" in status.stdout
+    as_json = json.loads(
+        codesieve("status", str(sample_workspace), "--json", "--model", str(tiny_model)).stdout
+    )
+    assert as_json["indexed"] is False and as_json["chunks"] == 0
+    assert sorted(index_dir.rglob("*")) == before
+
+
+@pytest.mark.parametrize("limit", ["-3", "0", "1001", "ten"])
+def test_a_limit_that_is_not_a_count_of_hits_is_refused(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path, limit: str
+) -> None:
+    result = codesieve("search", "x", str(sample_workspace), "--limit", limit, "--model", str(tiny_model))
+    assert result.returncode == 2 and "--limit" in result.stderr and result.stdout == ""
+
+
+def test_a_long_query_is_answered_quickly_and_says_it_was_cut(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    model = ["--model", str(tiny_model), "-q"]
+    assert codesieve("index", str(sample_workspace), *model).returncode == 0
+    for query in ("x" * 10_000, "read the config file " * 500, "a.b " * 2_500):
+        started = time.perf_counter()
+        result = codesieve("search", query, str(sample_workspace), "--json", "--no-update", *model)
+        assert result.returncode == 0, result.stderr
+        assert time.perf_counter() - started < 10
+        stats = json.loads(result.stdout)["stats"]
+        words = len(query.split())
+        assert ("queryCut" in stats) == (words > 100), (query[:20], stats)  # one [UNK] for 10,000 x
+    plain = codesieve("search", "read the config file " * 500, str(sample_workspace), "--no-update", *model)
+    assert "only its first" in plain.stderr
+
+
+def test_similar_past_the_last_line_says_how_many_lines_the_file_has(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    lines = len((sample_workspace / "sample.py").read_text(encoding="utf-8").splitlines())
+    result = codesieve(
+        "similar",
+        f"{sample_workspace / 'sample.py'}:99999",
+        "--root",
+        str(sample_workspace),
+        "--model",
+        str(tiny_model),
+        "-q",
+    )
+    assert (
+        result.returncode == 2 and f"sample.py has {lines} lines: line 99999 is past its end" in result.stderr
+    )

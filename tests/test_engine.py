@@ -41,7 +41,7 @@ def test_index_then_exact_copy_ranks_first(sample_workspace: Path, tiny_model: P
     report = workspace.sync()
     assert report.files_total == 10 and report.files_changed == 10
     assert report.chunks_total == workspace.store.chunk_count() > 30
-    assert report.chunks_embedded + report.chunks_reused >= report.chunks_total
+    assert report.chunks_embedded + report.chunks_reused == report.chunks_total  # copies count as reused
     for path in ("sample.py", "sample.go", "Sample.java"):
         for chunk in workspace.store.chunks_of(path):
             hits = workspace.similar_to(chunk.text, limit=3).hits
@@ -458,3 +458,16 @@ def test_every_search_hit_scores_no_higher_than_the_one_above_it_in_its_stage(
         for stage in ("rerank", "retrieve"):
             scores = [hit.score for hit in hits if hit.stage == stage]
             assert scores == sorted(scores, reverse=True)
+
+
+def test_the_index_report_accounts_for_every_chunk(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    source = (sample_workspace / "sample.py").read_text(encoding="utf-8")
+    (sample_workspace / "copy.py").write_text(source, encoding="utf-8")  # every chunk twice in one batch
+    workspace = open_workspace(sample_workspace, tiny_model)
+    first = workspace.sync()
+    assert first.chunks_embedded + first.chunks_reused == first.chunks_total and first.chunks_reused > 0
+    (sample_workspace / "copy.py").write_text(source + "\ndef added():\n    return 1\n", encoding="utf-8")
+    second = workspace.sync()
+    assert second.chunks_embedded == 1 and second.chunks_embedded + second.chunks_reused < second.chunks_total

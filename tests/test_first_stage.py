@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -220,3 +221,21 @@ def test_a_dense_first_stage_scores_cosines_by_the_spread_of_the_top_n() -> None
     cosines = np.array([[0.9, 0.7, 0.5, 0.1]])
     assert dense_first_stage(cosines, over=3)[0] == pytest.approx([1.2247, 0.0, -1.2247, -3.6742], abs=1e-3)
     assert dense_first_stage(np.array([[0.5, 0.5]]))[0].tolist() == [0.0, 0.0]  # no spread: no scale
+
+
+def test_query_words_take_linear_time_on_one_long_run_of_letters() -> None:
+    started = time.perf_counter()
+    words = query_words("x" * 100_000)  # a regex retried from every position took minutes
+    assert words == ["x" * 100_000] and time.perf_counter() - started < 2
+    assert query_words("HTTPAdapter.send a.b.c") == [
+        "http",
+        "adapter",
+        "send",
+        "a",
+        "b",
+        "c",
+        "httpadapter",
+        "httpadapter.send",
+        "a.b.c",
+    ]
+    assert len(query_words(" ".join(f"w{i}" for i in range(1000)))) == 256

@@ -249,4 +249,5 @@ class Indexer:
             for row, positions in enumerate(missing.values()):
                 output[positions] = embedded[row]
             report.chunks_embedded += len(missing)
+            report.chunks_reused += sum(len(positions) - 1 for positions in missing.values())  # copies
         return output

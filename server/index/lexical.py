@@ -32,7 +32,9 @@ _ALNUM_RUN = re.compile(r"[^\W_]+")
 _LOWER = r"[^\W\d_A-Z]"
 _WORD = re.compile(rf"[A-Z]+(?=[A-Z]{_LOWER})|[A-Z]?{_LOWER}+|[A-Z]+|\d+")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+# Starts only where an identifier starts: tried inside a long run it would rescan the run from every
+# position (10,000 characters took a second).
+_DOTTED = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 DEFINITION_MARK = "="  # starts a definition token; a word character of the table's tokenizer
 
@@ -83,8 +85,12 @@ def symbol_of(query: str) -> str | None:
     return DEFINITION_MARK + stripped.lower() if _NAME.fullmatch(stripped) else None
 
 
+MAX_QUERY_WORDS = 256  # a pasted page of text becomes a lexical query of its first 256 distinct words
+
+
 def query_words(query: str) -> list[str]:
-    """The distinct words of a query, in order: split words, whole identifiers, dotted names."""
+    """The distinct words of a query, in order: split words, whole identifiers, dotted names (at most
+    MAX_QUERY_WORDS)."""
     words = [*split_identifiers(query), *whole_identifiers(query)]
     words += [dotted.lower() for dotted in _DOTTED.findall(query)]
-    return list(dict.fromkeys(words))
+    return list(dict.fromkeys(words))[:MAX_QUERY_WORDS]

@@ -154,6 +154,11 @@ class DualEncoder:
         """Embeddings of code chunks, truncated to the card's `max_code_tokens`."""
         return self._encode(texts, self.card.max_code_tokens, batch_tokens)
 
+    def query_is_cut(self, query: str) -> bool:
+        """Whether the query holds more tokens than the model reads (`max_query_tokens`)."""
+        limit = self.card.max_query_tokens
+        return len(self.tokens.ids([query], limit + 1)[0]) > limit
+
     def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embeddings of natural-language queries, truncated to `max_query_tokens`."""
         return self._encode(texts, self.card.max_query_tokens, DEFAULT_BATCH_TOKENS)

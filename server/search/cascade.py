@@ -43,6 +43,7 @@ class SearchStats:
     retrieve_ms: float = 0.0
     rerank_ms: float = 0.0
     note: str = ""  # why reranking did not happen, when it did not
+    query_cut: int = 0  # the tokens of the query the model read, when it had more
 
     @classmethod
     def combined(cls, stats: Sequence[SearchStats]) -> SearchStats:
@@ -53,6 +54,7 @@ class SearchStats:
             retrieve_ms=sum(stat.retrieve_ms for stat in stats),
             rerank_ms=sum(stat.rerank_ms for stat in stats),
             note="; ".join(sorted({stat.note for stat in stats if stat.note})),
+            query_cut=max((stat.query_cut for stat in stats), default=0),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -64,6 +66,8 @@ class SearchStats:
         }
         if self.note:
             data["note"] = self.note
+        if self.query_cut:
+            data["queryCut"] = self.query_cut
         return data
 
 
@@ -149,6 +153,8 @@ class Cascade:
             for candidate in candidates
         ]
         result = SearchResult(hits=hits, stats=SearchStats(retrieved=len(hits)))
+        if self.retriever.query_is_cut(query):
+            result.stats.query_cut = self.retriever.card.max_query_tokens
         result.stats.retrieve_ms = (time.perf_counter() - started) * 1000
         if not rerank:
             result.stats.note = "reranking turned off"
