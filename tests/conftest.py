@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+USER_CACHE = pytest.StashKey[tuple[Path, dict[str, int]]]()
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = DATA / "chunking"
@@ -113,8 +117,35 @@ def sample_workspace(tmp_path: Path) -> Path:
     return root
 
 
+def _user_cache() -> Path:
+    """The user's own CodeSieve cache (indexes, embeddings, the TCP token), as the product finds it."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("codesieve"))
+
+
+def _listing(folder: Path) -> dict[str, int]:
+    """Every path under `folder` with its modification time (nothing when it does not exist)."""
+    return {str(path): path.lstat().st_mtime_ns for path in folder.rglob("*")} if folder.exists() else {}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # No test may touch the user's folders: the user's cache is recorded here and checked at the end
+    # (pytest_sessionfinish), and every process of the run, the tests' own subprocesses included, gets
+    # a cache folder of the run's instead, so a test without the index_dir fixture cannot reach it.
+    config.stash[USER_CACHE] = (_user_cache(), _listing(_user_cache()))
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="codesieve-test-cache-")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    folder, before = session.config.stash[USER_CACHE]
+    after = _listing(folder)
+    touched = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    if touched:
+        print(f"\nthe tests changed the user's cache {folder}: {', '.join(touched[:5])}", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    shutil.rmtree(os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
 def build_tiny_base_model(folder: Path, seed: int = 0, dropout: float = 0.1) -> Path:

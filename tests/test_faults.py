@@ -172,12 +172,12 @@ def test_a_snapshot_that_cannot_be_written_leaves_no_temporary_file(
     def disk_full(path: Path) -> str:
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(vector_index, "sha256_file", disk_full)
-    workspace = open_workspace(sample_workspace, tiny_model)
-    report = workspace.sync()  # the graph is a cache: indexing finishes without a snapshot
-    assert report.chunks_total > 30 and names(workspace, "load the config file")
-    assert not list(workspace.folder.glob("*vectors*"))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # undoes this patch only, not the index_dir fixture's
+        patched.setattr(vector_index, "sha256_file", disk_full)
+        workspace = open_workspace(sample_workspace, tiny_model)
+        report = workspace.sync()  # the graph is a cache: indexing finishes without a snapshot
+        assert report.chunks_total > 30 and names(workspace, "load the config file")
+        assert not list(workspace.folder.glob("*vectors*"))
     workspace.close()
     reopened = open_workspace(sample_workspace, tiny_model)
     assert reopened.loaded_how == "rebuilt from the stored vectors"

@@ -123,9 +123,9 @@ def test_a_rewrite_that_keeps_size_and_mtime_after_a_read_is_seen(
         os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns))
         return text
 
-    monkeypatch.setattr(indexer, "read_source", read_then_rewrite)
-    workspace.sync()
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # undoes this patch only, not the index_dir fixture's
+        patched.setattr(indexer, "read_source", read_then_rewrite)
+        workspace.sync()
     assert path.stat().st_size == len("def first():\n    return 1\n")
     workspace.sync()
     try:

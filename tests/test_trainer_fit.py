@@ -22,7 +22,7 @@ from conftest import build_tiny_model
 
 from codesieve.server.config import Settings
 from codesieve.server.model.folder import ModelFolder
-from codesieve.server.workspace import WORKSPACE_MODEL, Workspace, index_folder_for
+from codesieve.server.workspace import WORKSPACE_MODEL, Workspace, index_folder_for, resolve_model_dir
 from codesieve.trainer.cli import main
 
 NOUNS = ["planet", "ticket", "garden", "rocket", "violin", "harbor", "lantern", "meadow", "canyon", "glacier"]
@@ -295,3 +295,15 @@ def test_a_single_module_repository_holds_out_functions(tmp_path: Path) -> None:
     train, held_out = held_out_split(pairs, FitConfig())
     assert len(held_out) == 18 and len(train) == 42  # 30% of 60, since one file cannot be split by file
     assert not {pair.id for pair in train} & {pair.id for pair in held_out}
+
+
+def test_fit_finds_the_index_folder_the_server_finds_with_its_setting(
+    start_model: Path, index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repository(tmp_path / "small", nouns=NOUNS[:3])
+    setting = tmp_path / "elsewhere"  # codesieve.indexDir; $CODESIEVE_INDEX_DIR says index_dir
+    flags = ["--model", str(start_model), "--general-check", str(identity_pairs(tmp_path / "c.jsonl"))]
+    assert _fit(repo, *flags, *NO_REPLAY, "--force", "--index-dir", str(setting)) == 0
+    server = resolve_model_dir(repo, Settings(index_dir=setting))  # what the server then loads
+    assert server == index_folder_for(repo, Settings(index_dir=setting)) / WORKSPACE_MODEL
+    assert (server / "model-card.json").exists() and not index_dir.exists()

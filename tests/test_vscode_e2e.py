@@ -152,11 +152,13 @@ def _start_code_server(
     (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
     env = {
         **os.environ,
-        "CODESIEVE_INDEX_DIR": str(tmp_path / "indexes"),
         "PATH": f"{Path(node).parent}{os.pathsep}{_no_codesieve_path()}",
         "TOKENIZERS_PARALLELISM": "false",
     }
     env.pop("VIRTUAL_ENV", None)
+    env.pop(
+        "CODESIEVE_INDEX_DIR", None
+    )  # the setting alone says where indexes live: retraining must follow it
     base = [
         node,
         entry,
@@ -272,6 +274,10 @@ def test_vscode_extension_end_to_end(
     for shot in ("vscode-status-bar.png", "vscode-find-code.png", "vscode-find-similar.png"):
         assert (ARTIFACTS / shot).stat().st_size > 1000, f"missing screenshot {shot}"
     assert result["ok"], result
+    # Retrain ran with only codesieve.indexDir saying where indexes live: fit mined into that index folder
+    assert list((tmp_path / "indexes").glob("*/training/train.jsonl")), (
+        "trainer fit did not follow the setting"
+    )
 
 
 VENV_PYTHON = """#!/bin/sh

@@ -97,6 +97,9 @@ class FitConfig:
     work: str = option(
         "", 'folder for pairs, checkpoints and exports; "" = <the repository\'s index folder>/training'
     )
+    index_dir: str = option(
+        "", 'where indexes live, as the server\'s setting; "" = $CODESIEVE_INDEX_DIR, else the user cache'
+    )
     model: str = option(
         "", 'model folder to start from and compare with; "" = the repository\'s model, else the shipped one'
     )
@@ -476,8 +479,8 @@ def fit(config: FitConfig, resume: bool = False) -> FitResult:
         raise FitError(f"{config.root} is not a folder: give the repository to learn from")
     if config.ranker not in ("off", "on"):
         raise FitError(f"--ranker {config.ranker!r}: choose off or on")
-    engine = Settings()
-    index_folder = index_folder_for(root, engine)
+    engine = Settings(index_dir=Path(config.index_dir).expanduser() if config.index_dir else None)
+    index_folder = index_folder_for(root, engine)  # found exactly as the server finds it
     work = Path(config.work) if config.work else index_folder / "training"
     current = Path(config.model) if config.model else resolve_model_dir(root, engine)
     destination = Path(config.out) if config.out else index_folder / WORKSPACE_MODEL

@@ -8,6 +8,7 @@ import * as path from "path";
 import * as vscode from "vscode";
 import { ClientController } from "./client";
 import { LaunchError, resolvePython } from "./python";
+import { serverSettings } from "./settings";
 
 /** What `trainer fit --report` writes (trainer/cli.py). */
 interface FitReport {
@@ -42,7 +43,10 @@ async function fit(clients: ClientController, folder: vscode.WorkspaceFolder, fl
     return;
   }
   const reportPath = path.join(os.tmpdir(), `codesieve-fit-${process.pid}-${Date.now()}.json`);
-  const args = ["-m", "codesieve.trainer.cli", "fit", folder.uri.fsPath, "--report", reportPath, ...flags];
+  // the index folder exactly as the server finds it: the setting, else the environment the server inherits
+  const indexDir = serverSettings(folder.uri).indexDir;
+  const where = typeof indexDir === "string" ? ["--index-dir", indexDir] : [];
+  const args = ["-m", "codesieve.trainer.cli", "fit", folder.uri.fsPath, "--report", reportPath, ...where, ...flags];
   const exitCode = await runTask(clients, folder, `Retrain on ${folder.name}`, python, args);
   const report = readReport(reportPath);
   if (!report) {
