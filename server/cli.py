@@ -154,6 +154,11 @@ def _print_result(workspace: Workspace, result: SearchResult, as_json: bool, ext
         timing += f", reranked {stats.reranked} in {stats.rerank_ms:.0f} ms"
     note = f" ({stats.note})" if stats.note else ""
     print(f"{len(result.hits)} hits; {timing}{note}", file=sys.stderr)
+    if stats.missing_name:
+        print(
+            f"codesieve: no definition is named {stats.missing_name}; the nearest code is above",
+            file=sys.stderr,
+        )
     if stats.query_cut:
         print(
             f"codesieve: the query is longer than the model reads: only its first {stats.query_cut} "

@@ -471,3 +471,18 @@ def test_the_index_report_accounts_for_every_chunk(
     (sample_workspace / "copy.py").write_text(source + "\ndef added():\n    return 1\n", encoding="utf-8")
     second = workspace.sync()
     assert second.chunks_embedded == 1 and second.chunks_embedded + second.chunks_reused < second.chunks_total
+
+
+def test_a_name_no_definition_has_is_said_and_a_name_found_scores_first(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    missing = workspace.search("Client.send_later", limit=5, rerank=False)
+    assert missing.stats.missing_name == "Client.send_later" and missing.hits  # then what is near
+    assert missing.stats.to_json()["noDefinition"] == "Client.send_later"
+    assert not workspace.search("load the config", limit=5).stats.missing_name  # words, not a name
+    found = workspace.search("Config.load", limit=10, rerank=False)
+    assert found.hits[0].chunk.name == "Config.load" and not found.stats.missing_name
+    scores = [hit.score for hit in found.hits]
+    assert scores == sorted(scores, reverse=True)

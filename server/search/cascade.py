@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from ..index.lexical import symbol_of
 from ..index.store import ChunkStore, StoredChunk
 from ..index.vector_index import VectorIndex
 from ..model.encoders import CrossEncoder, DualEncoder
@@ -44,6 +45,7 @@ class SearchStats:
     rerank_ms: float = 0.0
     note: str = ""  # why reranking did not happen, when it did not
     query_cut: int = 0  # the tokens of the query the model read, when it had more
+    missing_name: str = ""  # the query is a name that no indexed definition has
 
     @classmethod
     def combined(cls, stats: Sequence[SearchStats]) -> SearchStats:
@@ -55,6 +57,9 @@ class SearchStats:
             rerank_ms=sum(stat.rerank_ms for stat in stats),
             note="; ".join(sorted({stat.note for stat in stats if stat.note})),
             query_cut=max((stat.query_cut for stat in stats), default=0),
+            missing_name=next((stat.missing_name for stat in stats if stat.missing_name), "")
+            if all(stat.missing_name for stat in stats)
+            else "",
         )
 
     def to_json(self) -> dict[str, object]:
@@ -68,6 +73,8 @@ class SearchStats:
             data["note"] = self.note
         if self.query_cut:
             data["queryCut"] = self.query_cut
+        if self.missing_name:
+            data["noDefinition"] = self.missing_name
         return data
 
 
@@ -109,6 +116,14 @@ def merge_ranked_lists(lists: Sequence[Sequence[Hit]]) -> list[Hit]:
         _, negative_index = max(heads)
         merged.append(lists[-negative_index][positions[-negative_index]])
         positions[-negative_index] += 1
+
+
+def looks_like_a_name(query: str) -> bool:
+    """A query typed as an identifier (`Client.send`, `parse_url`, `HTTPAdapter`), not a plain word."""
+    stripped = query.strip()
+    return symbol_of(stripped) is not None and (
+        "." in stripped or "_" in stripped or any(character.isupper() for character in stripped)
+    )
 
 
 class Cascade:
@@ -155,6 +170,8 @@ class Cascade:
         result = SearchResult(hits=hits, stats=SearchStats(retrieved=len(hits)))
         if self.retriever.query_is_cut(query):
             result.stats.query_cut = self.retriever.card.max_query_tokens
+        if looks_like_a_name(query) and not any(candidate.defines for candidate in candidates):
+            result.stats.missing_name = query.strip()
         result.stats.retrieve_ms = (time.perf_counter() - started) * 1000
         if not rerank:
             result.stats.note = "reranking turned off"

@@ -39,6 +39,9 @@ TEST_PENALTY = 1.0
 # candidate below them counts as holding no query word. SQLite scores every match either way; reading
 # scores for chosen chunks costs a query each (FTS5 cannot look up a list of rows at once).
 LEXICAL_DEPTH = 1000
+# How far the definitions of a name typed as the query score above the best other candidate, so that
+# the score shown is the one that orders the list.
+DEFINITION_MARGIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,11 @@ def rank(
     candidates: Sequence[Candidate], lexical_weight: float, include_tests: bool = False
 ) -> list[Candidate]:
     """Definitions of the query's name first, then the rest, each by first-stage score (which each
-    candidate then carries); ties keep order."""
+    candidate then carries: the definitions' lifted above the rest's); ties keep order."""
     scores = fused_scores(candidates, lexical_weight, include_tests)
+    defines = np.array([candidate.defines for candidate in candidates], dtype=bool)
+    if defines.any() and not defines.all():  # lift the definitions above the rest, keeping their order
+        scores[defines] += max(0.0, float(scores[~defines].max() - scores[defines].min())) + DEFINITION_MARGIN
     order = sorted(
         range(len(candidates)), key=lambda index: (not candidates[index].defines, -scores[index], index)
     )
