@@ -24,6 +24,7 @@ from codesieve.server.config import Settings
 from codesieve.server.model.folder import ModelFolder
 from codesieve.server.workspace import WORKSPACE_MODEL, Workspace, index_folder_for, resolve_model_dir
 from codesieve.trainer.cli import main
+from codesieve.trainer.data import Pair
 
 NOUNS = ["planet", "ticket", "garden", "rocket", "violin", "harbor", "lantern", "meadow", "canyon", "glacier"]
 ATTRIBUTES = ["weight", "price", "colour", "height", "owner", "speed"]
@@ -170,11 +171,20 @@ def test_fit_keeps_the_current_model_when_the_candidate_is_worse_and_force_insta
     assert "repository" in json.loads(report.read_text())["failed"]
     assert ModelFolder.load(installed).retriever_sha256 == fitted
 
+    work = index_folder_for(repo, Settings()) / "training"
+    assert sorted(entry.name for entry in work.iterdir()) == [  # what --resume --force needs, no more
+        "candidate",
+        "candidate-checks.json",
+        "current-checks.json",
+        "eval-cache",
+        "fit-state.json",
+    ]
     assert _fit(repo, *flags, "--resume", "--force") == 0  # no retraining: only the install stage runs
     captured = capsys.readouterr()
     assert "resuming after stage check" in captured.err and "[3/7]" not in captured.err
     assert "installed because of --force, although" in captured.out
     assert ModelFolder.load(installed).retriever_sha256 != fitted
+    assert [entry.name for entry in work.iterdir()] == ["eval-cache"]  # installed: the rest is gone
 
 
 def test_fit_refuses_a_candidate_that_loses_on_the_general_check(
@@ -307,3 +317,14 @@ def test_fit_finds_the_index_folder_the_server_finds_with_its_setting(
     server = resolve_model_dir(repo, Settings(index_dir=setting))  # what the server then loads
     assert server == index_folder_for(repo, Settings(index_dir=setting)) / WORKSPACE_MODEL
     assert (server / "model-card.json").exists() and not index_dir.exists()
+
+
+def test_a_big_file_does_not_take_the_held_out_share_past_its_cap(tmp_path: Path) -> None:
+    from codesieve.trainer.fit import MAX_HELD_OUT_SHARE, FitConfig, held_out_split
+
+    pairs = [Pair(f"b{i}", f"q{i}", f"c{i}", path="big.py") for i in range(39)]  # 39% in one file
+    pairs += [Pair(f"s{i}", f"q{i}", f"c{i}", path=f"small{i // 3}.py") for i in range(61)]
+    for seed in range(10):
+        train, held_out = held_out_split(pairs, FitConfig(seed=seed))
+        assert 10 <= len(held_out) <= MAX_HELD_OUT_SHARE * len(pairs), seed
+        assert len(train) + len(held_out) == 100 and not {p.path for p in train} & {p.path for p in held_out}

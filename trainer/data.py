@@ -91,26 +91,29 @@ def write_pairs(path: Path, pairs: Iterable[Pair]) -> None:
 
 
 def split_by_file(
-    pairs: Sequence[Pair], held_out: float = 0.1, seed: int = 0
+    pairs: Sequence[Pair], held_out: float = 0.1, seed: int = 0, at_most: float = 1.0
 ) -> tuple[list[Pair], list[Pair]]:
     """(train, held-out): whole files go to one side, about `held_out` of the pairs to the second.
 
     Functions of one file share names, helpers and style, so a random split by pair would leak;
     splitting by file keeps the held-out score honest. Files are shuffled with `seed` and taken
     into the held-out side until it holds at least `held_out` of the pairs (at least one file,
-    never all of them when there are two or more).
+    never all of them when there are two or more), skipping a file that would take it past
+    `at_most` of them (a big file would otherwise overshoot).
     """
     files = sorted({pair.path for pair in pairs})
     random.Random(seed).shuffle(files)
     counts: dict[str, int] = {}
     for pair in pairs:
         counts[pair.path] = counts.get(pair.path, 0) + 1
-    target = held_out * len(pairs)
+    target, cap = held_out * len(pairs), at_most * len(pairs)
     chosen: set[str] = set()
     taken = 0
     for path in files:
         if taken >= target or len(chosen) == len(files) - 1:
             break
+        if taken + counts[path] > cap:
+            continue
         chosen.add(path)
         taken += counts[path]
     train = [pair for pair in pairs if pair.path not in chosen]

@@ -38,6 +38,7 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,9 @@ class FitConfig:
         "", 'model folder to start from and compare with; "" = the repository\'s model, else the shipped one'
     )
     force: bool = option(False, "train below the pair floor, and install even when a check fails")
+    keep_training: bool = option(
+        False, "keep the work folder's pairs, checkpoints and candidates after the decision (hundreds of MB)"
+    )
     time_budget: float = option(20.0, "minutes for the whole fit; training stops early to stay within it")
     report: str = option("", "also write the checks and the decision here as JSON (the editor shows them)")
     verbose: bool = option(
@@ -230,7 +234,7 @@ def held_out_split(pairs: list[Pair], config: FitConfig) -> tuple[list[Pair], li
     if len(pairs) < config.min_pairs:
         return pairs, []
     share = min(MAX_HELD_OUT_SHARE, max(config.held_out, config.min_held_out / len(pairs)))
-    train, held_out = split_by_file(pairs, share, config.seed)
+    train, held_out = split_by_file(pairs, share, config.seed, at_most=MAX_HELD_OUT_SHARE)
     if len(held_out) < share * len(pairs) / 2:  # one or two big files: hold out functions instead
         order = list(range(len(pairs)))
         random.Random(config.seed).shuffle(order)
@@ -491,12 +495,29 @@ def fit(config: FitConfig, resume: bool = False) -> FitResult:
     return _run(config, root, work, current, destination, resume)
 
 
-def _fresh_work(work: Path) -> None:
-    """Empty the work folder of an earlier fit, keeping its embedding cache."""
+# What a fit that kept the current model leaves, so that `--resume --force` can still install its
+# candidate: the candidates, their checks and the stages' record.
+KEPT_FOR_INSTALL = (
+    "candidate",
+    "candidate-ranked",
+    "current-checks.json",
+    "candidate-checks.json",
+    STATE_FILE,
+)
+
+
+def _empty_work(work: Path, keep: Sequence[str] = ()) -> None:
+    """Empty the work folder of a fit but for `keep` and its embedding cache (a few MB that the next
+    fit reuses)."""
     if work.exists():
         for entry in work.iterdir():
-            if entry.name != "eval-cache":
+            if entry.name != "eval-cache" and entry.name not in keep:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def _fresh_work(work: Path) -> None:
+    """Empty the work folder of an earlier fit, keeping its embedding cache."""
+    _empty_work(work)
     work.mkdir(parents=True, exist_ok=True)
 
 
@@ -567,4 +588,6 @@ def _run(
         _install(work, destination, current, scores, facts)
         progress.finish("install", reason=decision.reason)
     progress.stage("install", f"{decision.reason} ({_minutes(progress.elapsed())} in all)")
+    if not config.keep_training:  # the decision is made: the pairs and checkpoints go
+        _empty_work(work, keep=() if decision.install else KEPT_FOR_INSTALL)
     return FitResult(decision, scores["current"], scores["candidate"], destination, table)
