@@ -1,7 +1,7 @@
 // The commands that search: Find Code, Find Similar, and the status details.
 import * as vscode from "vscode";
 import type { ClientController } from "./client";
-import { showFindCode, showResults } from "./picker";
+import { showFindCode, showSimilar } from "./picker";
 import { FindSimilarRequest } from "./protocol";
 import { StatusBar, describe } from "./status";
 
@@ -12,7 +12,7 @@ export async function findCode(clients: ClientController, state: vscode.Memento,
 }
 
 /** Shows the code most similar to the function at the cursor. */
-export async function findSimilar(clients: ClientController): Promise<void> {
+export async function findSimilar(clients: ClientController, state: vscode.Memento): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   if (!editor) {
     void vscode.window.showInformationMessage("CodeSieve: put the cursor in a function to find code similar to it.");
@@ -26,7 +26,9 @@ export async function findSimilar(clients: ClientController): Promise<void> {
     position: client.code2ProtocolConverter.asPosition(position),
   };
   const where = `${vscode.workspace.asRelativePath(editor.document.uri, false)}:${position.line + 1}`;
-  showResults(client, `CodeSieve: Similar to ${where}`, client.sendRequest(FindSimilarRequest, params));
+  showSimilar(client, state, `CodeSieve: Similar to ${where}`, (includeTests) =>
+    client.sendRequest(FindSimilarRequest, { ...params, includeTests }),
+  );
 }
 
 /** The selected text (one line) as a starting query. */

@@ -22,7 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   register("codesieve.findCode", (query?: unknown) => findCode(clients, context.workspaceState, query));
-  register("codesieve.findSimilar", () => findSimilar(clients));
+  register("codesieve.findSimilar", () => findSimilar(clients, context.workspaceState));
   register("codesieve.reindex", () => clients.reindex());
   register("codesieve.restartServer", () => clients.restart("requested by the user"));
   register("codesieve.showLog", () => output.show(true));

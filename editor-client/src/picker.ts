@@ -270,21 +270,49 @@ export function showFindCode(client: LanguageClient, state: vscode.Memento, init
   if (initialQuery) void search(initialQuery);
 }
 
-/** Shows results that are already known or on their way (Find Similar Code). */
+/** Shows results that are already known or on their way (a code action's Find Similar Code). */
 export function showResults(client: LanguageClient, title: string, result: Thenable<FindResult | undefined>): void {
-  const picker = new ResultsPicker(client, title, "Similar code — move to preview, Enter to open");
-  picker.quickPick.busy = true;
+  const picker = new ResultsPicker(client, title, SIMILAR_PLACEHOLDER);
   picker.quickPick.show();
-  result.then(
-    (value) => {
-      picker.quickPick.busy = false;
-      picker.setResult(value ?? { hits: [] }, title, false, false);
-    },
-    (error: unknown) => {
-      picker.quickPick.busy = false;
-      picker.quickPick.title = `${title} — ${errorMessage(error)}`;
-    },
-  );
+  void showAnswer(picker, title, result);
+}
+
+const SIMILAR_PLACEHOLDER = "Similar code — move to preview, Enter to open";
+
+async function showAnswer(picker: ResultsPicker, title: string, result: Thenable<FindResult | undefined>): Promise<void> {
+  picker.quickPick.busy = true;
+  try {
+    picker.setResult((await result) ?? { hits: [] }, title, false, false);
+  } catch (error) {
+    picker.quickPick.title = `${title} — ${errorMessage(error)}`;
+  } finally {
+    picker.quickPick.busy = false;
+  }
+}
+
+/**
+ * CodeSieve: Find Similar Code — `request(includeTests)` asks for the code like the function at the cursor.
+ * The beaker button flips `includeTests` (the same workspace state as Find Code's) and asks again.
+ */
+export function showSimilar(
+  client: LanguageClient,
+  state: vscode.Memento,
+  title: string,
+  request: (includeTests: boolean) => Thenable<FindResult | undefined>,
+): void {
+  let includeTests = state.get<boolean>(INCLUDE_TESTS_KEY, false) === true;
+  const titled = (): string => (includeTests ? `${title} (tests included)` : title);
+  const picker = new ResultsPicker(client, titled(), SIMILAR_PLACEHOLDER);
+  picker.quickPick.buttons = [testsButton(includeTests)];
+  picker.quickPick.onDidTriggerButton(() => {
+    includeTests = !includeTests;
+    void state.update(INCLUDE_TESTS_KEY, includeTests);
+    picker.quickPick.buttons = [testsButton(includeTests)];
+    picker.quickPick.title = titled();
+    void showAnswer(picker, titled(), request(includeTests));
+  });
+  picker.quickPick.show();
+  void showAnswer(picker, titled(), request(includeTests));
 }
 
 export function errorMessage(error: unknown): string {

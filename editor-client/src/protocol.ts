@@ -22,9 +22,14 @@ export interface FindParams {
   languages?: string[];
 }
 
-export type FindSimilarParams =
-  | { textDocument: { uri: string }; position: LspPosition; limit?: number }
-  | { code: string; language?: string; limit?: number };
+export type FindSimilarParams = (
+  | { textDocument: { uri: string }; position: LspPosition }
+  | { code: string; language?: string }
+) & {
+  limit?: number;
+  /** Rank test code like any other; by default it comes after implementation of similar relevance. */
+  includeTests?: boolean;
+};
 
 export interface Hit {
   uri: string;

@@ -9,7 +9,7 @@
 --
 -- Commands: :CodeSieveFind [query] (asks when no query is given; :CodeSieveFind! ranks test code
 -- like any other, which otherwise comes after implementation), :CodeSieveSimilar (the function at
--- the cursor), :CodeSieveStatus. The server's "Find similar code" code action works too: Neovim
+-- the cursor; :CodeSieveSimilar! ranks test code like any other), :CodeSieveStatus. The server's "Find similar code" code action works too: Neovim
 -- drops the result of workspace/executeCommand, so this module runs codeSearch.find and
 -- codeSearch.findSimilar itself (vim.lsp.commands) and shows their hits.
 local M = {}
@@ -146,14 +146,18 @@ function M.find(query, opts)
   end)
 end
 
---- Code like the function at the cursor: codeSearch/findSimilar.
-function M.similar()
+--- Code like the function at the cursor: codeSearch/findSimilar. `opts.include_tests`: rank test
+--- code like any other (by default it comes after implementation of similar relevance).
+function M.similar(opts)
+  local include_tests = (opts or {}).include_tests == true
   local bufnr = vim.api.nvim_get_current_buf()
   with_client(bufnr, function(client)
     local cursor = vim.api.nvim_win_get_cursor(0)
     local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
     params.limit = M.config.limit
+    params.includeTests = include_tests
     local title = ("CodeSieve: similar to %s:%d"):format(display_path(client, vim.api.nvim_buf_get_name(bufnr)), cursor[1])
+      .. (include_tests and " (tests included)" or "")
     call(client, "request", "codeSearch/findSimilar", params, on_result(title), bufnr)
   end)
 end
@@ -218,7 +222,9 @@ function M.setup(opts)
       end)
     end
   end, { nargs = "*", bang = true, desc = "CodeSieve: find code by describing it (!: tests ranked like any code)" })
-  vim.api.nvim_create_user_command("CodeSieveSimilar", M.similar, { desc = "CodeSieve: code like the function at the cursor" })
+  vim.api.nvim_create_user_command("CodeSieveSimilar", function(command)
+    M.similar({ include_tests = command.bang })
+  end, { bang = true, desc = "CodeSieve: code like the function at the cursor (!: tests ranked like any code)" })
   vim.api.nvim_create_user_command("CodeSieveStatus", function()
     with_client(0, function(client)
       call(client, "request", "codeSearch/status", vim.empty_dict(), function(err, status)

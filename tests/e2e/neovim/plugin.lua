@@ -75,6 +75,9 @@ local function run()
   report.find = find("CodeSieveFind say hello to a person")
   report.find_without_tests = find("CodeSieveFind " .. env.CODESIEVE_E2E_TEST_QUERY)
   report.find_with_tests = find("CodeSieveFind! " .. env.CODESIEVE_E2E_TEST_QUERY)
+  vim.cmd.edit(vim.fn.fnameescape(env.CODESIEVE_E2E_FILE))
+  vim.api.nvim_win_set_cursor(0, { tonumber(env.CODESIEVE_E2E_LINE), 4 })
+  report.similar_with_tests = find("CodeSieveSimilar!")
   client:stop()
 end
 
