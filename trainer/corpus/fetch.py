@@ -57,7 +57,14 @@ def fetch_archive(registry: str, name: str, version: str, workdir: Path) -> Path
     elif registry == "debian":
         spec = f"{name}={version}" if version else name
         os.chmod(workdir, 0o777)
-        _run(["apt-get", "download", "-q", spec], workdir)
+        try:
+            _run(["apt-get", "download", "-q", spec], workdir)
+        except RuntimeError as error:
+            if "was not found" not in str(error):
+                raise
+            raise RuntimeError(  # the machine's package lists predate the pin (a security update, say)
+                f"{error}\nThe package lists may be older than the pin: run `apt-get update`, then build again."
+            ) from None
     else:
         raise ValueError(f"unknown registry {registry!r}")
     files = [path for path in workdir.iterdir() if path.is_file()]
