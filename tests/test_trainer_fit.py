@@ -230,10 +230,8 @@ def test_a_failing_ranker_costs_one_line_and_the_retriever_goes_on(
 ) -> None:
     repo = make_repository(tmp_path / "repo")
     check = identity_pairs(tmp_path / "check.jsonl")
-    no_weights = tmp_path / "no-weights"
-    no_weights.mkdir()
     flags = ["--model", str(start_model), "--general-check", str(check), *NO_REPLAY]
-    assert _fit(repo, *flags, "--ranker", "on", "--base-model", str(no_weights)) == 0
+    assert _fit(repo, *flags, "--ranker", "on", "--ranker-negatives", "0") == 0  # the ranker refuses M = 0
     captured = capsys.readouterr()
     failures = [line for line in captured.err.splitlines() if "the ranker failed" in line]
     assert len(failures) == 1 and "going on with the retriever alone" in failures[0]
@@ -328,3 +326,22 @@ def test_a_big_file_does_not_take_the_held_out_share_past_its_cap(tmp_path: Path
         train, held_out = held_out_split(pairs, FitConfig(seed=seed))
         assert 10 <= len(held_out) <= MAX_HELD_OUT_SHARE * len(pairs), seed
         assert len(train) + len(held_out) == 100 and not {p.path for p in train} & {p.path for p in held_out}
+
+
+def test_fit_with_the_ranker_on_trains_it_with_the_shipped_recipe(
+    start_model: Path, index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repository(tmp_path / "repo")
+    flags = ["--model", str(start_model), "--general-check", str(identity_pairs(tmp_path / "c.jsonl"))]
+    ranker = ["--ranker", "on", "--ranker-max-steps", "5", "--keep-training", "--force"]
+    assert _fit(repo, *flags, *NO_REPLAY, *ranker) == 0
+    error = capsys.readouterr().err
+    assert "the ranker failed" not in error
+    work = index_folder_for(repo, Settings()) / "training"
+    trained = json.loads((work / "ranker" / "model" / "train-config.json").read_text())["config"]
+    assert trained["negatives"] == "mixed" and trained["code_view"] == "doc" and trained["distill_steps"] == 1
+    assert trained["init"].endswith("retriever/model") and trained["skip_top"] == 10
+    installed = ModelFolder.load(index_folder_for(repo, Settings()) / WORKSPACE_MODEL)
+    assert (installed.ranker_path is None) == (
+        "ranker dropped: the cascade does not beat" in error
+    )  # only a win

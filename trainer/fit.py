@@ -76,6 +76,8 @@ STATE_FILE = "fit-state.json"
 RUNTIME_CARD_KEYS = (
     "first_stage",
 )  # search settings on the current model's card that the fitted model keeps
+RANKER_LAYERS = 3  # of the retriever's body the ranker keeps (what the rerank latency budget allows)
+RANKER_MARGIN = 10  # ranks of the retriever skipped before ranking-based negatives: likely also correct
 MAX_HELD_OUT_SHARE = 0.3  # the held-out side never takes more than this share of the pairs
 AFTER_TRAINING_SECONDS = 180.0  # the least kept from the budget for the export and the candidate's checks
 
@@ -304,14 +306,24 @@ def _train_retriever(
     return {"steps": step, "planned": planned, "replay": replay}
 
 
+def _layers(checkpoint: Path) -> int:
+    """The transformer layers of a saved model."""
+    return int(json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"])
+
+
 def _train_ranker(
     config: FitConfig, work: Path, card: ModelCard, seconds: float, weight_type: WeightType
 ) -> Path:
-    ranker = RankerConfig(
+    ranker = RankerConfig(  # the recipe of the shipped ranker's runs (bench/ranker_runs.sh)
         pairs=str(work / "train.jsonl"),
         out=str(work / "ranker"),
         base_model=config.base_model,
-        negatives="ranking",
+        init=str(work / "retriever" / "model"),  # the body of the retriever just fitted, a zero head
+        layers=min(RANKER_LAYERS, _layers(work / "retriever" / "model")),
+        code_view="doc",
+        negatives="mixed",
+        skip_top=RANKER_MARGIN,
+        distill_steps=config.ranker_max_steps // 5,
         retriever=str(work / "retriever" / "model"),
         num_negatives=config.ranker_negatives,
         batch_size=config.ranker_batch_size,
