@@ -140,6 +140,8 @@ def test_neovim_client_code_action_fills_the_quickfix_list_and_codesievefind_wor
     assert with_tests["title"].endswith("(tests included)"), with_tests["title"]
     assert with_tests["items"][0]["file"].endswith("/tests/test_headers.py"), with_tests
     similar_with_tests = report["similar_with_tests"]
-    assert similar_with_tests["title"] == "CodeSieve: similar to emoji.py:5 (tests included)", similar_with_tests
+    assert similar_with_tests["title"] == "CodeSieve: similar to emoji.py:5 (tests included)", (
+        similar_with_tests
+    )
     assert similar_with_tests["items"], similar_with_tests
     assert report["messages"] == [], report["messages"]

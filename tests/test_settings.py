@@ -12,9 +12,10 @@ import pytest
 from codesieve.server.config import SETTINGS, Settings, from_mapping, setting_name
 
 ROOT = Path(__file__).resolve().parent.parent
-# Settings of the VS Code client itself: how to start the server, how many results to ask for, and
-# vscode-languageclient's protocol trace. editor-client/src/settings.ts sends the server all but these.
-CLIENT_ONLY = {"pythonPath", "serverCommand", "resultLimit", "trace.server"}
+# Settings of the VS Code client itself: how to start the server, how many results to ask for,
+# vscode-languageclient's protocol trace, and whether agent mode gets the MCP server.
+# editor-client/src/settings.ts sends the server all but these.
+CLIENT_ONLY = {"pythonPath", "serverCommand", "resultLimit", "trace.server", "mcp.enabled"}
 
 
 def _declared() -> dict[str, dict[str, Any]]:

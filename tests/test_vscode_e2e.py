@@ -6,7 +6,9 @@
 tests/e2e/vscode/driver.js, which uses the editor like a person: status bar, Find Code, the
 "Find similar code" code action, an edit that the next search finds, and retraining (on a folder
 this small, `trainer fit` says there are too few pairs and the extension asks). Screenshots go to
-artifacts/screenshots/.
+artifacts/screenshots/. The extension also offers `codesieve mcp` to agent mode: the CodeSieve output
+shows the MCP server definition VS Code asked it for, with the language server's Python, or that the
+setting turned it off.
 
 Skipped, with the reason, only when the tools cannot be installed here (the setup script exits 75).
 """
@@ -105,6 +107,22 @@ def _logs(user_data: Path, server_log: Path) -> str:
     if server_log.exists():
         parts.append(f"--- code-server output\n{server_log.read_text(errors='replace')[-3000:]}")
     return "\n".join(parts)
+
+
+def _codesieve_output(user_data: Path) -> str:
+    """All of the extension's output channel (what it logs, and the server's stderr)."""
+    return "\n".join(
+        log.read_text(errors="replace") for log in sorted(user_data.glob("logs/**/*CodeSieve*.log"))
+    )
+
+
+MCP_UNAVAILABLE = "agent mode is unavailable: VS Code"
+MCP_DEFINITION = "MCP server for agent mode: "
+
+
+def _mcp_definitions(output: str) -> list[str]:
+    """The `codesieve mcp` command lines the extension gave VS Code's agent mode, in order."""
+    return [line.split(MCP_DEFINITION, 1)[1] for line in output.splitlines() if MCP_DEFINITION in line]
 
 
 def _no_codesieve_path() -> str:
@@ -211,7 +229,10 @@ def code_server(
     """The sample files open, codesieve.pythonPath set (in the User settings), the tiny model with a ranker."""
     folder = tmp_path / "workspace"
     shutil.copytree(SAMPLES, folder)
-    settings = {"codesieve.pythonPath": sys.executable, "codesieve.model": str(_model(request, "tiny_model"))}
+    settings: dict[str, object] = {
+        "codesieve.pythonPath": sys.executable,
+        "codesieve.model": str(_model(request, "tiny_model")),
+    }
     process, info = _start_code_server(editor_tools, tmp_path, folder, settings)
     try:
         yield info
@@ -253,7 +274,10 @@ def _run_driver(
 
 
 def test_vscode_extension_end_to_end(
-    code_server: dict[str, object], editor_tools: dict[str, str], tmp_path: Path
+    code_server: dict[str, object],
+    editor_tools: dict[str, str],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
     result, _ = _run_driver(code_server, editor_tools, tmp_path, "full")
     names = {c["name"] for c in result["checks"]}
@@ -274,10 +298,24 @@ def test_vscode_extension_end_to_end(
     for shot in ("vscode-status-bar.png", "vscode-find-code.png", "vscode-find-similar.png"):
         assert (ARTIFACTS / shot).stat().st_size > 1000, f"missing screenshot {shot}"
     assert result["ok"], result
-    # Retrain ran with only codesieve.indexDir saying where indexes live: fit mined into that index folder
-    assert list((tmp_path / "indexes").glob("*/training/train.jsonl")), (
-        "trainer fit did not follow the setting"
+    # Retrain ran with only codesieve.indexDir saying where indexes live: fit worked in that index folder
+    # (its work folder, training/, which it empties once it has decided)
+    assert list((tmp_path / "indexes").glob("*/training/")), "trainer fit did not follow the setting"
+    # Agent mode: VS Code (1.101+) took the MCP server definition provider and asked it for the server,
+    # which runs with the language server's Python, on the workspace, with the same model and index folder.
+    output = _codesieve_output(Path(str(code_server["user_data"])))
+    if MCP_UNAVAILABLE in output:  # a VS Code without the MCP API: the extension says so and goes on
+        assert "registered MCP server definition provider" not in output, output[-3000:]
+        return
+    assert "registered MCP server definition provider codesieve.mcp" in output, output[-3000:]
+    definitions = _mcp_definitions(output)
+    assert definitions, f"VS Code never asked for the MCP server definition:\n{output[-3000:]}"
+    command = f"{sys.executable} -m codesieve.server.cli mcp {code_server['folder']} "
+    assert definitions[0].startswith(command) and definitions[0].endswith("(from codesieve.pythonPath)"), (
+        definitions
     )
+    assert f" --index-dir {tmp_path / 'indexes'}" in definitions[0], definitions
+    assert f" --model {_model(request, 'tiny_model')}" in definitions[0], definitions
 
 
 VENV_PYTHON = """#!/bin/sh
@@ -296,6 +334,7 @@ def test_vscode_finds_the_workspace_venv_asks_once_per_query_and_includes_tests_
     editor_tools: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """No codesieve.pythonPath: the server runs from the workspace's .venv. No ranker: one request a query.
+    codesieve.mcp.enabled false: agent mode is offered no MCP server.
 
     A test function, and a near copy of it outside tests/, with one result shown: the query that is the
     test function's text lists the copy, and the test function once Find Code's beaker button is pressed.
@@ -314,6 +353,7 @@ def test_vscode_finds_the_workspace_venv_asks_once_per_query_and_includes_tests_
         "codesieve.model": str(_model(request, "other_tiny_model")),  # no ranker.onnx
         "codesieve.trace.server": "messages",  # every request in the CodeSieve output
         "codesieve.resultLimit": 1,  # the first-stage winner alone: the copy, or the test function itself
+        "codesieve.mcp.enabled": False,  # agent mode gets no MCP server
     }
     process, info = _start_code_server(editor_tools, tmp_path, folder, settings)
     try:
@@ -327,11 +367,11 @@ def test_vscode_finds_the_workspace_venv_asks_once_per_query_and_includes_tests_
         "pressing the beaker button brings the test function into the results",
         "Find Code opens again with tests included (remembered for the workspace)",
     } <= {c["name"] for c in result["checks"]}, result
-    output = "\n".join(
-        log.read_text(errors="replace")
-        for log in Path(str(info["user_data"])).glob("logs/**/*CodeSieve*.log")
-    )
+    output = _codesieve_output(Path(str(info["user_data"])))
     assert f"starting: {venv_python} -m codesieve.server.cli serve" in output, logs
+    if MCP_UNAVAILABLE not in output:
+        definitions = _mcp_definitions(output)
+        assert definitions and set(definitions) == {"off (codesieve.mcp.enabled is false)"}, logs
     finds = output.count("Sending request 'codeSearch/find ")
     # two queries, the test function's text, and the same again with includeTests after the button
     assert finds == 4, f"{finds} codeSearch/find requests for 4 searches:\n{logs}"

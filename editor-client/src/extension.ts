@@ -1,8 +1,10 @@
-// CodeSieve for VS Code: semantic code search through the `codesieve serve` language server.
-// This module only wires the pieces together: the client, the status bar, the commands and the events.
+// CodeSieve for VS Code: semantic code search through the `codesieve serve` language server, and
+// `codesieve mcp` for agent mode. This module only wires the pieces together: the client, the status
+// bar, the commands, the MCP server definition and the events.
 import * as vscode from "vscode";
 import { ClientController } from "./client";
 import { findCode, findSimilar, showStatusDetails } from "./commands";
+import { registerMcpServer } from "./mcp";
 import { onPythonExtensionInterpreterChange } from "./python";
 import { retrain } from "./retrain";
 import { PROCESS_SETTINGS, SECTION, pythonPathSetting, serverCommandSetting } from "./settings";
@@ -16,6 +18,8 @@ export function activate(context: vscode.ExtensionContext): void {
   controller = new ClientController(output, status);
   const clients = controller;
   context.subscriptions.push(output, status, clients);
+  const mcp = registerMcpServer((message) => clients.log(message));
+  if (mcp) context.subscriptions.push(mcp);
 
   const register = (id: string, handler: (...args: unknown[]) => unknown): void => {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler));
@@ -50,6 +54,7 @@ export function activate(context: vscode.ExtensionContext): void {
   void onPythonExtensionInterpreterChange(() => {
     if (!pythonPathSetting() && !serverCommandSetting()) {
       void clients.restart("the Python extension's selected interpreter changed");
+      mcp?.refresh();
     }
   }).then((subscription) => subscription && context.subscriptions.push(subscription));
 

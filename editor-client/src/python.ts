@@ -247,3 +247,19 @@ export async function resolveServerLaunch(folder?: vscode.Uri): Promise<ServerLa
   const { python, source } = await resolvePython(folder);
   return { command: python, args: ["-m", "codesieve.server.cli", "serve"], source, python };
 }
+
+/**
+ * The command that starts `codesieve mcp` over stdio, with the language server's Python (or its
+ * codesieve.serverCommand, `serve` and what follows it replaced by `mcp`). Folders and settings are
+ * for the caller to append. Throws a LaunchError like resolveServerLaunch.
+ */
+export async function resolveMcpLaunch(folder?: vscode.Uri): Promise<ServerLaunch> {
+  const override = serverCommandSetting();
+  const serve = override?.indexOf("serve") ?? -1;
+  if (override && serve > 0) {
+    const [command, ...args] = [...override.slice(0, serve), "mcp"];
+    return { command: command as string, args, source: "codesieve.serverCommand" };
+  }
+  const { python, source } = await resolvePython(folder);
+  return { command: python, args: ["-m", "codesieve.server.cli", "mcp"], source, python };
+}

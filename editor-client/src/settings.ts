@@ -5,10 +5,11 @@ import manifest from "../package.json";
 export const SECTION = "codesieve";
 
 /**
- * Settings of this extension itself: how to start the server, how many results to ask for, and the
- * protocol trace (read by vscode-languageclient as `codesieve.trace.server`).
+ * Settings of this extension itself: how to start the server, how many results to ask for, the
+ * protocol trace (read by vscode-languageclient as `codesieve.trace.server`), and whether agent mode
+ * gets the MCP server.
  */
-const CLIENT_SETTINGS = ["pythonPath", "serverCommand", "resultLimit", "trace.server"];
+const CLIENT_SETTINGS = ["pythonPath", "serverCommand", "resultLimit", "trace.server", "mcp.enabled"];
 
 /** Settings that change how the server process is started: changing them restarts the client. */
 export const PROCESS_SETTINGS = ["pythonPath", "serverCommand"] as const;
@@ -67,4 +68,9 @@ export function serverCommandSetting(): string[] | undefined {
 
 export function resultLimit(): number {
   return positiveInt(config().get("resultLimit")) ?? 20;
+}
+
+/** Whether VS Code's agent mode gets `codesieve mcp` (codesieve.mcp.enabled, default true). */
+export function mcpEnabled(): boolean {
+  return config().get<unknown>("mcp.enabled") !== false;
 }
