@@ -45,23 +45,35 @@ def main() -> int:
         "--package", default="docutils==0.21.2", help="sdist to index (default docutils==0.21.2)"
     )
     parser.add_argument("--runs", type=int, default=7, help="rounds (default 7)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="ONNX Runtime threads of every command (default: its own)"
+    )
     args = parser.parse_args()
     folder = fetch_package(args.package)
     codesieve = str(Path(sys.executable).with_name("codesieve"))
     index_dir = tempfile.mkdtemp(prefix="cli-speed-")
     env = {**os.environ, "CODESIEVE_INDEX_DIR": index_dir}
     started = time.perf_counter()
+    threads = ["--threads", str(args.threads)] if args.threads else []
     indexed = subprocess.run(
-        [codesieve, "index", str(folder), "-q"], env=env, capture_output=True, text=True, check=True
+        [codesieve, "index", str(folder), "-q", *threads], env=env, capture_output=True, text=True, check=True
     )
     print(f"indexed {folder.name} in {time.perf_counter() - started:.1f} s: {indexed.stdout.splitlines()[0]}")
     rows = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "import codesieve.server.cli": [sys.executable, "-c", "import codesieve.server.cli"],
         "codesieve --help": [codesieve, "--help"],
-        "codesieve search (--no-update)": [codesieve, "search", QUERY, str(folder), "--no-update", "-q"],
-        "codesieve search": [codesieve, "search", QUERY, str(folder), "-q"],
-        "codesieve status": [codesieve, "status", str(folder)],
+        "codesieve search (--no-update)": [
+            codesieve,
+            "search",
+            QUERY,
+            str(folder),
+            "--no-update",
+            "-q",
+            *threads,
+        ],
+        "codesieve search": [codesieve, "search", QUERY, str(folder), "-q", *threads],
+        "codesieve status": [codesieve, "status", str(folder), *threads],
     }
     times: dict[str, list[float]] = {name: [] for name in rows}
     for _ in range(args.runs):

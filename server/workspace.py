@@ -36,7 +36,7 @@ from .index.store import SCHEMA_VERSION, UPGRADABLE_SCHEMAS, ChunkStore
 from .index.vector_index import VectorIndex
 from .languages import language_for_path
 from .model.encoders import CrossEncoder, DualEncoder
-from .model.folder import ModelFolder, default_model_dir
+from .model.folder import DigestCache, ModelFolder, default_model_dir
 from .scan.safe_read import SourceError, read_source
 from .scan.walk import scan_workspace
 from .search.cascade import Cascade, Hit, SearchResult
@@ -44,6 +44,7 @@ from .search.cascade import Cascade, Hit, SearchResult
 OPEN_DOCUMENT_FACTOR = 4  # an editor's unsaved text is read up to this many times max_file_size
 WORKSPACE_MODEL = "model"  # subfolder of a workspace's index folder where `trainer fit` installs
 WRITER_LOCK = "writer.lock"
+DIGESTS_FILE = "model-digests.json"  # in the index root: the model files' hashes (model.folder.DigestCache)
 SHARED = (
     "Another CodeSieve process writes this workspace's index: this one searches the same index and "
     "takes over the writing when that process ends."
@@ -124,7 +125,8 @@ class Workspace:
             raise WorkspaceError(f"{root} is not a folder")
         self.config = config or Settings()
         self.folder = index_folder_for(self.root, self.config)
-        self.model = ModelFolder.load(resolve_model_dir(self.root, self.config))
+        digests = DigestCache(index_root(self.config) / DIGESTS_FILE)
+        self.model = ModelFolder.load(resolve_model_dir(self.root, self.config), digests=digests)
         self.retriever = DualEncoder(self.model, self.config.threads)
         self.ranker = CrossEncoder(self.model, self.config.threads) if self.model.ranker_path else None
         self.warnings: list[str] = []
@@ -144,8 +146,9 @@ class Workspace:
         self.seen_generation = self.store.generation
         snapshots = self.folder if self.store.path is not None or self.copied else None
         self.vectors, _, self.loaded_how = VectorIndex.open(
-            snapshots, self.store, self.model.card.dimension, writer=self.owns_folder
+            snapshots, self.store, self.model.card.dimension, writer=self.owns_folder, digests=digests
         )
+        digests.save()
         self.indexer = Indexer(self.root, self.store, self.vectors, self.retriever, self.config)
         if self.vectors.damaged:
             repaired = self.indexer.repair(sorted(self.vectors.damaged), persist=not self.shared)

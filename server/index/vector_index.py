@@ -24,7 +24,7 @@ import hnswlib
 import numpy as np
 from numpy.typing import NDArray
 
-from ..model.folder import sha256_file
+from ..model.folder import DigestCache, sha256_file
 from .store import ChunkStore
 
 SNAPSHOT_PATTERN = re.compile(r"^vectors-(\d+)-([0-9a-f]{16})\.hnsw$")
@@ -133,12 +133,18 @@ class VectorIndex:
 
     @classmethod
     def open(
-        cls, folder: Path | None, store: ChunkStore, dimension: int, writer: bool = True
+        cls,
+        folder: Path | None,
+        store: ChunkStore,
+        dimension: int,
+        writer: bool = True,
+        digests: DigestCache | None = None,
     ) -> tuple[VectorIndex, int, str]:
         """The graph for the store's current state: (index, snapshot generation used, how it was made).
 
         `folder` holds the snapshots (None: there are none, the store is in memory). `writer=False`
         for a process that only reads an index another one writes: it leaves that one's files alone.
+        `digests` remembers the snapshots' hashes between processes (the check costs 30 ms a start).
         """
         if writer and folder is not None:
             for leftover in folder.glob(".vectors-*.tmp"):  # a snapshot write that was killed
@@ -146,7 +152,7 @@ class VectorIndex:
         for generation, path in _snapshots(folder) if folder is not None else []:
             if generation > store.generation:
                 continue
-            loaded = cls._load(path, dimension)
+            loaded = cls._load(path, dimension, digests)
             if loaded is not None:
                 loaded._replay(store, generation)
                 return (
@@ -159,11 +165,12 @@ class VectorIndex:
         return index, -1, "rebuilt from the stored vectors"
 
     @classmethod
-    def _load(cls, path: Path, dimension: int) -> VectorIndex | None:
+    def _load(cls, path: Path, dimension: int, digests: DigestCache | None = None) -> VectorIndex | None:
         match = SNAPSHOT_PATTERN.match(path.name)
         graph = hnswlib.Index(space="ip", dim=dimension)
         try:
-            if match is None or sha256_file(path)[:16] != match.group(2):
+            digest = digests.sha256(path) if digests is not None else sha256_file(path)
+            if match is None or digest[:16] != match.group(2):
                 return None
             graph.load_index(str(path), allow_replace_deleted=True)
         except (OSError, RuntimeError):  # unreadable, or removed by the writing process meanwhile
