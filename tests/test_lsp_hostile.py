@@ -171,10 +171,10 @@ async def test_find_similar_inside_a_50000_line_function(client: Client, hostile
     assert len(many["hits"]) == 1000
     assert all(hit["range"]["end"]["line"] <= HUGE_LINES + 4 for hit in many["hits"])
 
-    # past the end of the document, open or on disk: "not inside a function", as any other line
+    # past the end of the document, open or on disk: how many lines it has
     for uri in (unsaved, uri_of(root / "config.py")):
         error = await error_of(client.request(SIMILAR, similar_at(uri, 10**9)))
-        assert error.code == REQUEST_FAILED and "not inside a function" in error.message
+        assert error.code == REQUEST_FAILED and "is past its end" in error.message
     await assert_alive(client, root)
     assert_no_tracebacks(client)
 
@@ -230,7 +230,7 @@ def position_cases(root: Path) -> list[tuple[str, Any, int, str]]:
         ("untitled: URI", similar_at("untitled:Untitled-1", 1), -32602, "not a file:// URI"),
         ("https: URI", similar_at("https://example.com/x.py", 1), -32602, "not a file:// URI"),
         ("URI of 1 MB", similar_at("untitled:" + "u" * 1_000_000, 1), -32602, "characters)"),
-        ("line past the end", similar_at(inside, 5000), REQUEST_FAILED, "not inside a function"),
+        ("line past the end", similar_at(inside, 5000), REQUEST_FAILED, "has 3 lines: line 5001 is past its end"),
     ]  # fmt: skip
 
 

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 from indexcheck import open_workspace
 
-from codesieve.server.model.folder import CARD_NAME, ModelCard, ModelError, ModelFolder, write_card
+from codesieve.server.model.folder import (
+    CARD_NAME,
+    DigestCache,
+    ModelCard,
+    ModelError,
+    ModelFolder,
+    write_card,
+)
 
 
 def copy_model(source: Path, target: Path) -> Path:
@@ -116,3 +123,27 @@ def test_an_unreadable_model_file_is_named(
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert f"Cannot read {folder / name}" in result.stderr and "permissions" in result.stderr
     assert not index_dir.exists()
+
+
+def test_remembered_digests_are_used_until_a_file_changes_even_at_the_same_size_and_mtime(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    digests_file = tmp_path / "digests.json"
+    first = ModelFolder.load(model, digests=DigestCache(digests_file))
+    remembered = json.loads(digests_file.read_text())
+    assert {Path(path).name for path in remembered} == {"retriever.onnx", "ranker.onnx", "tokenizer.json"}
+    cache = DigestCache(digests_file)
+    assert ModelFolder.load(model, digests=cache).model_id == first.model_id and not cache.changed  # no hash
+    retriever = model / "retriever.onnx"
+    stat = retriever.stat()
+    data = bytearray(retriever.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the same size, and the same mtime put back: only the ctime tells
+    retriever.write_bytes(bytes(data))
+    os.utime(retriever, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(ModelError, match="does not match the sha256 in its model card"):
+        ModelFolder.load(model, digests=DigestCache(digests_file))
+    digests_file.write_text("not json")  # a damaged digest file costs a hash, nothing else
+    shutil.copy(tiny_model / "retriever.onnx", retriever)
+    assert ModelFolder.load(model, digests=DigestCache(digests_file)).model_id == first.model_id

@@ -185,7 +185,7 @@ def test_mutated_files_index_consistently(tmp_path: Path, tiny_model: Path, inde
         for path in workspace.store.files():
             for chunk in workspace.store.chunks_of(path)[:1]:
                 best = workspace.similar_to(chunk.text, limit=1).hits
-                assert best and best[0].score == pytest.approx(1.0, abs=1e-3)
+                assert best and best[0].cosine == pytest.approx(1.0, abs=1e-3)
 
     try:
         sync_holds()
