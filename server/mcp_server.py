@@ -48,6 +48,12 @@ MAX_QUERY_CHARS = 10_000  # the encoder reads a query's first 32 tokens: this bo
 MAX_CODE_CHARS = 100_000  # a snippet for find_similar_code (the encoder reads its first 128 tokens)
 MAX_GLOB_CHARS = 1_000  # pathspec's compile time grows with the square of a glob's length
 
+# The arguments both search tools take.
+Limit = Annotated[int, Field(description="number of hits", ge=1, le=MAX_LIMIT)]
+IncludeTests = Annotated[
+    bool, Field(description="rank test code like any other (by default it comes after the rest)")
+]
+
 INSTRUCTIONS = (
     "CodeSieve searches the code of the open folders by meaning, offline. Use search_code with a "
     "sentence that says what the code does ('retry an http request with backoff') when you do not know "
@@ -215,10 +221,8 @@ class CodeSearchTools:
         language: Annotated[
             str | None, Field(description="only code in this language: python, typescript, go, ...")
         ] = None,
-        limit: Annotated[int, Field(description="number of hits", ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        include_tests: Annotated[
-            bool, Field(description="rank test code like any other (by default it comes after the rest)")
-        ] = False,
+        limit: Limit = DEFAULT_LIMIT,
+        include_tests: IncludeTests = False,
     ) -> Annotated[CallToolResult, CodeAnswer]:
         """Find code by what it does: functions, methods and classes of the open folders, best first.
 
@@ -252,10 +256,8 @@ class CodeSearchTools:
             str | None,
             Field(description="a code snippet, instead of path and line", max_length=MAX_CODE_CHARS),
         ] = None,
-        limit: Annotated[int, Field(description="number of hits", ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        include_tests: Annotated[
-            bool, Field(description="rank test code like any other (by default it comes after the rest)")
-        ] = False,
+        limit: Limit = DEFAULT_LIMIT,
+        include_tests: IncludeTests = False,
     ) -> Annotated[CallToolResult, CodeAnswer]:
         """Find code similar to a function (give `path` and `line`) or to a snippet (give `code`).
 

@@ -57,9 +57,7 @@ class SearchStats:
             rerank_ms=sum(stat.rerank_ms for stat in stats),
             note="; ".join(sorted({stat.note for stat in stats if stat.note})),
             query_cut=max((stat.query_cut for stat in stats), default=0),
-            missing_name=next((stat.missing_name for stat in stats if stat.missing_name), "")
-            if all(stat.missing_name for stat in stats)
-            else "",
+            missing_name=min(stat.missing_name for stat in stats) if stats else "",  # "" once any has it
         )
 
     def to_json(self) -> dict[str, object]:
