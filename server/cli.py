@@ -283,6 +283,7 @@ def command_status(args: argparse.Namespace) -> int:
         else (f"{stale['changed']} files new or changed and {stale['deleted']} deleted since the last index")
     )
     print(f"staleness: {fresh}")
+    print(f"search:    {status['vectorSearch']}")
     return 0
 
 

@@ -33,6 +33,7 @@ from .config import Settings
 from .errors import WorkspaceError
 from .index.indexer import Cancelled, Indexer, IndexReport, Progress
 from .index.store import SCHEMA_VERSION, UPGRADABLE_SCHEMAS, ChunkStore
+from .index.vector_index import BACKEND as VECTOR_BACKEND
 from .index.vector_index import VectorIndex
 from .languages import language_for_path
 from .model.encoders import CrossEncoder, DualEncoder
@@ -400,6 +401,7 @@ class Workspace:
             "indexPath": str(self.folder),
             "sharedIndex": self.shared,
             "ranker": self.ranker is not None,
+            "vectorSearch": VECTOR_BACKEND,
             "files": len(self.store.files()),
             "chunks": self.store.chunk_count(),
             "warnings": list(self.warnings),

@@ -1,5 +1,8 @@
 """Nearest-neighbour search over chunk embeddings with hnswlib, and its crash-safe snapshots.
 
+Where hnswlib is not installed (it needs a compiler), `exact_graph.ExactGraph` answers instead:
+exact search with numpy, slower on large indexes; `BACKEND` says which one runs.
+
 Vectors are L2-normalised, so hnswlib's inner-product space ranks by cosine; `score = 1 - distance`.
 Labels are the chunk labels of the SQLite store, which holds every vector too: the graph is a
 cache. A snapshot is written to a temporary file, flushed and renamed into place under a name that
@@ -19,13 +22,23 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-import hnswlib
 import numpy as np
 from numpy.typing import NDArray
 
 from ..model.folder import DigestCache, sha256_file
+from .exact_graph import ExactGraph
 from .store import ChunkStore
+
+try:
+    import hnswlib
+
+    Graph: Any = hnswlib.Index
+    BACKEND = "hnswlib"
+except ImportError:  # no wheel for this machine and no compiler to build one: exact search
+    Graph = ExactGraph
+    BACKEND = "exact (numpy)"
 
 SNAPSHOT_PATTERN = re.compile(r"^vectors-(\d+)-([0-9a-f]{16})\.hnsw$")
 M = 16
@@ -37,7 +50,7 @@ BRUTE_FORCE_LIMIT = 5_000  # filtered searches over at most this many chunks are
 class VectorIndex:
     """An hnswlib graph that grows as needed, with replace and delete, guarded by a lock."""
 
-    def __init__(self, graph: hnswlib.Index, live: set[int]) -> None:
+    def __init__(self, graph: Any, live: set[int]) -> None:
         self.lock = threading.RLock()
         self.graph = graph
         self.graph.set_ef(MIN_EF)  # hnswlib does not save ef
@@ -47,7 +60,7 @@ class VectorIndex:
     @classmethod
     def empty(cls, dimension: int, capacity: int = 1024) -> VectorIndex:
         """A new graph with room for `capacity` vectors (it grows when full)."""
-        graph = hnswlib.Index(space="ip", dim=dimension)
+        graph = Graph(space="ip", dim=dimension)
         graph.init_index(
             max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M, allow_replace_deleted=True
         )
@@ -167,7 +180,7 @@ class VectorIndex:
     @classmethod
     def _load(cls, path: Path, dimension: int, digests: DigestCache | None = None) -> VectorIndex | None:
         match = SNAPSHOT_PATTERN.match(path.name)
-        graph = hnswlib.Index(space="ip", dim=dimension)
+        graph = Graph(space="ip", dim=dimension)
         try:
             digest = digests.sha256(path) if digests is not None else sha256_file(path)
             if match is None or digest[:16] != match.group(2):
