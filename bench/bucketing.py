@@ -24,10 +24,11 @@ import torch.nn.functional as F
 
 from codesieve.server.model.encoders import TokenEncoder
 from codesieve.trainer.checkpoints import load_retriever
+from codesieve.trainer.config import RetrieverConfig
 from codesieve.trainer.data import bucketed_batches, to_tensors
 from codesieve.trainer.models import base_model_dir
 from codesieve.trainer.quiet import quiet_libraries
-from codesieve.trainer.train_retriever import RetrieverConfig, freeze_lower, load_training_data
+from codesieve.trainer.train_retriever import freeze_lower, load_training_data
 
 SCALE = 20.0
 

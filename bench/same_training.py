@@ -47,8 +47,9 @@ def prepare(inputs: Path) -> None:
 
 def train(inputs: Path, out: Path) -> None:
     """The runs, with whichever codesieve comes first on sys.path."""
-    from codesieve.trainer.train_ranker import RankerConfig, train_ranker
-    from codesieve.trainer.train_retriever import RetrieverConfig, train_retriever
+    from codesieve.trainer.config import RankerConfig, RetrieverConfig
+    from codesieve.trainer.train_ranker import train_ranker
+    from codesieve.trainer.train_retriever import train_retriever
 
     base, pairs = str(inputs / "base"), str(inputs / "pairs.jsonl")
     retriever = RetrieverConfig(

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from codesieve.trainer.train_retriever import RetrieverConfig, train_retriever
+from codesieve.trainer.config import RetrieverConfig
+from codesieve.trainer.train_retriever import train_retriever
 
 
 def main() -> None:

@@ -13,18 +13,18 @@ import torch
 from codesieve.server.model.folder import ModelFolder
 from codesieve.trainer.checkpoints import CHECKPOINT, CONFIG_FILE, load_ranker, load_retriever, load_state
 from codesieve.trainer.cli import main
+from codesieve.trainer.config import RankerConfig, RetrieverConfig
 from codesieve.trainer.data import Pair, bucketed_batches, write_pairs
 from codesieve.trainer.mining import mine_repository
 from codesieve.trainer.models import load_model
 from codesieve.trainer.ranker_dev import FUSION_WEIGHTS
 from codesieve.trainer.train_ranker import (
     NEGATIVES_FILE,
-    RankerConfig,
     RetrieverRanking,
     candidates_of,
     train_ranker,
 )
-from codesieve.trainer.train_retriever import RetrieverConfig, train_retriever
+from codesieve.trainer.train_retriever import train_retriever
 
 DATA = Path(__file__).parent / "data"
 

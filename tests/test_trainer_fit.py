@@ -292,7 +292,8 @@ def test_shipped_general_pairs_are_disjoint_and_carry_their_licences() -> None:
 
 
 def test_a_single_module_repository_holds_out_functions(tmp_path: Path) -> None:
-    from codesieve.trainer.fit import FitConfig, held_out_split
+    from codesieve.trainer.config import FitConfig
+    from codesieve.trainer.fit import held_out_split
     from codesieve.trainer.mining import mine_repository
 
     repo = tmp_path / "single"
@@ -318,7 +319,8 @@ def test_fit_finds_the_index_folder_the_server_finds_with_its_setting(
 
 
 def test_a_big_file_does_not_take_the_held_out_share_past_its_cap(tmp_path: Path) -> None:
-    from codesieve.trainer.fit import MAX_HELD_OUT_SHARE, FitConfig, held_out_split
+    from codesieve.trainer.config import FitConfig
+    from codesieve.trainer.fit import MAX_HELD_OUT_SHARE, held_out_split
 
     pairs = [Pair(f"b{i}", f"q{i}", f"c{i}", path="big.py") for i in range(39)]  # 39% in one file
     pairs += [Pair(f"s{i}", f"q{i}", f"c{i}", path=f"small{i // 3}.py") for i in range(61)]

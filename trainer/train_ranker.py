@@ -46,9 +46,9 @@ from codesieve.server.model.encoders import TokenEncoder
 from codesieve.server.model.folder import sha256_file
 
 from .checkpoints import CHECKPOINT, load_ranker, load_state, retriever_from_model_folder
-from .config import option
+from .config import RankerConfig
 from .data import CODE_VIEWS, Pair, read_pairs, to_tensors
-from .loop import LoopConfig, Run, start, train
+from .loop import Run, start, train
 from .losses.listwise import listwise_distillation_loss, listwise_ranking_loss
 from .models import CrossEncoder, base_model_dir
 from .negatives import PAD, code_key, ranking_based_negatives
@@ -56,39 +56,6 @@ from .ranker_dev import DevSet, dev_report, is_runtime_folder, load_dev_set, ret
 
 NEGATIVE_KINDS = ("ranking", "inbatch", "mixed")
 NEGATIVES_FILE = "ranker-negatives.pt"
-
-
-@dataclass
-class RankerConfig(LoopConfig):
-    pairs: str = option("", "training pairs, JSONL from `trainer mine`")
-    out: str = option("runs/ranker", "output folder: checkpoint/, best/, model/")
-    init: str = option(
-        "", "start from this ranker checkpoint, or a retriever's encoder (checkpoint or model folder)"
-    )
-    layers: int = option(0, "keep only the first N transformer layers of the body; 0 = all")
-    negatives: str = option("ranking", "ranking (R2PS, needs --retriever) | inbatch | mixed (both)")
-    retriever: str = option(
-        "", "trained retriever (checkpoint or model folder) for negatives, distillation, dev"
-    )
-    num_negatives: int = option(7, "M negatives per query (METHODS: 31 on a GPU)")
-    code_view: str = option(
-        "bare", "codes: bare (doc cut out) | doc (the doc less its summary kept, as search indexes them)"
-    )
-    lam: float = option(0.0, "λ: the window starts at rank ⌊λN⌋ (0 on CodeSearchNet and CoSQA)")
-    skip_top: int = option(0, "margin: skip this many best-ranked non-gold codes too (likely also correct)")
-    ranking_negatives: int = option(
-        0, "with --negatives mixed: this many of the M come from the ranking window; 0 = half"
-    )
-    distill_steps: int = option(0, "first phase: steps distilling the retriever's cosines over gold + top M")
-    distill_scale: float = option(20.0, "inverse temperature of the retriever's softmax when distilling")
-    scale: float = option(20.0, "inverse temperature of the listwise loss")
-    batch_size: int = option(8, "queries per step; each brings 1 + M pairs")
-    lr: float = option(1e-4, "AdamW peak learning rate of the body (2e-5 learns nothing in 100 CPU steps)")
-    head_lr: float = option(1e-3, "AdamW peak learning rate of the score head (its own parameter group)")
-    dev: str = option(
-        "", "dev sets, comma-separated (need --retriever): fused cascade MRR picks the checkpoint"
-    )
-    dev_depth: int = option(10, "K: the retriever's top K dev candidates the ranker reorders")
 
 
 def check_config(config: RankerConfig) -> None:

@@ -40,7 +40,7 @@ from .checkpoints import (
     load_retriever,
     load_state,
 )
-from .config import option
+from .config import RetrieverConfig
 from .data import (
     CODE_VIEWS,
     Pair,
@@ -51,7 +51,7 @@ from .data import (
     to_tensors,
     tokenize,
 )
-from .loop import LoopConfig, Run, start, train
+from .loop import Run, start, train
 from .losses.cosent import order_augmented_loss, teacher_labels
 from .losses.info_nce import duplicate_mask, info_nce
 from .losses.soft_info_nce import (
@@ -69,42 +69,6 @@ LOSSES = ("infonce", "softinfonce", "oasis")
 ESTIMATORS = ("bm25", "base", "trained")
 TEACHERS = ("base", "ranker")
 NEGATIVES_FILE = "hard-negatives.pt"
-
-
-@dataclass
-class RetrieverConfig(LoopConfig):
-    pairs: str = option("", "training pairs, JSONL from `trainer mine`")
-    out: str = option("runs/retriever", "output folder: checkpoint/, best/, model/")
-    init: str = option("", "start from this retriever checkpoint instead of the base weights")
-    loss: str = option("infonce", "infonce | softinfonce | oasis")
-    hard_negatives: int = option(0, "k mined hard negatives per query (0 = in-batch negatives only)")
-    negatives_model: str = option("", 'retriever that mines them; "" = the starting model')
-    estimator: str = option("bm25", "Soft-InfoNCE estimator of r_ij: bm25 | base | trained")
-    estimator_model: str = option(
-        "", "for estimator=trained: an InfoNCE-trained retriever (a frozen copy is used)"
-    )
-    soft_t: float = option(0.0, "estimator temperature t; 0 = the estimator's preset (METHODS §2)")
-    soft_alpha: float = option(0.0, "alpha; 0 = preset")
-    soft_beta: float = option(0.0, "beta; 0 = preset")
-    clip: float = option(0.1, "lower bound of a Soft-InfoNCE weight (not renormalised)")
-    teacher: str = option(
-        "base", "OASIS labels: base (frozen base cosine) | ranker (trained ranker's scores)"
-    )
-    teacher_model: str = option("", "for teacher=ranker: a trained ranker checkpoint")
-    w_ibn: float = option(0.98, "OASIS weight of InfoNCE")
-    w_cos: float = option(0.02, "OASIS weight of CoSENT")
-    scale: float = option(20.0, "inverse temperature 1/τ of every loss")
-    batch_size: int = option(32, "queries per step (each with its code, and k hard negatives)")
-    lr: float = option(2e-5, "AdamW peak learning rate")
-    sources: str = option("docstring", "pair sources to train on, comma-separated: docstring, test-name")
-    code_view: str = option("bare", "codes: bare (doc cut out) | doc (the doc less its summary kept)")
-    freeze_layers: int = option(0, "fix the embeddings and the first N layers (-1: embeddings only)")
-    gradient_checkpointing: bool = option(
-        False, "recompute layers in the backward pass: ~1 GB less, ~20% slower"
-    )
-    dev: str = option(
-        "", "dev set for choosing the best checkpoint: cosqa/dev, csn_ruby/valid or a pairs file"
-    )
 
 
 def check_config(config: RetrieverConfig) -> None:
