@@ -3,8 +3,9 @@
     .venv/bin/python scripts/readme-screenshots.py ~/src/requests "retry a request when the connection fails"
 
 Copies the folder, opens it in a fresh code-server with the .vsix (scripts/setup-editor-tests.sh
-builds it), indexes it with the shipped model, and writes docs/screenshots/vscode-{status-bar,
-find-code,find-similar}.png through tests/e2e/vscode/driver.js (MODE=screenshots).
+builds it), indexes it with the shipped model, and writes editor-client/media/vscode-{status-bar,
+find-code,find-similar}.png (inside the extension, so the .vsix carries them) through tests/e2e/vscode/driver.js
+(MODE=screenshots).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def main(folder: Path, query: str) -> int:
                 "NODE_PATH": tools["NODE_PATH"],
                 "CS_URL": str(info["url"]),
                 "CS_FOLDER": str(copy),
-                "ARTIFACTS": str(ROOT / "docs" / "screenshots"),
+                "ARTIFACTS": str(ROOT / "editor-client" / "media"),
                 "RESULT": str(work / "result.json"),
                 "USER_SETTINGS": str(info["user_settings"]),
                 "MODE": "screenshots",

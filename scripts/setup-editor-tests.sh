@@ -80,7 +80,7 @@ EXT="$ROOT/editor-client"
 VERSION="$("$NODE" -p "require('$EXT/package.json').version")"
 VSIX="$EXT/codesieve-$VERSION.vsix"
 # A hash of everything that goes into the .vsix: rebuild only when it changed.
-SOURCES_HASH="$(cd "$EXT" && { find src -type f -print0; for f in package.json package-lock.json tsconfig.json \
+SOURCES_HASH="$(cd "$EXT" && { find src media -type f -print0; for f in package.json package-lock.json tsconfig.json \
   esbuild.mjs .vscodeignore README.md CHANGELOG.md LICENSE; do if [ -f "$f" ]; then printf "%s\0" "$f"; fi; done; } |
   sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 STAMP="$EXT/node_modules/.codesieve-vsix-$SOURCES_HASH"

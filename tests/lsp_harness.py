@@ -78,6 +78,11 @@ class Client(LanguageClient):
             sys.stderr.buffer.write(block)
             self.stderr += block
 
+    def log(self) -> str:
+        """What the server logged: on stderr, and to the client (window/logMessage, once initialized)."""
+        messages = [params.message for params in self.log_messages]
+        return "\n".join([self.stderr.decode("utf-8", errors="replace"), *messages])
+
     async def request(self, method: str, params: Any) -> Any:
         return await self.protocol.send_request_async(method, params)
 

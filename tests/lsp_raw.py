@@ -2,7 +2,8 @@
 
 The framing and lifecycle tests need what no well-behaved client sends: wrong Content-Lengths, odd
 header spellings, requests before `initialize` or after `shutdown`, ids that are objects. The
-server's stdout is read on a thread and cut into messages; its stderr is kept for the assertions.
+server's stdout is read on a thread and cut into messages; its log (stderr, and the window/logMessage
+notifications it sends once initialized) is kept for the assertions.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ class RawServer:
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.responses: list[dict[str, Any]] = []  # read, not yet asked for
         self.stderr = bytearray()
-        threading.Thread(target=self._read_stdout, daemon=True).start()
+        self.log_messages: list[dict[str, Any]] = []  # window/logMessage params: type, message
+        self._stdout_reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._stdout_reader.start()
         self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._stderr_reader.start()
 
@@ -66,7 +69,10 @@ class RawServer:
                     length = int(value)
             if not line or length is None:
                 return
-            self.messages.put(json.loads(stream.read(length)))
+            message = json.loads(stream.read(length))
+            if isinstance(message, dict) and message.get("method") == "window/logMessage":
+                self.log_messages.append(message["params"])
+            self.messages.put(message)
 
     def _read_stderr(self) -> None:
         stream = self.process.stderr
@@ -109,11 +115,14 @@ class RawServer:
     def exit_code(self, timeout: float = ANSWER_SECONDS) -> int:
         """The server's exit status, once it has exited (its log is then complete)."""
         code = self.process.wait(timeout)
+        self._stdout_reader.join(5)
         self._stderr_reader.join(5)
         return code
 
     def log(self) -> str:
-        return self.stderr.decode("utf-8", "replace")
+        """What the server logged: on stderr, and to the client (window/logMessage)."""
+        messages = [str(params["message"]) for params in self.log_messages]
+        return "\n".join([self.stderr.decode("utf-8", "replace"), *messages])
 
     def close(self) -> None:
         if self.process.poll() is None:

@@ -386,7 +386,7 @@ async def test_cancelling_an_answered_request_logs_nothing(workspace: Path, opti
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="answered"))
         assert (await client.status())["state"] == "ready"  # the server has read the cancellation
         await asyncio.sleep(0.5)  # and its log has come through
-        assert b"unknown message id" not in client.stderr, client.stderr.decode(errors="replace")[-2000:]
+        assert "unknown message id" not in client.log(), client.log()[-2000:]
     finally:
         await client.shutdown_session()
 

@@ -109,7 +109,7 @@ async def test_paths_outside_the_workspace_get_one_answer_that_reveals_nothing(
     for uri in (f"{uri_of(root)}/pkg/%2E%2E/config.py", uri_of(root / "inner_link.py")):
         assert (await client.request(SIMILAR, at(uri, 1)))["hits"], uri
         assert await code_action(client, uri, 1), uri
-    log = client.stderr.decode("utf-8", errors="replace")
+    log = client.log()
     assert "s3cr3t" not in log and "No such file" not in log and "Traceback" not in log
 
 

@@ -96,14 +96,14 @@ async def assert_alive(client: Client, root: Path) -> None:
 async def logged(client: Client, text: str) -> None:
     """Wait until the server's log has `text` (so what came before it has been read too)."""
 
-    async def log() -> bytes:
-        return bytes(client.stderr)
+    async def log() -> str:
+        return client.log()
 
-    await eventually(log, lambda log: text.encode() in log)
+    await eventually(log, lambda log: text in log)
 
 
 def assert_no_tracebacks(client: Client) -> None:
-    log = client.stderr.decode("utf-8", errors="replace")
+    log = client.log()
     assert "Traceback" not in log, log[log.index("Traceback") - 200 :][:3000]
     errors = [message.message for message in client.messages if message.type == types.MessageType.Error]
     assert errors == []

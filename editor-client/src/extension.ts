@@ -1,6 +1,7 @@
 // CodeSieve for VS Code: semantic code search through the `codesieve serve` language server, and
 // `codesieve mcp` for agent mode. This module only wires the pieces together: the client, the status
-// bar, the commands, the MCP server definition and the events.
+// bar, the commands, the MCP server definition and the events. In Restricted Mode it starts nothing
+// (the server is a Python, possibly the workspace's own) until the folder is trusted.
 import * as vscode from "vscode";
 import { ClientController } from "./client";
 import { findCode, findSimilar, showStatusDetails } from "./commands";
@@ -8,11 +9,30 @@ import { registerMcpServer } from "./mcp";
 import { onPythonExtensionInterpreterChange } from "./python";
 import { retrain } from "./retrain";
 import { PROCESS_SETTINGS, SECTION, pythonPathSetting, serverCommandSetting } from "./settings";
-import { StatusBar } from "./status";
+import { StatusBar, showTrustNeeded } from "./status";
 
 let controller: ClientController | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
+  if (vscode.workspace.isTrusted) {
+    start(context);
+    return;
+  }
+  const commands = (context.extension.packageJSON.contributes.commands as { command: string }[]).map(
+    (contributed) => contributed.command,
+  );
+  const trustNeeded = showTrustNeeded(commands);
+  context.subscriptions.push(
+    trustNeeded,
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      trustNeeded.dispose(); // frees the command ids for the real commands
+      start(context);
+    }),
+  );
+}
+
+/** Starts the client and registers everything, in a trusted workspace. */
+function start(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel("CodeSieve");
   const status = new StatusBar("codesieve.showStatus");
   controller = new ClientController(output, status);

@@ -81,6 +81,8 @@ export interface PythonCandidate {
   source: string;
 }
 
+/** `<python>` and these install CodeSieve: it is not on the package index, so from a clone of its repository. */
+const PIP_INSTALL = "-m pip install -e /path/to/codesieve";
 const DEFAULT_PYTHON = process.platform === "win32" ? "python" : "python3";
 const VENV_PYTHONS =
   process.platform === "win32"
@@ -160,7 +162,7 @@ export async function resolvePython(folder?: vscode.Uri): Promise<PythonCandidat
   throw new LaunchError(
     "CodeSieve: no Python with the codesieve package was found (codesieve.pythonPath is not set; tried " +
       `${tried.join("; ")}). Set codesieve.pythonPath to a Python that has codesieve installed, or install it ` +
-      "in the workspace's .venv (pip install codesieve).",
+      `in the workspace's .venv from a CodeSieve checkout (${VENV_PYTHONS[0]} ${PIP_INSTALL}).`,
     "pythonPath",
     detail,
   );
@@ -183,7 +185,8 @@ async function checkPython(candidate: PythonCandidate, cwd: string | undefined):
   if (/ModuleNotFoundError|No module named/.test(check.stderr)) {
     return new LaunchError(
       `CodeSieve: the codesieve package is not installed for '${python}' (${source}). ` +
-        `Run pip install codesieve in that environment, or set codesieve.pythonPath to one that has it.`,
+        `Install it there from a CodeSieve checkout (${python} ${PIP_INSTALL}), ` +
+        "or set codesieve.pythonPath to one that has it.",
       "install",
       check.stderr,
       "no codesieve package",

@@ -1,4 +1,5 @@
-// The index status in the status bar: starting, indexing N %, ready with the chunk count, or the error.
+// The index status in the status bar: starting, indexing N %, ready with the chunk count, or the error;
+// in Restricted Mode, that the folder must be trusted.
 import * as vscode from "vscode";
 import { IndexStatus, progressPercent } from "./protocol";
 
@@ -70,6 +71,30 @@ export class StatusBar implements vscode.Disposable {
   dispose(): void {
     this.item.dispose();
   }
+}
+
+const TRUST_NEEDED =
+  "CodeSieve needs this folder to be trusted: it runs a Python interpreter, possibly the workspace's own .venv.";
+const MANAGE_TRUST = "workbench.trust.manage";
+
+/**
+ * Restricted Mode: a status bar item that says the folder must be trusted and opens the Workspace Trust
+ * dialog, and `commands` (the extension's, so their keybindings answer) saying the same. Dispose it
+ * before registering the real commands.
+ */
+export function showTrustNeeded(commands: string[]): vscode.Disposable {
+  const item = vscode.window.createStatusBarItem("codesieve.indexStatus", vscode.StatusBarAlignment.Left, 10);
+  item.name = "CodeSieve Index";
+  item.text = "$(workspace-untrusted) CodeSieve: trust this folder";
+  item.tooltip = `${TRUST_NEEDED} Click to manage Workspace Trust.`;
+  item.command = MANAGE_TRUST;
+  item.backgroundColor = new vscode.ThemeColor("statusBarItem.warningBackground");
+  item.show();
+  const explain = async (): Promise<void> => {
+    const choice = await vscode.window.showWarningMessage(TRUST_NEEDED, "Manage Workspace Trust");
+    if (choice) await vscode.commands.executeCommand(MANAGE_TRUST);
+  };
+  return vscode.Disposable.from(item, ...commands.map((id) => vscode.commands.registerCommand(id, explain)));
 }
 
 export function formatCount(value: number): string {

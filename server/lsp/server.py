@@ -3,7 +3,8 @@
 Each handler takes `(server, params)`, says in one line what it answers, and hands the work to
 `WorkspaceFolders` (workspace_folders.py), which runs blocking Workspace calls off the event loop. The wire format of
 the `codeSearch/*` extensions lives in protocol.py. Only protocol goes to stdout: `serve`
-moves file descriptor 1 to stderr before anything else can print, and logs go to stderr.
+moves file descriptor 1 to stderr before anything else can print. Over stdio the log goes to the client as
+window/logMessage, each line with its level, from `initialize` on (client_log.py); otherwise to stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pygls.lsp.server import LanguageServer
 from codesieve import __version__
 
 from ..config import Settings
+from .client_log import ClientLogHandler
 from .framing import ThreadedSource, serve_frames
 from .messages import CodeSieveProtocol
 from .protocol import (
@@ -61,6 +63,7 @@ class CodeSieveServer(LanguageServer):
         self.workspace_folders = WorkspaceFolders(self, Settings())
         self.pending_messages: list[str] = []
         self.exit_code = 0
+        self.client_log: ClientLogHandler | None = None  # over stdio: the log, sent to the client
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         """Serve one client over a pair of byte streams until it exits; `exit_code` says how it ended."""
@@ -99,6 +102,8 @@ def _section(settings: Any) -> Mapping[str, Any] | None:
 @SERVER.feature(types.INITIALIZE)
 def initialize(server: CodeSieveServer, params: types.InitializeParams) -> None:
     """Take the settings from initializationOptions (shown once initialized) and the folders."""
+    if server.client_log is not None:
+        server.client_log.attach()  # the client may be sent log messages from now on
     section = _section(params.initialization_options)
     if section is not None:
         settings = {
@@ -292,9 +297,13 @@ def serve(tcp: str | None = None, config: Settings | None = None, token_file: Pa
         token = read_token(token_file)
     protocol_out = _claim_stdout()
     level = os.environ.get("CODESIEVE_LOG", "INFO").upper()
-    logging.basicConfig(
-        stream=sys.stderr, level=level, format="codesieve %(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("codesieve %(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler: logging.Handler = stderr
+    if address is None:  # the client shows the level and the time
+        handler = SERVER.client_log = ClientLogHandler(SERVER, stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if level != "DEBUG":  # pygls logs every message it sends at INFO
         logging.getLogger("pygls").setLevel(logging.WARNING)
     SERVER.workspace_folders.base = SERVER.workspace_folders.config = config or Settings()

@@ -11,7 +11,8 @@
 -- like any other, which otherwise comes after implementation), :CodeSieveSimilar (the function at
 -- the cursor; :CodeSieveSimilar! ranks test code like any other), :CodeSieveStatus. The server's "Find similar code" code action works too: Neovim
 -- drops the result of workspace/executeCommand, so this module runs codeSearch.find and
--- codeSearch.findSimilar itself (vim.lsp.commands) and shows their hits.
+-- codeSearch.findSimilar itself (vim.lsp.commands) and shows their hits. Before starting a Python it
+-- checks that it can import codesieve, and says why not (vim.notify, ERROR) instead of starting it.
 local M = {}
 
 local NAME = "codesieve"
@@ -180,21 +181,86 @@ local function run_command(command, ctx)
   call(client, "request", "workspace/executeCommand", params, on_result(title), ctx.bufnr)
 end
 
+-- Each Python's check: true (it imports codesieve.server), false (it does not: said once), or the
+-- starts waiting for it. setup() forgets them, so that a Python fixed since is checked again.
+local checks = {}
+
+local SETUP_PYTHON = 'require("codesieve").setup({ python = "/path/to/bin/python" })'
+
+--- Why `python` cannot run the server, from its check's result; nil when it can.
+local function check_problem(python, result)
+  if result.code == 0 then
+    return nil
+  end
+  local lines = vim.split(vim.trim(result.stderr or ""), "\n")
+  local cause = lines[#lines] ~= "" and lines[#lines] or ("exit " .. tostring(result.code))
+  local install = ("Install it there from a CodeSieve checkout (%s -m pip install -e /path/to/codesieve)"):format(python)
+  if cause:match("ModuleNotFoundError") or cause:match("No module named") then
+    return ("CodeSieve: the codesieve package is not installed for %s (%s). %s, or give setup() one that has it: %s."):format(
+      python, cause, install, SETUP_PYTHON)
+  end
+  return ('CodeSieve: %s -c "import codesieve.server" failed (%s). %s, or give setup() one that has it: %s.'):format(
+    python, cause, install, SETUP_PYTHON)
+end
+
+--- Runs `launch` once `python` is known to import codesieve.server; else says why, at ERROR level,
+--- once per Python, and starts nothing (the client alone would say only that the server quit).
+local function when_python_works(python, launch)
+  local state = checks[python]
+  if state == true then
+    return launch()
+  elseif state == false then
+    return
+  elseif state ~= nil then
+    table.insert(state, launch)
+    return
+  end
+  checks[python] = { launch }
+  local function finish(problem)
+    local waiting = checks[python]
+    checks[python] = problem == nil
+    if problem then
+      vim.notify(problem, vim.log.levels.ERROR)
+    elseif type(waiting) == "table" then
+      for _, waiting_launch in ipairs(waiting) do
+        waiting_launch()
+      end
+    end
+  end
+  local command = { python, "-c", "import codesieve.server" }
+  local ok, err = pcall(vim.system, command, { text = true, timeout = 60000 }, function(result)
+    vim.schedule(function()
+      finish(check_problem(python, result))
+    end)
+  end)
+  if not ok then -- not found, or not executable
+    local reason = tostring(err):match("(E%u+: .*)") or tostring(err)
+    finish(("CodeSieve: Python %s could not be run (%s). Give setup() a Python that has codesieve: %s."):format(
+      python, reason, SETUP_PYTHON))
+  end
+end
+
 local function start(bufnr)
   if vim.bo[bufnr].buftype ~= "" or vim.api.nvim_buf_get_name(bufnr) == "" then
     return
   end
   local root = vim.fs.root(bufnr, M.config.root_markers) or vim.fn.getcwd()
-  vim.lsp.start({
-    name = NAME,
-    cmd = M.server_cmd(root),
-    root_dir = root,
-    init_options = M.config.settings,
-  }, { bufnr = bufnr })
+  local cmd = M.server_cmd(root)
+  local function launch()
+    if vim.api.nvim_buf_is_valid(bufnr) then
+      vim.lsp.start({ name = NAME, cmd = cmd, root_dir = root, init_options = M.config.settings }, { bufnr = bufnr })
+    end
+  end
+  if M.config.cmd or cmd[1] == "codesieve" then -- a whole command: nothing to check
+    launch()
+  else
+    when_python_works(cmd[1], launch)
+  end
 end
 
 function M.setup(opts)
   M.config = vim.tbl_deep_extend("force", M.config, opts or {})
+  checks = {}
   vim.lsp.commands["codeSearch.find"] = run_command
   vim.lsp.commands["codeSearch.findSimilar"] = run_command
   local group = vim.api.nvim_create_augroup("codesieve", { clear = true })
