@@ -9,19 +9,13 @@ tables; only this module knows grammar node names.
 from __future__ import annotations
 
 import functools
+import importlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-import tree_sitter_go
-import tree_sitter_java
-import tree_sitter_javascript
-import tree_sitter_python
-import tree_sitter_ruby
-import tree_sitter_rust
-import tree_sitter_typescript
 from tree_sitter import Language, Parser, Point, Query, Tree
 
 PARSE_READ_FACTOR = 8  # see `parse_within_budget`
@@ -72,15 +66,17 @@ _EXTENSIONS: Mapping[str, str] = {
 
 _FILE_NAMES: Mapping[str, str] = {"Rakefile": "ruby", "Gemfile": "ruby"}
 
-_GRAMMARS: Mapping[str, Callable[[], object]] = {
-    "python": tree_sitter_python.language,
-    "javascript": tree_sitter_javascript.language,
-    "typescript": tree_sitter_typescript.language_typescript,
-    "tsx": tree_sitter_typescript.language_tsx,
-    "go": tree_sitter_go.language,
-    "java": tree_sitter_java.language,
-    "rust": tree_sitter_rust.language,
-    "ruby": tree_sitter_ruby.language,
+# Each language's grammar package and the function in it that gives the grammar, imported when a file
+# of the language is first parsed (a search that parses nothing loads none of them).
+_GRAMMARS: Mapping[str, tuple[str, str]] = {
+    "python": ("tree_sitter_python", "language"),
+    "javascript": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "tsx": ("tree_sitter_typescript", "language_tsx"),
+    "go": ("tree_sitter_go", "language"),
+    "java": ("tree_sitter_java", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+    "ruby": ("tree_sitter_ruby", "language"),
 }
 
 
@@ -253,8 +249,10 @@ def spec_for(language: str) -> LanguageSpec | None:
 @functools.cache
 def grammar_for(language: str) -> Language | None:
     """Return the tree-sitter grammar of a language, or None where it has none."""
-    loader = _GRAMMARS.get(language)
-    return Language(loader()) if loader is not None else None
+    if language not in _GRAMMARS:
+        return None
+    package, function = _GRAMMARS[language]
+    return Language(getattr(importlib.import_module(package), function)())
 
 
 class _ThreadParsers(threading.local):

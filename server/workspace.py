@@ -22,11 +22,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 from filelock import FileLock, Timeout
-from pathspec import GitIgnoreSpec
+
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 from .chunk.chunker import Chunk, chunk_at_line, chunk_source
 from .config import Settings
@@ -71,6 +73,8 @@ def path_globs(patterns: Sequence[str], role: str) -> GitIgnoreSpec:
     an include glob would widen the search to everything. Some globs git accepts are not valid
     regular expressions in Python (`[z-a]`, a reversed range); those are errors too.
     """
+    from pathspec import GitIgnoreSpec  # here: a search without path filters need not load it
+
     for pattern in patterns:
         try:
             GitIgnoreSpec.from_lines([pattern])

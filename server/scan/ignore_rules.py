@@ -14,8 +14,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
-
 from .safe_read import SourceError, open_regular
 
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
@@ -74,6 +72,8 @@ class _Pattern:
 def _pattern(text: str, line: int, origin: str) -> _Pattern | None:
     """The regex source of one gitignore line; None for blanks, comments and invalid lines."""
     try:
+        from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern  # loaded when a rule is read
+
         regex, include = GitIgnoreSpecPattern.pattern_to_regex(text)
     except ValueError as error:
         _warn_invalid(origin, line, text, str(error))
