@@ -3,7 +3,7 @@
 Indexes requests 2.32.3 (its sdist: `src/requests` and a `tests/` folder about as large) with a model
 folder (default: the shipped one) and asks QUERIES, each of which describes something `src/requests`
 implements. For each first-stage configuration it prints the share of test chunks
-(`server.test_code.is_test_path`) in the top 10, over all queries, and the MRR and Recall@10 of
+(`server.search.tests_by_path.is_test_path`) in the top 10, over all queries, and the MRR and Recall@10 of
 the definitions that answer each query. Rows: the dense order with tests ranked like any other (what search did before
 the hybrid first stage), the default pipeline with `--tests`, and the default pipeline.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine_speed import bench_config, fetch_package
 
-from codesieve.server.search.test_code import is_test_path
+from codesieve.server.search.tests_by_path import is_test_path
 from codesieve.server.workspace import Workspace
 
 PACKAGE = "requests==2.32.3"

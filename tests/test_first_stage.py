@@ -17,7 +17,7 @@ from codesieve.server.index.lexical import chunk_words, definition_tokens, query
 from codesieve.server.index.store import StoredChunk
 from codesieve.server.model.folder import ModelError, ModelFolder
 from codesieve.server.search.first_stage import Candidate, dense_first_stage, rank, z_scores
-from codesieve.server.search.test_code import is_test_path
+from codesieve.server.search.tests_by_path import is_test_path
 
 GREET = 'def greet_visitor(name):\n    """Say hello."""\n    return "hello " + name\n'
 OTHER = "def add_numbers(a, b):\n    return a + b\n"
@@ -239,3 +239,9 @@ def test_query_words_take_linear_time_on_one_long_run_of_letters() -> None:
         "a.b.c",
     ]
     assert len(query_words(" ".join(f"w{i}" for i in range(1000)))) == 256
+
+
+def test_no_product_module_is_named_like_test_code() -> None:
+    root = Path(__file__).resolve().parent.parent
+    product = [path for folder in ("server", "trainer", "export") for path in (root / folder).rglob("*.py")]
+    assert product and not [path for path in product if is_test_path(path.relative_to(root).as_posix())]

@@ -28,7 +28,7 @@ from pathlib import Path
 from codesieve.server.chunk.chunker import Chunk, chunk_source
 from codesieve.server.scan.safe_read import SourceError, read_source
 from codesieve.server.scan.walk import scan_workspace
-from codesieve.server.search.test_code import is_test_path
+from codesieve.server.search.tests_by_path import is_test_path
 
 from .data import Pair
 from .negatives import code_key

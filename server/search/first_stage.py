@@ -10,7 +10,7 @@ candidates, and the first-stage score is
 
 where w is the model card's `lexical_weight` (absent: 0, dense only, and no BM25 is computed;
 `bench/hybrid_weight.py` chooses it on the dev splits) and `is_test` is 1 for chunks of test files
-(`test_code.py`) unless the search includes tests. Candidates come out best first, ties in dense
+(`tests_by_path.py`) unless the search includes tests. Candidates come out best first, ties in dense
 order. A query that is a name (`should_bypass_proxies`, `HTTPAdapter.send`) puts the definitions of
 that name first, in that same order: someone who types a name wants its definition, which a long
 function's embedding or BM25 (which discounts long chunks) may rank below shorter code that
@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from ..index.lexical import query_words, symbol_of
 from ..index.store import ChunkStore, StoredChunk
 from ..index.vector_index import VectorIndex
-from .test_code import is_test_path
+from .tests_by_path import is_test_path
 
 # How far test code moves down, in standard deviations of the fused score: a test chunk ranks ahead
 # of an implementation only when it is clearly more relevant. Set on requests 2.32.3's own tests
