@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codesieve.server.search.metrics import DEFAULT_KS, rank_of_gold, retrieval_metrics
 from codesieve.trainer.benchmarks import BENCHMARKS_ENV, Benchmark, load_benchmark
 from codesieve.trainer.bm25 import BM25
+from codesieve.trainer.metrics import DEFAULT_KS, rank_of_gold, retrieval_metrics
 
 ALL_SETS = ("cosqa/dev", "cosqa/test", "csn_ruby/valid", "csn_ruby/test")
 QUERY_CHUNK = 512  # queries scored at once: bounds the (chunk, N) score matrix

@@ -25,9 +25,9 @@ import numpy as np
 from codesieve.server.model.encoders import DualEncoder
 from codesieve.server.model.folder import CARD_NAME, FIRST_STAGE, ModelFolder
 from codesieve.server.search.first_stage import rank
-from codesieve.server.search.metrics import rank_of_gold, retrieval_metrics
 from codesieve.trainer.data import load_eval_set
 from codesieve.trainer.evaluate import code_embeddings, default_cache_dir
+from codesieve.trainer.metrics import rank_of_gold, retrieval_metrics
 from codesieve.trainer.runtime_pipeline import candidates, gold_rank, runtime_cascade
 
 DEV_SETS = ("cosqa/dev", "csn_ruby/valid")

@@ -30,10 +30,10 @@ import numpy as np
 
 from codesieve.server.model.encoders import DualEncoder
 from codesieve.server.model.folder import ModelFolder
-from codesieve.server.search.metrics import retrieval_metrics
 from codesieve.trainer.benchmarks import Benchmark
 from codesieve.trainer.data import load_eval_set
 from codesieve.trainer.evaluate import code_embeddings, default_cache_dir
+from codesieve.trainer.metrics import retrieval_metrics
 from codesieve.trainer.ranker_dev import FUSION_WEIGHTS
 from codesieve.trainer.runtime_pipeline import gold_rank, rerank_grid, runtime_cascade
 

@@ -23,9 +23,9 @@ from numpy.typing import NDArray
 
 from codesieve.server.model.encoders import DualEncoder
 from codesieve.server.model.folder import ModelFolder
-from codesieve.server.search.metrics import rank_of_gold, retrieval_metrics
 from codesieve.trainer.benchmarks import Benchmark, load_benchmark
 from codesieve.trainer.evaluate import code_embeddings, default_cache_dir, leave_out_query_copies
+from codesieve.trainer.metrics import rank_of_gold, retrieval_metrics
 
 WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0)
 

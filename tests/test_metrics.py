@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesieve.server.search.metrics import (
+from codesieve.trainer.metrics import (
     rank_of_gold,
     rank_of_gold_dot,
     retrieval_metrics,

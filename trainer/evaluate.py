@@ -1,7 +1,7 @@
 """Evaluate an exported model folder the way users run it: through the runtime's ONNX encoders.
 
 Protocol (shared/benchmarks/README.md): every query is ranked against the whole pool, one code is
-correct, a tie with it counts against it (`server.search.metrics.rank_of_gold`); MRR over the full
+correct, a tie with it counts against it (`metrics.rank_of_gold`); MRR over the full
 ranking and Recall@1/5/10/100. Rows:
 
 - ``bm25``: the lexical baseline (`trainer.bm25.BM25`, as bench/bm25_baseline.py);
@@ -46,7 +46,7 @@ from codesieve.server.model.encoders import CrossEncoder, DualEncoder
 from codesieve.server.model.folder import ModelFolder
 from codesieve.server.search.cascade import Hit, merge_reranked
 from codesieve.server.search.first_stage import dense_first_stage
-from codesieve.server.search.metrics import DEFAULT_KS, rank_of_gold, retrieval_metrics
+from codesieve.trainer.metrics import DEFAULT_KS, rank_of_gold, retrieval_metrics
 
 from .benchmarks import Benchmark
 from .bm25 import BM25

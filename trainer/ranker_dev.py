@@ -23,7 +23,7 @@ from codesieve.server.model.encoders import DualEncoder as RuntimeDualEncoder
 from codesieve.server.model.encoders import TokenEncoder
 from codesieve.server.model.folder import CARD_NAME, ModelFolder
 from codesieve.server.search.first_stage import dense_first_stage
-from codesieve.server.search.metrics import rank_of_gold, retrieval_metrics
+from codesieve.trainer.metrics import rank_of_gold, retrieval_metrics
 
 from .checkpoints import load_retriever
 from .data import embed, load_eval_set

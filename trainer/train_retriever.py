@@ -31,7 +31,7 @@ from torch import Tensor
 
 from codesieve.server.model.encoders import TokenEncoder
 from codesieve.server.model.folder import sha256_file
-from codesieve.server.search.metrics import rank_of_gold_dot, retrieval_metrics
+from codesieve.trainer.metrics import rank_of_gold_dot, retrieval_metrics
 
 from .checkpoints import (
     CHECKPOINT,

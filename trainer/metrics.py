@@ -2,7 +2,7 @@
 
 The protocol (shared/benchmarks/README.md): each query is ranked against the whole pool, one code
 is correct, and a tie with the correct code counts against it. Ranks are 1-based throughout.
-numpy only: this module is part of the runtime, which never imports torch.
+numpy only: the benchmarks use it without the trainer's torch.
 """
 
 from __future__ import annotations
