@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 class Rule:
     """Consecutive ignore patterns with one verdict and scope, as one regex (see `rule_matches`)."""
 
-    include: bool  # True: ignore; False: a negation that re-includes
+    ignores: bool  # True: the paths it matches are ignored; False: a negation (`!`) that re-includes them
     regex: re.Pattern[str]
     scope: str  # "whole": the regex must match the whole path; "below": a proper ancestor; "any": anything
 
@@ -62,7 +62,7 @@ Layer = tuple[str, Rules]  # (base directory as "" or "a/b/", its patterns)
 class _Pattern:
     """One ignore line as a regex source, before compiling."""
 
-    include: bool
+    ignores: bool
     source: str
     scope: str
     line: int  # 1-based, for warnings
@@ -74,11 +74,11 @@ def _pattern(text: str, line: int, origin: str) -> _Pattern | None:
     try:
         from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern  # loaded when a rule is read
 
-        regex, include = GitIgnoreSpecPattern.pattern_to_regex(text)
+        regex, ignores = GitIgnoreSpecPattern.pattern_to_regex(text)  # pathspec calls it "include"
     except ValueError as error:
         _warn_invalid(origin, line, text, str(error))
         return None
-    if include is None or regex is None:
+    if ignores is None or regex is None:
         return None
     # pathspec searches; anchor unanchored regexes (`*/` is just "/") so that fullmatch means the same.
     source = regex if regex.startswith("^") else f".*(?:{regex})"
@@ -90,7 +90,7 @@ def _pattern(text: str, line: int, origin: str) -> _Pattern | None:
         scope, source = "whole", source.replace(_DIR_GROUP, "/")
     else:
         scope = "below" if source.endswith("/") else "any"  # `foo/**`: inside foo, not foo; `*`, `**`
-    return _Pattern(include, source, scope, line, text)
+    return _Pattern(ignores, source, scope, line, text)
 
 
 def _warn_invalid(origin: str, line: int, text: str, reason: str) -> None:
@@ -132,14 +132,14 @@ def compile_rules(lines: Iterable[str], origin: str = "ignore patterns") -> Rule
         pattern for line, text in enumerate(lines, 1) if (pattern := _pattern(text, line, origin)) is not None
     ]
     rules = []
-    for (include, scope), run in itertools.groupby(
-        patterns, key=lambda pattern: (pattern.include, pattern.scope)
+    for (ignores, scope), run in itertools.groupby(
+        patterns, key=lambda pattern: (pattern.ignores, pattern.scope)
     ):
         group = list(run)
         for start in range(0, len(group), _PATTERNS_PER_RULE):
             regex = _compiled(group[start : start + _PATTERNS_PER_RULE], origin)
             if regex is not None:
-                rules.append(Rule(include, regex, scope))
+                rules.append(Rule(ignores, regex, scope))
     return tuple(rules)
 
 
@@ -161,7 +161,7 @@ def last_match(rules: Rules, path: str) -> bool | None:
     """Whether the last rule matching `path` ignores it (True) or re-includes it (False); None if none."""
     for rule in reversed(rules):
         if rule_matches(rule, path):
-            return rule.include
+            return rule.ignores
     return None
 
 
