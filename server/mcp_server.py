@@ -86,7 +86,7 @@ class CodeAnswer(BaseModel):
     note: str | None = Field(None, description="what the agent should know about this answer")
 
 
-class Progress(BaseModel):
+class IndexProgress(BaseModel):
     files_done: int
     files_total: int
     chunks_embedded: int
@@ -100,7 +100,7 @@ class FolderStatus(BaseModel):
     model: str | None
     index_path: str | None
     shared_index: bool = Field(description="another CodeSieve process writes this index; this one reads it")
-    progress: Progress | None = None
+    progress: IndexProgress | None = None
     warnings: list[str] = []
     error: str | None = None
 
@@ -110,7 +110,9 @@ class IndexStatus(BaseModel):
     files: int
     chunks: int
     model: str | None
-    progress: Progress | None = Field(None, description="while indexing: files done of all, chunks embedded")
+    progress: IndexProgress | None = Field(
+        None, description="while indexing: files done of all, chunks embedded"
+    )
     folders_from: str = Field(description="arguments, client roots, or working directory")
     folders: list[FolderStatus]
 

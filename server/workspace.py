@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 from .chunk.chunker import Chunk, chunk_at_line, chunk_source
 from .config import Settings
 from .errors import WorkspaceError
-from .index.indexer import Cancelled, Indexer, IndexReport, Progress
+from .index.indexer import Cancelled, Indexer, IndexReport, OnProgress
 from .index.store import SCHEMA_VERSION, UPGRADABLE_SCHEMAS, ChunkStore
 from .index.vector_index import BACKEND as VECTOR_BACKEND
 from .index.vector_index import VectorIndex
@@ -276,7 +276,7 @@ class Workspace:
             self.writer_lock = None
 
     # indexing -----------------------------------------------------------------------------------
-    def sync(self, progress: Progress | None = None, cancelled: Cancelled | None = None) -> IndexReport:
+    def sync(self, progress: OnProgress | None = None, cancelled: Cancelled | None = None) -> IndexReport:
         """Index everything that changed since the last run (the whole folder the first time).
 
         Shared: another process indexes; this takes in its work instead (see the module doc).

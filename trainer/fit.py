@@ -105,7 +105,7 @@ class FitResult:
 # ---- bookkeeping ---------------------------------------------------------------------------------
 
 
-class Progress:
+class FitStages:
     """Stage lines on stderr, the stages that finished (fit-state.json), and the time budget."""
 
     def __init__(self, work: Path, config: FitConfig, current: Path, resume: bool) -> None:
@@ -219,7 +219,7 @@ def _mixed_pairs(config: FitConfig, work: Path, train: list[Pair], held_out: lis
 
 
 def _train_retriever(
-    config: FitConfig, work: Path, progress: Progress, card: ModelCard, seconds: float
+    config: FitConfig, work: Path, progress: FitStages, card: ModelCard, seconds: float
 ) -> dict[str, Any]:
     train, held_out = read_pairs(work / "train.jsonl"), read_pairs(work / "held-out.jsonl")
     replay = _mixed_pairs(config, work, train, held_out)
@@ -327,7 +327,7 @@ def _late(stage: str, error: Exception, verbose: bool) -> None:
 def _ranker_stage(
     config: FitConfig,
     work: Path,
-    progress: Progress,
+    progress: FitStages,
     name: str,
     repository: Benchmark | None,
     weight_type: WeightType,
@@ -486,7 +486,7 @@ def _run(
     Long on purpose: the stages in the order they run, read top to bottom like a training script.
     """
     work.mkdir(parents=True, exist_ok=True)
-    progress = Progress(work, config, current, resume)
+    progress = FitStages(work, config, current, resume)
     if not progress.state["done"]:
         _fresh_work(work)
     name = f"codesieve-fit-{root.name}"

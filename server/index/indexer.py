@@ -32,7 +32,7 @@ from .vector_index import VectorIndex
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY = 20_000  # new chunks between snapshots during a long indexing run
 
-Progress = Callable[["IndexReport"], None]
+OnProgress = Callable[["IndexReport"], None]
 Cancelled = Callable[[], bool]
 
 
@@ -81,7 +81,7 @@ class Indexer:
         self.config = config
         self._unsaved_chunks = 0
 
-    def sync(self, progress: Progress | None = None, cancelled: Cancelled | None = None) -> IndexReport:
+    def sync(self, progress: OnProgress | None = None, cancelled: Cancelled | None = None) -> IndexReport:
         """Scan the whole workspace and index what changed since the last run."""
         started = time.perf_counter()
         scan = scan_workspace(self.root, max_file_size=self.config.max_file_size, exclude=self.config.exclude)
@@ -167,7 +167,7 @@ class Indexer:
         self,
         files: Sequence[SourceFile],
         report: IndexReport,
-        progress: Progress | None,
+        progress: OnProgress | None,
         cancelled: Cancelled | None,
     ) -> None:
         known = self.store.files()
