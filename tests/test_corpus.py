@@ -29,8 +29,8 @@ from codesieve.trainer.corpus.manifest import (
     validate_manifest,
     write_manifest,
 )
-from codesieve.trainer.corpus.mining import mine_package
 from codesieve.trainer.corpus.package_metadata import deb_version, detect_metadata, repository_slug
+from codesieve.trainer.corpus.package_mining import mine_package
 from codesieve.trainer.negatives import code_key
 
 REPO = Path(__file__).resolve().parents[1]

@@ -27,7 +27,7 @@ Output is deterministic: the same manifest, miner and benchmarks give byte-ident
 
 This module holds the build and pin orchestration and the command line; the steps live beside it:
 ``manifest.py`` (schema, validation, licences), ``fetch.py`` (registry clients,
-safe extraction), ``package_metadata.py`` (what ``pin`` reads from a package), ``mining.py``
+safe extraction), ``package_metadata.py`` (what ``pin`` reads from a package), ``package_mining.py``
 (mining one package, cached) and ``decontaminate.py`` (the benchmark checks).
 """
 
@@ -71,9 +71,9 @@ from .manifest import (
     write_atomic,
     write_manifest,
 )
-from .mining import CACHE_FORMAT, MinedPackage, mine_job, mine_package, miner_fingerprint
 from .package_metadata import clean_repository, detect_metadata, repository_slug
 from .package_metadata import deb_version as _deb_version
+from .package_mining import CACHE_FORMAT, MinedPackage, mine_job, mine_package, miner_fingerprint
 
 __all__ = [
     "CACHE_FORMAT",
