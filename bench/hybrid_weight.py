@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesieve.server.model.encoders import DualEncoder
+from codesieve.server.model.encoders import OnnxRetriever
 from codesieve.server.model.folder import CARD_NAME, FIRST_STAGE, ModelFolder
 from codesieve.server.search.first_stage import rank
 from codesieve.trainer.data import load_eval_set
@@ -38,7 +38,7 @@ DEPTH = 100  # the runtime's N (EngineConfig.retrieve_depth)
 def dev_grid(model_dir: Path, sets: list[str], threads: int) -> dict[str, dict[str, float]]:
     """MRR per weight (as text) per split."""
     model = ModelFolder.load(model_dir)
-    encoder = DualEncoder(model, threads)
+    encoder = OnnxRetriever(model, threads)
     grid: dict[str, dict[str, float]] = {f"{weight:g}": {} for weight in GRID}
     for name in sets:
         benchmark = load_eval_set(name)

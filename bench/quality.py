@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesieve.server.model.encoders import DualEncoder
+from codesieve.server.model.encoders import OnnxRetriever
 from codesieve.server.model.folder import ModelFolder, default_model_dir
 from codesieve.trainer.benchmarks import Benchmark, find_similar_folder, load_benchmark
 from codesieve.trainer.bm25 import BM25
@@ -72,7 +72,7 @@ def p50_ms(run: Callable[[str], object], queries: list[str]) -> float:
 def latencies(benchmark: Benchmark, model_dir: Path, runtime: bool) -> tuple[float, float | None]:
     """p50 ms of retrieval (encode the query, top 100 of the pool), and of the runtime's search."""
     model = ModelFolder.load(model_dir)
-    encoder = DualEncoder(model, threads=1)
+    encoder = OnnxRetriever(model, threads=1)
     codes = code_embeddings(encoder, model, benchmark, default_cache_dir())
     queries = timed_queries(benchmark)
 

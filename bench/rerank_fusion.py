@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesieve.server.model.encoders import DualEncoder
+from codesieve.server.model.encoders import OnnxRetriever
 from codesieve.server.model.folder import ModelFolder
 from codesieve.trainer.benchmarks import Benchmark
 from codesieve.trainer.data import load_eval_set
@@ -80,7 +80,7 @@ def main() -> int:
         sys.exit(
             f"{args.model} holds no ranker: add one with `trainer export --onto {args.model} --ranker DIR`"
         )
-    encoder = DualEncoder(model, args.threads)
+    encoder = OnnxRetriever(model, args.threads)
     print(
         f"card: fusion_weight {model.card.fusion_weight:g}, first-stage lexical weight {model.card.lexical_weight:g}"
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from codesieve.server.model.encoders import DualEncoder
+from codesieve.server.model.encoders import OnnxRetriever
 from codesieve.server.model.folder import ModelFolder
 from codesieve.trainer.benchmarks import Benchmark, load_benchmark
 from codesieve.trainer.evaluate import code_embeddings, default_cache_dir, leave_out_query_copies
@@ -32,7 +32,7 @@ WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0)
 
 def similarity(benchmark: Benchmark, model_dir: Path, queries: list[str]) -> NDArray[np.float32]:
     model = ModelFolder.load(model_dir)
-    encoder = DualEncoder(model, threads=1)
+    encoder = OnnxRetriever(model, threads=1)
     codes = code_embeddings(encoder, model, benchmark, default_cache_dir())
     scores: NDArray[np.float32] = encoder.encode_queries(queries) @ codes.T
     leave_out_query_copies(scores, benchmark)

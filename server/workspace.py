@@ -38,7 +38,7 @@ from .index.store import SCHEMA_VERSION, UPGRADABLE_SCHEMAS, ChunkStore
 from .index.vector_index import BACKEND as VECTOR_BACKEND
 from .index.vector_index import VectorIndex
 from .languages import language_for_path
-from .model.encoders import CrossEncoder, DualEncoder
+from .model.encoders import OnnxRanker, OnnxRetriever
 from .model.folder import DigestCache, ModelFolder, default_model_dir
 from .scan.safe_read import SourceError, read_source
 from .scan.walk import scan_workspace
@@ -132,8 +132,8 @@ class Workspace:
         self.folder = index_folder_for(self.root, self.config)
         digests = DigestCache(index_root(self.config) / DIGESTS_FILE)
         self.model = ModelFolder.load(resolve_model_dir(self.root, self.config), digests=digests)
-        self.retriever = DualEncoder(self.model, self.config.threads)
-        self.ranker = CrossEncoder(self.model, self.config.threads) if self.model.ranker_path else None
+        self.retriever = OnnxRetriever(self.model, self.config.threads)
+        self.ranker = OnnxRanker(self.model, self.config.threads) if self.model.ranker_path else None
         self.warnings: list[str] = []
         self.writer_lock: FileLock | None = None
         self.shared = False  # reading an index that another process writes

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codesieve.server.model.encoders import DualEncoder
+from codesieve.server.model.encoders import OnnxRetriever
 from codesieve.server.model.folder import ModelFolder
 from codesieve.trainer.benchmarks import load_jsonl_benchmark
 from codesieve.trainer.cli import main
@@ -158,7 +158,7 @@ def test_rerank_grid_is_the_runtime_search_at_each_depth_and_weight(tiny_model: 
     query_file, codebase = _synthetic(tmp_path, pool=40, queries=6)
     benchmark = load_jsonl_benchmark(query_file, codebase)
     model = ModelFolder.load(tiny_model)
-    codes = code_embeddings(DualEncoder(model, 1), model, benchmark, tmp_path / "cache")
+    codes = code_embeddings(OnnxRetriever(model, 1), model, benchmark, tmp_path / "cache")
     grid = rerank_grid(benchmark, runtime_cascade(benchmark, model, codes, 1), [3, 10], [0.0, 2.0])
     assert sorted(grid.reranked) == [(3, 0.0), (3, 2.0), (10, 0.0), (10, 2.0)]
     for weight in (0.0, 2.0):

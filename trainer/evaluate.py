@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from codesieve.server.index.store import StoredChunk
-from codesieve.server.model.encoders import CrossEncoder, DualEncoder
+from codesieve.server.model.encoders import OnnxRanker, OnnxRetriever
 from codesieve.server.model.folder import ModelFolder
 from codesieve.server.search.cascade import Hit, merge_reranked
 from codesieve.server.search.first_stage import dense_first_stage
@@ -88,7 +88,7 @@ def pool_sha256(benchmark: Benchmark) -> str:
 
 
 def code_embeddings(
-    encoder: DualEncoder, model: ModelFolder, benchmark: Benchmark, cache_dir: Path | None
+    encoder: OnnxRetriever, model: ModelFolder, benchmark: Benchmark, cache_dir: Path | None
 ) -> NDArray[np.float32]:
     """(N, D) embeddings of the pool's codes, from the cache when this model already encoded this pool."""
     codes = [row.code for row in benchmark.codebase]
@@ -170,7 +170,7 @@ def cascade_ranks(
     return ranks
 
 
-def rerank_scores(ranker: CrossEncoder, benchmark: Benchmark, head: NDArray[np.int64]) -> NDArray[np.float32]:
+def rerank_scores(ranker: OnnxRanker, benchmark: Benchmark, head: NDArray[np.int64]) -> NDArray[np.float32]:
     """(Q, K) ranker scores of each query against the pool positions in its row of `head`."""
     texts = [row.code for row in benchmark.codebase]
     scores = np.zeros(head.shape, dtype=np.float32)
@@ -235,7 +235,7 @@ def evaluate(
     if model_dir is None:
         return result
     model = ModelFolder.load(model_dir)
-    encoder = DualEncoder(model, threads)
+    encoder = OnnxRetriever(model, threads)
     codes = code_embeddings(encoder, model, benchmark, cache_dir)
     texts = [query.text for query in benchmark.queries]
     code_queries = benchmark.query_kind == "code"
@@ -260,7 +260,7 @@ def evaluate(
     if model.ranker_path is None or not rerank_depths or code_queries:
         return result
     deepest = min(max(rerank_depths), len(ids))
-    ranker_scores = rerank_scores(CrossEncoder(model, threads), benchmark, order[:, :deepest])
+    ranker_scores = rerank_scores(OnnxRanker(model, threads), benchmark, order[:, :deepest])
     first_stage = dense_first_stage(np.take_along_axis(similarity, order, axis=1), FIRST_STAGE_DEPTH)
     fused = ranker_scores + model.card.fusion_weight * first_stage[:, :deepest]
     for depth in sorted(set(rerank_depths)):

@@ -30,8 +30,7 @@ from numpy.typing import NDArray
 from onnx import numpy_helper
 from transformers import BertConfig, BertModel
 
-from codesieve.server.model.encoders import DualEncoder as RuntimeDualEncoder
-from codesieve.server.model.encoders import TokenEncoder, pad
+from codesieve.server.model.encoders import OnnxRetriever, TokenEncoder, pad
 from codesieve.server.model.folder import ModelFolder
 
 from .models import DualEncoder
@@ -209,7 +208,7 @@ class ParityError(GraphWeightsError):
 
 def check_against_runtime(model: DualEncoder, folder: ModelFolder) -> dict[str, float]:
     """Cosines of torch and runtime embeddings of `PARITY_TEXTS`; ParityError below the export's bars."""
-    runtime = RuntimeDualEncoder(folder, threads=1)
+    runtime = OnnxRetriever(folder, threads=1)
     tokens = TokenEncoder(folder.tokenizer_path)
     sequences = [tokens.single(ids) for ids in tokens.ids(PARITY_TEXTS, folder.card.max_code_tokens)]
     was_training = model.training

@@ -19,8 +19,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from codesieve.server.model.encoders import DualEncoder as RuntimeDualEncoder
-from codesieve.server.model.encoders import TokenEncoder
+from codesieve.server.model.encoders import OnnxRetriever, TokenEncoder
 from codesieve.server.model.folder import CARD_NAME, ModelFolder
 from codesieve.server.search.first_stage import dense_first_stage
 from codesieve.trainer.metrics import rank_of_gold, retrieval_metrics
@@ -57,7 +56,7 @@ def retriever_embeddings(
     search does.
     """
     if is_runtime_folder(path):
-        encoder = RuntimeDualEncoder(ModelFolder.load(path), threads)
+        encoder = OnnxRetriever(ModelFolder.load(path), threads)
         return torch.from_numpy(encoder.encode_queries(queries)), torch.from_numpy(encoder.encode_code(codes))
     retriever = load_retriever(path).to(device)
     query_ids, code_ids = tokens.ids(queries, limits[0]), tokens.ids(codes, limits[1])
@@ -101,7 +100,7 @@ def load_dev_set(
     texts = [query.text for query in queries]
     if is_runtime_folder(retriever):  # the pool's embeddings come from (and go to) `trainer eval`'s cache
         folder = ModelFolder.load(retriever)
-        encoder = RuntimeDualEncoder(folder, threads)
+        encoder = OnnxRetriever(folder, threads)
         similarity = (
             encoder.encode_queries(texts) @ code_embeddings(encoder, folder, benchmark, default_cache_dir()).T
         )

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from codesieve.server.chunk.chunker import Chunk, chunk_source
 from codesieve.server.index.store import ChunkStore, FileRecord, FileUpdate
 from codesieve.server.index.vector_index import VectorIndex
-from codesieve.server.model.encoders import CrossEncoder, DualEncoder
+from codesieve.server.model.encoders import OnnxRanker, OnnxRetriever
 from codesieve.server.model.folder import ModelFolder
 from codesieve.server.search.cascade import Cascade, merge_reranked
 from codesieve.server.search.first_stage import Candidate
@@ -64,8 +64,8 @@ def runtime_cascade(
         ]
         store.apply(updates, [])
     vectors, _, _ = VectorIndex.open(None, store, model.card.dimension)
-    ranker = CrossEncoder(model, threads) if model.ranker_path else None
-    return Cascade(DualEncoder(model, threads), ranker, vectors, store, model.card.lexical_weight)
+    ranker = OnnxRanker(model, threads) if model.ranker_path else None
+    return Cascade(OnnxRetriever(model, threads), ranker, vectors, store, model.card.lexical_weight)
 
 
 def gold_rank(ranking: Sequence[int], gold: int, fallback: int) -> int:

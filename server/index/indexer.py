@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from ..chunk.chunker import Chunk, chunk_source, content_sha1
 from ..config import Settings
-from ..model.encoders import DualEncoder
+from ..model.encoders import OnnxRetriever
 from ..scan.ignore_rules import IGNORE_FILES
 from ..scan.safe_read import SourceError, read_source
 from ..scan.walk import SourceFile, WorkspaceFilter, scan_workspace
@@ -71,7 +71,7 @@ class Indexer:
         root: Path,
         store: ChunkStore,
         vectors: VectorIndex,
-        encoder: DualEncoder,
+        encoder: OnnxRetriever,
         config: Settings,
     ) -> None:
         self.root = root

@@ -132,7 +132,7 @@ class _Runner:
         return output
 
 
-class DualEncoder:
+class OnnxRetriever:
     """Embeds queries and code chunks: `(N, D)` float32, L2-normalised."""
 
     def __init__(self, folder: ModelFolder, threads: int | None = None) -> None:
@@ -173,7 +173,7 @@ class DualEncoder:
         return output
 
 
-class CrossEncoder:
+class OnnxRanker:
     """Scores (query, code) pairs jointly: one float per pair, higher is more relevant."""
 
     def __init__(self, folder: ModelFolder, threads: int | None = None) -> None:

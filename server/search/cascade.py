@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from ..index.lexical import symbol_of
 from ..index.store import ChunkStore, StoredChunk
 from ..index.vector_index import VectorIndex
-from ..model.encoders import CrossEncoder, DualEncoder
+from ..model.encoders import OnnxRanker, OnnxRetriever
 from .first_stage import Candidate, FirstStage, rank
 
 
@@ -129,8 +129,8 @@ class Cascade:
 
     def __init__(
         self,
-        retriever: DualEncoder,
-        ranker: CrossEncoder | None,
+        retriever: OnnxRetriever,
+        ranker: OnnxRanker | None,
         vectors: VectorIndex,
         store: ChunkStore,
         lexical_weight: float = 0.0,
