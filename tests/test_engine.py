@@ -16,6 +16,7 @@ import pytest
 from indexcheck import assert_consistent, open_workspace
 
 from codesieve.server.errors import WorkspaceError
+from codesieve.server.index import store as store_module
 from codesieve.server.index.store import StoredChunk
 from codesieve.server.model.folder import ModelError, ModelFolder, write_card
 from codesieve.server.search.cascade import Hit, merge_ranked_lists, merge_reranked
@@ -313,6 +314,51 @@ def test_corrupt_database_is_reported_and_rebuilt(
     report = reopened.sync()
     assert report.files_changed == 10
     assert_consistent(reopened)
+
+
+def test_a_database_damaged_after_it_passed_its_check_is_checked_again(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = open_workspace(sample_workspace, tiny_model)
+    workspace.sync()
+    database = workspace.store.path
+    assert database is not None
+    workspace.close()
+    open_workspace(sample_workspace, tiny_model).close()  # checked, and remembered: nothing written since
+    checks = []
+    real_connect = sqlite3.connect
+
+    def counting(*args: object, **kwargs: object) -> sqlite3.Connection:
+        connection = real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        return CountingConnection(connection, checks)
+
+    monkeypatch.setattr(store_module.sqlite3, "connect", counting)
+    open_workspace(sample_workspace, tiny_model).close()
+    assert checks == []  # the unchanged database was not read whole again
+    stat = database.stat()
+    data = bytearray(database.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = os.urandom(4096)  # the same size, the same mtime
+    database.write_bytes(bytes(data))
+    os.utime(database, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    reopened = open_workspace(sample_workspace, tiny_model)
+    assert checks  # checked again: the write changed the ctime (and a damage found is moved aside)
+    assert reopened.store.recovered_from is not None or reopened.store.chunk_count() > 30
+    assert_consistent(reopened)
+
+
+class CountingConnection:
+    """A sqlite3 connection that records the quick_checks run through it."""
+
+    def __init__(self, connection: sqlite3.Connection, checks: list[str]) -> None:
+        self.connection, self.checks = connection, checks
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if "quick_check" in sql:
+            self.checks.append(sql)
+        return self.connection.execute(sql, *args)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.connection, name)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "delete"])
