@@ -97,3 +97,29 @@ def test_wheel_installs_namespaced_packages_and_the_default_model(
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["hits"]
+
+    # where hnswlib cannot be imported (it needs a compiler to install), the installed wheel searches exactly
+    blocked = "import sys\nsys.modules['hnswlib'] = None\n" + script.replace(
+        "'search', 'read a json config'", "'status'"
+    )
+    blocked = blocked.replace(", '--json', '-q']", "]")
+    status = subprocess.run(
+        [sys.executable, "-c", blocked],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
+    )
+    assert status.returncode == 0, status.stderr
+    assert "search:    exact (numpy)" in status.stdout, status.stdout
+    found = subprocess.run(
+        [sys.executable, "-c", "import sys\nsys.modules['hnswlib'] = None\n" + script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
+    )
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["hits"]
