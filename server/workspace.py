@@ -153,7 +153,7 @@ class Workspace:
         self.vectors, _, self.loaded_how = VectorIndex.open(
             snapshots, self.store, self.model.card.dimension, writer=self.owns_folder, digests=digests
         )
-        digests.save()
+        digests.save()  # once, with what the model and the snapshot taught it
         self.indexer = Indexer(self.root, self.store, self.vectors, self.retriever, self.config)
         if self.vectors.damaged:
             repaired = self.indexer.repair(sorted(self.vectors.damaged), persist=not self.shared)

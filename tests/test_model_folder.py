@@ -131,7 +131,9 @@ def test_remembered_digests_are_used_until_a_file_changes_even_at_the_same_size_
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     digests_file = tmp_path / "digests.json"
-    first = ModelFolder.load(model, digests=DigestCache(digests_file))
+    learned = DigestCache(digests_file)
+    first = ModelFolder.load(model, digests=learned)
+    learned.save()
     remembered = json.loads(digests_file.read_text())
     assert {Path(path).name for path in remembered} == {"retriever.onnx", "ranker.onnx", "tokenizer.json"}
     cache = DigestCache(digests_file)
@@ -144,6 +146,11 @@ def test_remembered_digests_are_used_until_a_file_changes_even_at_the_same_size_
     os.utime(retriever, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     with pytest.raises(ModelError, match="does not match the sha256 in its model card"):
         ModelFolder.load(model, digests=DigestCache(digests_file))
+    stale = DigestCache(digests_file)
+    stale.entries[str(tmp_path / "gone.hnsw")] = [1, 2, 3, 4, "0" * 64]  # a snapshot replaced since
+    stale.sha256(retriever)  # learns the damaged file's digest, so it saves
+    stale.save()
+    assert str(tmp_path / "gone.hnsw") not in json.loads(digests_file.read_text())
     digests_file.write_text("not json")  # a damaged digest file costs a hash, nothing else
     shutil.copy(tiny_model / "retriever.onnx", retriever)
     assert ModelFolder.load(model, digests=DigestCache(digests_file)).model_id == first.model_id

@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..chunk.chunker import Chunk
+from ..model.folder import stat_key
 from .lexical import LEXICAL_VERSION, chunk_words
 
 SCHEMA_VERSION = "2"  # 2: the lexical table; a schema-1 index is upgraded in place (fill_lexical)
@@ -532,15 +533,10 @@ class ChunkStore:
 
 
 # `PRAGMA quick_check` reads the whole database (18 ms at 4,600 chunks, growing with the index), at every
-# open. What passed it is remembered beside the database by the file's (size, mtime, ctime, inode), as the
-# model files' digests are: a database that no write has touched since (any write changes its ctime), and
+# open. What passed it is remembered beside the database by the file's `stat_key`, as the model files'
+# digests are: a database that no write has touched since (any write changes its ctime), and
 # with no write-ahead log left over from a process that did not finish, is not checked again.
 CHECKED_SUFFIX = ".checked"
-
-
-def _file_key(path: Path) -> list[int]:
-    stat = path.stat()
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
 def _checked_before(target: Path | str) -> bool:
@@ -551,7 +547,7 @@ def _checked_before(target: Path | str) -> bool:
         if wal.exists() and wal.stat().st_size > 0:
             return False
         remembered = json.loads(target.with_name(target.name + CHECKED_SUFFIX).read_text(encoding="utf-8"))
-        return bool(remembered == _file_key(target))
+        return bool(remembered == stat_key(target))
     except (OSError, ValueError):
         return False
 
@@ -559,4 +555,4 @@ def _checked_before(target: Path | str) -> bool:
 def _remember_checked(target: Path | str) -> None:
     if isinstance(target, Path):
         with contextlib.suppress(OSError):  # a folder that cannot be written checks every time
-            target.with_name(target.name + CHECKED_SUFFIX).write_text(json.dumps(_file_key(target)))
+            target.with_name(target.name + CHECKED_SUFFIX).write_text(json.dumps(stat_key(target)))

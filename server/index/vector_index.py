@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..model.folder import DigestCache, sha256_file
+from ..model.folder import DigestCache, sha256_file, sha256_of
 from .exact_graph import ExactGraph
 from .store import ChunkStore
 
@@ -182,8 +182,7 @@ class VectorIndex:
         match = SNAPSHOT_PATTERN.match(path.name)
         graph = Graph(space="ip", dim=dimension)
         try:
-            digest = digests.sha256(path) if digests is not None else sha256_file(path)
-            if match is None or digest[:16] != match.group(2):
+            if match is None or sha256_of(path, digests)[:16] != match.group(2):
                 return None
             graph.load_index(str(path), allow_replace_deleted=True)
         except (OSError, RuntimeError):  # unreadable, or removed by the writing process meanwhile

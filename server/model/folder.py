@@ -174,9 +174,21 @@ def _read(path: Path) -> bytes:
 
 def _sha256(path: Path, digests: DigestCache | None = None) -> str:
     try:
-        return digests.sha256(path) if digests is not None else sha256_file(path)
+        return sha256_of(path, digests)
     except OSError as error:
         raise ModelError(f"Cannot read {path} ({error.strerror}): check the file's permissions.") from error
+
+
+def stat_key(path: Path) -> list[int]:
+    """What tells that a file was written since: (size, mtime, ctime, inode). Any write changes the
+    ctime, which no program can set back, as git's index relies on."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+
+def sha256_of(path: Path, digests: DigestCache | None = None) -> str:
+    """The file's sha256: remembered by `digests` when given, else read now."""
+    return digests.sha256(path) if digests is not None else sha256_file(path)
 
 
 class DigestCache:
@@ -194,8 +206,7 @@ class DigestCache:
         self.changed = False
 
     def sha256(self, path: Path) -> str:
-        stat = path.stat()
-        key = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+        key = stat_key(path)
         known = self.entries.get(str(path.resolve()))
         if isinstance(known, list) and len(known) == 5 and known[:4] == key:
             return str(known[4])
@@ -208,6 +219,8 @@ class DigestCache:
         """Write what was learned (atomically); a folder that cannot be written keeps nothing."""
         if not self.changed:
             return
+        # files gone since (a snapshot replaced by a newer one) are forgotten, so the file stays small
+        self.entries = {name: entry for name, entry in self.entries.items() if Path(name).exists()}
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
@@ -246,7 +259,7 @@ class ModelFolder:
     @classmethod
     def load(cls, path: Path, verify: bool = True, digests: DigestCache | None = None) -> ModelFolder:
         """Open and check a model folder; raises ModelError with a fix when it is unusable. `digests`
-        remembers the files' hashes between processes."""
+        remembers the files' hashes between processes (the caller saves it)."""
         path = Path(path).expanduser()
         fix = (
             "Point the `model` setting (or --model) at a folder made by `trainer export`, "
@@ -266,8 +279,6 @@ class ModelFolder:
         for name in (RANKER_FILE, TOKENIZER_FILE):
             if (path / name).exists():
                 actual[name] = _sha256(path / name, digests)
-        if digests is not None:
-            digests.save()
         retriever_sha = actual[RETRIEVER_FILE]
         if verify:
             for name, expected in card.files.items():
