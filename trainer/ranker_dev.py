@@ -26,13 +26,12 @@ from codesieve.trainer.metrics import rank_of_gold, retrieval_metrics
 
 from .checkpoints import load_retriever
 from .data import embed, load_eval_set
-from .evaluate import cascade_ranks, code_embeddings, default_cache_dir, top_order
+from .evaluate import FIRST_STAGE_DEPTH, cascade_ranks, code_embeddings, default_cache_dir, top_order
 from .models import CrossEncoder
 
 # on the first stage's z-scores: the ranker scores in [-1, 1], neighbours in the top K lie about
 # 0.1 to 0.5 standard deviations apart
 FUSION_WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 10.0)
-FIRST_STAGE_DEPTH = 100  # the runtime's N: the candidates the first-stage z-scores are taken over
 
 
 def is_runtime_folder(path: Path) -> bool:

@@ -47,7 +47,7 @@ from codesieve.server.model.folder import sha256_file
 
 from .checkpoints import CHECKPOINT, load_ranker, load_state, retriever_from_model_folder
 from .config import RankerConfig
-from .data import CODE_VIEWS, Pair, read_pairs, to_tensors
+from .data import CODE_VIEWS, read_pairs, to_tensors
 from .loop import Run, start, train
 from .losses.listwise import listwise_distillation_loss, listwise_ranking_loss
 from .models import CrossEncoder, base_model_dir
@@ -115,15 +115,21 @@ class RetrieverRanking:
 
 
 def rank_training_pairs(
-    config: RankerConfig, pairs: list[Pair], keys: list[str], tokens: TokenEncoder, device: torch.device
+    config: RankerConfig,
+    queries: list[str],
+    codes: list[str],
+    keys: list[str],
+    tokens: TokenEncoder,
+    device: torch.device,
 ) -> RetrieverRanking:
-    """Rank the N training codes for every training query with the retriever (once, in chunks)."""
-    print(f"ranking {len(pairs)} training codes with {config.retriever} for negatives", file=sys.stderr)
+    """Rank the N training codes (as training reads them) for every training query with the retriever
+    (once, in chunks)."""
+    print(f"ranking {len(codes)} training codes with {config.retriever} for negatives", file=sys.stderr)
     query_emb, code_emb = retriever_embeddings(
         Path(config.retriever),
         tokens,
-        [pair.query for pair in pairs],
-        [pair.code_view(config.code_view) for pair in pairs],
+        queries,
+        codes,
         (config.max_query_tokens, config.max_code_tokens),
         device,
         config.threads or 1,
@@ -131,7 +137,7 @@ def rank_training_pairs(
     found = ranking_based_negatives(
         query_emb,
         code_emb,
-        torch.arange(len(pairs)),
+        torch.arange(len(codes)),
         keys,
         M=config.skip_top + config.num_negatives,
         lam=config.lam,
@@ -260,7 +266,7 @@ def train_ranker(config: RankerConfig, resume: bool = False) -> Path:
     if config.retriever and state is not None and ranking_path.exists():
         ranking = load_ranking(ranking_path)
     elif config.retriever and (config.negatives != "inbatch" or config.distill_steps > 0):
-        ranking = rank_training_pairs(config, pairs, keys, tokens, device)
+        ranking = rank_training_pairs(config, [pair.query for pair in pairs], codes, keys, tokens, device)
         save_ranking(ranking_path, ranking)
     dev_sets = load_dev_sets(config, tokens, device)
     lengths = [len(query) + len(code) for query, code in zip(query_ids, code_ids, strict=True)]
