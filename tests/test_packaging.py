@@ -81,45 +81,34 @@ def test_wheel_installs_namespaced_packages_and_the_default_model(
         check=True,
         timeout=300,
     )
-    script = (
-        "import json, sys, codesieve.server.cli as cli\n"
-        f"assert cli.__file__.startswith({str(target)!r}), cli.__file__\n"
-        f"sys.exit(cli.main(['search', 'read a json config', {str(sample_workspace)!r}, '--json', '-q']))\n"
-    )
-    # PYTHONPATH puts the wheel's files ahead of the editable checkout; run from elsewhere.
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(target)},
-    )
+
+    def with_wheel(*arguments: str, hnswlib: bool = True) -> subprocess.CompletedProcess[str]:
+        """`codesieve ARGUMENTS` from the installed wheel (PYTHONPATH puts its files ahead of the
+        editable checkout; run from elsewhere), optionally with hnswlib blocked from import."""
+        script = (
+            ("" if hnswlib else "import sys\nsys.modules['hnswlib'] = None\n")
+            + "import sys, codesieve.server.cli as cli\n"
+            + f"assert cli.__file__.startswith({str(target)!r}), cli.__file__\n"
+            + f"sys.exit(cli.main({list(arguments)!r}))\n"
+        )
+        return subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(target)},
+        )
+
+    search = ("search", "read a json config", str(sample_workspace), "--json", "-q")
+    result = with_wheel(*search)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["hits"]
 
     # where hnswlib cannot be imported (it needs a compiler to install), the installed wheel searches exactly
-    blocked = "import sys\nsys.modules['hnswlib'] = None\n" + script.replace(
-        "'search', 'read a json config'", "'status'"
-    )
-    blocked = blocked.replace(", '--json', '-q']", "]")
-    status = subprocess.run(
-        [sys.executable, "-c", blocked],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(target)},
-    )
+    status = with_wheel("status", str(sample_workspace), hnswlib=False)
     assert status.returncode == 0, status.stderr
     assert "search:    exact (numpy)" in status.stdout, status.stdout
-    found = subprocess.run(
-        [sys.executable, "-c", "import sys\nsys.modules['hnswlib'] = None\n" + script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(target)},
-    )
+    found = with_wheel(*search, hnswlib=False)
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["hits"]

@@ -41,6 +41,20 @@ def _retriever_config(pairs: Path, out: Path, base: Path, **changes: object) -> 
     return replace(config, **changes)  # type: ignore[arg-type]
 
 
+def _ranker_config(pairs: Path, out: Path, base: Path, **changes: object) -> RankerConfig:
+    """A ranker run small enough for the tiny model: 3 queries a step, 2 negatives, dev depth 4."""
+    config = RankerConfig(
+        pairs=str(pairs),
+        out=str(out),
+        base_model=str(base),
+        num_negatives=2,
+        batch_size=3,
+        threads=1,
+        dev_depth=4,
+    )
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
 def test_bucketed_batches_cover_every_example_once() -> None:
     lengths = [(index * 7) % 23 for index in range(101)]
     batches = bucketed_batches(lengths, 8, seed=1)
@@ -307,22 +321,18 @@ def test_ranker_with_distillation_margin_and_two_dev_sets_records_the_fusion_wei
     retriever = train_retriever(
         _retriever_config(pairs_file, tmp_path / "retriever", tiny_base_model, max_steps=1)
     )
-    config = RankerConfig(
-        pairs=str(pairs_file),
-        out=str(tmp_path / "ranker"),
-        base_model=str(tiny_base_model),
+    config = _ranker_config(
+        pairs_file,
+        tmp_path / "ranker",
+        tiny_base_model,
         init=str(retriever),
         layers=1,
         retriever=str(retriever),
-        num_negatives=2,
         skip_top=2,
         distill_steps=1,
-        batch_size=3,
         max_steps=2,
         checkpoint_every=1,
-        threads=1,
         dev=f"{pairs_file},{pairs_file}",
-        dev_depth=4,
     )
     result = train_ranker(config)
     info = json.loads((result / CONFIG_FILE).read_text())
@@ -353,21 +363,17 @@ def test_mixed_negatives_take_the_ranking_window_after_the_margin_then_other_bat
 def test_dev_every_evaluates_at_its_steps_and_checkpoints_at_each(
     pairs_file: Path, tiny_base_model: Path, tmp_path: Path
 ) -> None:
-    config = RankerConfig(
-        pairs=str(pairs_file),
-        out=str(tmp_path / "ranker"),
-        base_model=str(tiny_base_model),
+    config = _ranker_config(
+        pairs_file,
+        tmp_path / "ranker",
+        tiny_base_model,
         layers=1,
         retriever=str(tiny_base_model),
         negatives="mixed",
-        num_negatives=2,
-        batch_size=3,
         max_steps=3,
         checkpoint_every=1,
         dev_every=2,
-        threads=1,
         dev=str(pairs_file),
-        dev_depth=4,
     )
     info = json.loads((train_ranker(config) / CONFIG_FILE).read_text())
     evaluated = [entry["step"] for entry in info["dev_history"] if "mrr" in entry]
@@ -379,18 +385,14 @@ def test_a_runtime_model_folder_serves_as_the_rankers_retriever(
     pairs_file: Path, tiny_base_model: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CODESIEVE_EVAL_CACHE", str(tmp_path / "cache"))
-    config = RankerConfig(
-        pairs=str(pairs_file),
-        out=str(tmp_path / "ranker"),
-        base_model=str(tiny_base_model),
+    config = _ranker_config(
+        pairs_file,
+        tmp_path / "ranker",
+        tiny_base_model,
         retriever=str(tiny_model),  # its int8 ONNX retriever ranks the negatives and the dev pool
-        num_negatives=2,
         distill_steps=1,
-        batch_size=3,
         max_steps=1,
-        threads=1,
         dev=str(pairs_file),
-        dev_depth=4,
     )
     info = json.loads((train_ranker(config) / CONFIG_FILE).read_text())
     assert 0 < info["dev_history"][0]["retriever_mrr"] <= 1
