@@ -33,9 +33,7 @@ from anyio.abc import TaskGroup
 from .config import Settings
 from .errors import WorkspaceError
 from .index.indexer import IndexReport
-from .model.folder import ModelError
-from .scan.safe_read import SourceError
-from .workspace import Workspace, combined_state
+from .workspace import Workspace, combined_state, describe_error, real_path
 
 FRESH_SECONDS = 2.0  # longest a search waits, from a sync's start, for its folder to be up to date
 ROOTS_SECONDS = 5.0  # longest a tool call waits for the client's answer to roots/list
@@ -47,17 +45,7 @@ T = TypeVar("T")
 
 def describe(error: BaseException) -> str:
     """A message for the agent: CodeSieve's own errors say what to do; others name their type."""
-    if isinstance(error, ModelError | WorkspaceError | SourceError):
-        return str(error)
-    return f"{type(error).__name__}: {error} (run `codesieve mcp --verbose` to log the details on stderr)"
-
-
-def real_path(path: Path) -> Path | None:
-    """`path` with symlinks and `..` resolved; None when it cannot be (a loop, a NUL, too long)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError, ValueError):
-        return None
+    return describe_error(error, "run `codesieve mcp --verbose` to log the details on stderr")
 
 
 def folder_of_uri(uri: str) -> Path | None:

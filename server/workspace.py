@@ -39,7 +39,7 @@ from .index.vector_index import BACKEND as VECTOR_BACKEND
 from .index.vector_index import VectorIndex
 from .languages import language_for_path
 from .model.encoders import OnnxRanker, OnnxRetriever
-from .model.folder import DigestCache, ModelFolder, default_model_dir
+from .model.folder import DigestCache, ModelError, ModelFolder, default_model_dir
 from .scan.safe_read import SourceError, read_source
 from .scan.walk import scan_workspace
 from .search.cascade import Cascade, Hit, SearchResult
@@ -302,7 +302,7 @@ class Workspace:
         through a symlinked root is inside), the last part is not: a symlink keeps its own path.
         """
         candidate = Path(os.path.normpath(self.root / path))
-        for form in (candidate, _with_real_folder(candidate)):
+        for form in (candidate, real_path(candidate, last=False)):
             if form is not None and form.is_relative_to(self.root):
                 return form.relative_to(self.root).as_posix()
         raise WorkspaceError(f"{path} is not inside the workspace {self.root}")
@@ -310,7 +310,7 @@ class Workspace:
     def readable(self, path: str | Path) -> str:
         """`relative(path)` for a file to read: also its real path (symlinks resolved) must be inside."""
         relpath = self.relative(path)
-        real = _with_real_folder(Path(os.path.normpath(self.root / relpath)), last=True)
+        real = real_path(Path(os.path.normpath(self.root / relpath)))
         if real is None or not real.is_relative_to(self.root):
             raise WorkspaceError(f"{path} is not inside the workspace {self.root}")
         return relpath
@@ -434,12 +434,21 @@ class Workspace:
         return status
 
 
-def _with_real_folder(path: Path, last: bool = False) -> Path | None:
-    """`path` with its folders' symlinks resolved (its last part too when `last`); None if impossible."""
+def real_path(path: Path, last: bool = True) -> Path | None:
+    """`path` with symlinks and `..` resolved (only its folders' when not `last`); None when it cannot
+    be (a loop, a NUL, a name too long)."""
     try:
         return path.resolve() if last else path.parent.resolve() / path.name
     except (OSError, RuntimeError, ValueError):
         return None
+
+
+def describe_error(error: BaseException, pointer: str) -> str:
+    """A message for the user: CodeSieve's own errors already say what to do; others name their type
+    and `pointer`, where the details are."""
+    if isinstance(error, ModelError | WorkspaceError | SourceError):
+        return str(error)
+    return f"{type(error).__name__}: {error} ({pointer})"
 
 
 def chunk_in_file(root: Path, relpath: str, line: int, text: str | None, max_file_size: int) -> Chunk:

@@ -21,9 +21,7 @@ from ..chunk.chunker import Chunk
 from ..config import Settings
 from ..errors import WorkspaceError
 from ..index.indexer import IndexReport
-from ..model.folder import ModelError
-from ..scan.safe_read import SourceError
-from ..workspace import Workspace, chunk_in_file, folder_status
+from ..workspace import Workspace, chunk_in_file, describe_error, folder_status, real_path
 
 DEBOUNCE_SECONDS = 0.3
 
@@ -56,19 +54,9 @@ def chunk_around(root: Path, path: Path, line: int, text: str | None, max_file_s
     return chunk if chunk.kind != "window" else None
 
 
-def real_path(path: Path) -> Path | None:
-    """`path` with symlinks and `..` resolved; None when it cannot be (a loop, a NUL, too long)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError, ValueError):
-        return None
-
-
 def describe(error: BaseException) -> str:
     """A message for the user: Workspace errors already say what to do; others get a pointer."""
-    if isinstance(error, ModelError | WorkspaceError | SourceError):
-        return str(error)
-    return f"{type(error).__name__}: {error} (see the server log on stderr; `codeSearch.reindex` retries)"
+    return describe_error(error, "see the server log on stderr; `codeSearch.reindex` retries")
 
 
 class IndexedFolder:

@@ -30,8 +30,8 @@ from ..config import Settings, from_mapping
 from ..errors import WorkspaceError
 from ..index.indexer import IndexReport
 from ..search.cascade import Hit, SearchResult, SearchStats, merge_ranked_lists
-from ..workspace import SHARED, combined_state, combined_status, index_root
-from .indexed_folder import IndexedFolder, apply_changes, chunk_around, describe, real_path
+from ..workspace import SHARED, combined_state, combined_status, index_root, real_path
+from .indexed_folder import IndexedFolder, apply_changes, chunk_around, describe
 from .protocol import (
     INDEX_STATUS,
     FindRequest,
