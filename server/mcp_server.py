@@ -36,7 +36,7 @@ from .errors import WorkspaceError
 from .languages import known_languages
 from .mcp_folders import SearchedFolder, SearchedFolders, describe
 from .model.folder import ModelError
-from .scan.safe_read import SourceError, read_source
+from .scan.safe_read import SourceError
 from .search.cascade import Hit, SearchResult, merge_ranked_lists
 from .workspace import Filters, path_globs
 
@@ -300,11 +300,7 @@ class CodeSearchTools:
         workspace = folder.workspace
         if workspace is None:
             raise ToolError(f"{folder.root} could not be opened: {folder.error}")
-        text = await _off_loop(_read_file, real, workspace.config.max_file_size)
-        lines = len(text.splitlines())
-        if line > lines:
-            raise ToolError(f"line {line} is past the end of {real} ({lines} lines).")
-        return folder, await _off_loop(workspace.chunk_at, real, line, text)
+        return folder, await _off_loop(workspace.chunk_at, real, line)  # reads it, checks the line
 
     async def index_status(self, ctx: Context) -> Annotated[CallToolResult, IndexStatus]:
         """Whether the index is complete: state, files, chunks, model, and progress while indexing."""
@@ -348,14 +344,6 @@ def _globs(path: str | None) -> tuple[str, ...]:
     except WorkspaceError as error:
         raise ToolError(str(error)) from None
     return (path,)
-
-
-def _read_file(file: Path, max_file_size: int) -> str:
-    """A source file's text; a clear error for a folder, a binary or too large file."""
-    try:
-        return read_source(file, max_file_size)
-    except SourceError as error:
-        raise WorkspaceError(str(error)) from None
 
 
 async def _off_loop(function: Callable[..., T], *args: Any) -> T:

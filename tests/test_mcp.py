@@ -203,7 +203,7 @@ async def test_bad_input_is_a_tool_error_and_the_server_goes_on(repo: Path, inde
         (similar, {}, "Give `path` and `line`"),
         (similar, {"path": "textkit/strings.py"}, "Give `path` and `line`"),
         (similar, {"code": "x = 1", "path": "textkit/strings.py", "line": 1}, "not both"),
-        (similar, {"path": "textkit/strings.py", "line": 100_000}, "past the end"),
+        (similar, {"path": "textkit/strings.py", "line": 100_000}, "line 100000 is past its end"),
         (similar, {"path": "textkit/strings.py", "line": 0}, "line"),
         (similar, {"path": "blob.py", "line": 1}, "binary"),
         (similar, {"path": "textkit", "line": 1}, "not a regular file"),
