@@ -247,8 +247,13 @@ export async function resolveServerLaunch(folder?: vscode.Uri): Promise<ServerLa
     const [command, ...args] = override;
     return { command: command as string, args, source: "codesieve.serverCommand" };
   }
+  return pythonLaunch(folder, "serve");
+}
+
+/** `<python> -m codesieve.server.cli SUBCOMMAND` with the Python `resolvePython` finds. */
+async function pythonLaunch(folder: vscode.Uri | undefined, subcommand: string): Promise<ServerLaunch> {
   const { python, source } = await resolvePython(folder);
-  return { command: python, args: ["-m", "codesieve.server.cli", "serve"], source, python };
+  return { command: python, args: ["-m", "codesieve.server.cli", subcommand], source, python };
 }
 
 /**
@@ -263,6 +268,5 @@ export async function resolveMcpLaunch(folder?: vscode.Uri): Promise<ServerLaunc
     const [command, ...args] = [...override.slice(0, serve), "mcp"];
     return { command: command as string, args, source: "codesieve.serverCommand" };
   }
-  const { python, source } = await resolvePython(folder);
-  return { command: python, args: ["-m", "codesieve.server.cli", "mcp"], source, python };
+  return pythonLaunch(folder, "mcp");
 }
