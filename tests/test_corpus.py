@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from codesieve.trainer.benchmarks import find_benchmarks_root
 from codesieve.trainer.corpus import build as corpus
 from codesieve.trainer.corpus.decontaminate import (
     Contamination,
     decontaminate,
+    held_out_packages,
     load_contamination,
     normalise_package_name,
     normalise_query,
@@ -26,6 +28,7 @@ from codesieve.trainer.corpus.manifest import (
     ManifestError,
     Package,
     is_permissive,
+    load_manifest,
     validate_manifest,
     write_manifest,
 )
@@ -480,3 +483,34 @@ def test_cli_check_and_help(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     with pytest.raises(SystemExit):
         corpus.main(["build", "--help"])
     assert "benchmark" in capsys.readouterr().out
+
+
+def test_a_held_out_package_is_refused_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package listed by the hash of its normalised name is refused before anything is fetched."""
+    fetched: list[str] = []
+    monkeypatch.setattr(corpus, "fetch_archive", lambda registry, name, *rest: fetched.append(name))
+    bench = tmp_path / "bench"
+    _write_benchmarks(bench, "def unrelated():\n    return 1")
+    listed = hashlib.sha256(b"kept-out-pkg").hexdigest()
+    (bench / "holdout-sha256.txt").write_text(f"# held out\n{listed}\n")
+    manifest = tmp_path / "manifest.json"
+    packages = [_entry(sha256="0" * 64), _entry(name="Kept_Out.pkg", sha256="0" * 64)]
+    manifest.write_text(json.dumps({"packages": packages}))
+
+    with pytest.raises(ManifestError, match=r"^Kept_Out\.pkg: held out of every training corpus"):
+        corpus.build(manifest, tmp_path / "out", bench, log=io.StringIO())
+    assert fetched == []
+    assert (
+        corpus.main(
+            ["build", "--manifest", str(manifest), "--out", str(tmp_path / "out"), "--benchmarks", str(bench)]
+        )
+        == 1
+    )
+
+    assert held_out_packages(["python3-kept-out-pkg", "widgets"], bench) == ["python3-kept-out-pkg"]
+    assert held_out_packages(["kept-out-pkg"], tmp_path) == []  # no list, nothing held out
+
+
+def test_the_committed_manifest_holds_no_held_out_package() -> None:
+    _, packages = load_manifest(REPO / "data" / "corpus" / "manifest.json")
+    assert held_out_packages([package.name for package in packages], find_benchmarks_root()) == []

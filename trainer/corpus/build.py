@@ -7,7 +7,9 @@
 The manifest (``data/corpus/manifest.json``) pins every package: ``{name, registry, version, licence,
 sha256, repository, language}``, registry one of ``pypi`` (a source distribution, ``pip download
 --no-deps --no-binary :all:``), ``npm`` (``npm pack``) or ``debian`` (``apt-get download``; the binary
-packages of Go, Rust and Ruby libraries carry their sources). ``build``:
+packages of Go, Rust and Ruby libraries carry their sources). ``build`` first refuses, by name, a
+package held out for independent measurement (its normalised name's sha256 is listed in the
+benchmarks' ``holdout-sha256.txt``), then:
 
 1. downloads each package with its registry's own client into ``OUT/archives`` (skipped when a file
    there already has the pinned sha256) and refuses an archive whose sha256 differs from the pin;
@@ -52,6 +54,7 @@ from codesieve.server.model.folder import sha256_file
 from .decontaminate import (
     Contamination,
     decontaminate,
+    held_out_packages,
     load_contamination,
     normalise_package_name,
     normalise_query,
@@ -146,6 +149,12 @@ def build(
     _, packages = load_manifest(manifest)
     if only:
         packages = [package for package in packages if package.name in set(only)]
+    if held := held_out_packages([package.name for package in packages], benchmarks):
+        raise ManifestError(
+            f"{', '.join(held)}: held out of every training corpus so that quality can be measured on code the "
+            f"model never saw (listed by hash in {Path(benchmarks) / 'holdout-sha256.txt'}); remove "
+            f"{'it' if len(held) == 1 else 'them'} from {manifest}"
+        )
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     contamination = load_contamination(benchmarks)

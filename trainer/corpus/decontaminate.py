@@ -4,11 +4,13 @@ A package whose repository is a CSN Ruby benchmark repository (by URL, or by the
 against the benchmark repositories' names) is dropped whole; a pair is dropped when its code matches
 any benchmark code (``negatives.code_key``, the code as given and with its docstring cut out) or its
 description matches any benchmark query or docstring (lower-cased words), or when an earlier package
-already gave its code.
+already gave its code. A package held out for independent measurement (its normalised name's sha256
+is listed in the benchmarks' ``holdout-sha256.txt``) is refused before anything is fetched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -23,6 +25,31 @@ from .package_metadata import repository_slug
 def normalise_query(text: str) -> str:
     """Lower-cased words joined by single spaces: how descriptions and benchmark queries are compared."""
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+HOLDOUT_FILE = "holdout-sha256.txt"
+
+
+def holdout_digest(name: str) -> str:
+    """The sha256 a held-out package is listed by: its name lower-cased, each run of ``-``, ``_``, ``.`` one ``-``."""
+    return hashlib.sha256(re.sub(r"[-_.]+", "-", name.strip().lower()).encode()).hexdigest()
+
+
+def held_out_packages(names: Iterable[str], benchmarks: Path) -> list[str]:
+    """The names (as given) whose digest the benchmarks' holdout list holds; none when it has no list.
+
+    A Debian or npm name is also checked without its registry prefix (``python3-x``, ``@scope/x``).
+    """
+    path = Path(benchmarks) / HOLDOUT_FILE
+    if not path.is_file():
+        return []
+    lines = (line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines())
+    listed = {line for line in lines if line and not line.startswith("#")}
+    return [
+        name
+        for name in names
+        if {holdout_digest(name), holdout_digest(normalise_package_name(name))} & listed
+    ]
 
 
 def _doc_stripped_codes(code: str, language: str) -> list[str]:
