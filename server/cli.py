@@ -130,6 +130,10 @@ def _hit_json(workspace: Workspace, hit: Hit) -> dict[str, Any]:
         "score": round(hit.score, 4),
         "stage": hit.stage,
         "preview": preview(chunk.text),
+        "also_at": [
+            {"path": _display_path(workspace, twin.path), "start_line": twin.start_line, "name": twin.name}
+            for twin in hit.twins
+        ],
     }
 
 
@@ -148,6 +152,11 @@ def _print_result(workspace: Workspace, result: SearchResult, as_json: bool, ext
         chunk = hit.chunk
         print(f"{_display_path(workspace, chunk.path)}:{chunk.start_line}  {chunk.name}  {hit.score:.3f}")
         print(f"    {preview(chunk.text)}")
+        if hit.twins:
+            places = ", ".join(
+                f"{_display_path(workspace, twin.path)}:{twin.start_line}" for twin in hit.twins
+            )
+            print(f"    also at {places}")
     stats = result.stats
     timing = f"retrieved {stats.retrieved} in {stats.retrieve_ms:.0f} ms"
     if stats.reranked:

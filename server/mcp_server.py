@@ -78,6 +78,10 @@ class CodeHit(BaseModel):
     score: float = Field(description="higher is better; comparable within one answer only")
     code: str = Field(description=f"the hit's code, at most its first {CODE_LINES} lines")
     code_note: str | None = Field(None, description="set when `code` was cut: what was left out")
+    also_at: list[str] = Field(
+        default_factory=list,
+        description="near-copies of this hit (such as its sync/async twin), as path:line",
+    )
 
 
 class CodeAnswer(BaseModel):
@@ -143,6 +147,7 @@ def code_hit(root: Path, hit: Hit) -> CodeHit:
         score=round(hit.score, 4),
         code=code,
         code_note=note,
+        also_at=[f"{root / twin.path}:{twin.start_line}" for twin in hit.twins],
     )
 
 
@@ -161,7 +166,8 @@ def answer_text(title: str, answer: CodeAnswer) -> str:
         fence = _fence(hit.code)
         head = f"{number}. {hit.path}:{hit.start_line}-{hit.end_line}  {hit.name}  ({hit.kind}, score {hit.score})"
         cut = f"\n({hit.code_note})" if hit.code_note else ""
-        parts.append(f"{head}\n{fence}{hit.language}\n{hit.code}\n{fence}{cut}")
+        also = f"\nalso at {', '.join(hit.also_at)}" if hit.also_at else ""
+        parts.append(f"{head}\n{fence}{hit.language}\n{hit.code}\n{fence}{cut}{also}")
     return "\n\n".join(parts)
 
 

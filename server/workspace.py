@@ -42,7 +42,7 @@ from .model.encoders import OnnxRanker, OnnxRetriever
 from .model.folder import DigestCache, ModelError, ModelFolder, default_model_dir
 from .scan.safe_read import SourceError, read_source
 from .scan.walk import scan_workspace
-from .search.cascade import Cascade, Hit, SearchResult
+from .search.cascade import Cascade, Hit, SearchResult, collapse_twins
 
 OPEN_DOCUMENT_FACTOR = 4  # an editor's unsaved text is read up to this many times max_file_size
 WORKSPACE_MODEL = "model"  # subfolder of a workspace's index folder where `trainer fit` installs
@@ -380,7 +380,7 @@ class Workspace:
         )
         if exclude is not None:
             result.hits = [hit for hit in result.hits if not _same_chunk(hit, exclude)]
-        result.hits = result.hits[:limit]
+        result.hits = collapse_twins(result.hits)[:limit]
         result.stats.note = "similar code: retriever only"
         return result
 

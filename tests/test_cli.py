@@ -42,6 +42,7 @@ def test_search_json_lists_hits_and_stats(sample_workspace: Path, tiny_model: Pa
         "score",
         "stage",
         "preview",
+        "also_at",
     }
     assert Path(hit["path"]).exists() and hit["start_line"] <= hit["end_line"]
     assert output["stats"]["retrieved"] >= 7 and output["stats"]["reranked"] == 10  # K, whatever the limit

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ class CodeRow:
     id: int
     code: str
     language: str
+    path: str = ""  # within its repository, when the row's `url` gives it (CSN: .../blob/<commit>/<path>#L1)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,12 @@ def load_benchmark(name: str, split: str, root: Path | None = None) -> Benchmark
     return Benchmark(queries=benchmark.queries, codebase=benchmark.codebase, name=f"{name}/{split}")
 
 
+def _blob_path(url: object) -> str:
+    """The file path in a repository blob URL (`https://github.com/o/r/blob/<commit>/lib/x.rb#L3`), else ""."""
+    match = re.match(r"https?://[^/]+/[^/]+/[^/]+/blob/[^/]+/([^#?]+)", url) if isinstance(url, str) else None
+    return match.group(1) if match else ""
+
+
 def load_jsonl_benchmark(queries_path: Path, codebase_path: Path, pool_split: str | None = None) -> Benchmark:
     """Load a benchmark from a query file and a codebase file in the shared/benchmarks JSONL format.
 
@@ -144,6 +152,7 @@ def load_jsonl_benchmark(queries_path: Path, codebase_path: Path, pool_split: st
             id=_field(row, "id", int, codebase_path, line_number),
             code=_field(row, "code", str, codebase_path, line_number),
             language=str(row.get("language", "")),
+            path=_blob_path(row.get("url")),
         )
         if code.id in seen:
             raise ValueError(f"{codebase_path}:{line_number}: duplicate code id {code.id}")

@@ -32,7 +32,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from codesieve.server.index.store import StoredChunk
-from codesieve.server.model.encoders import OnnxRanker, OnnxRetriever
+from codesieve.server.model.encoders import OnnxRanker, OnnxRetriever, code_text
 from codesieve.server.model.folder import ModelFolder
 from codesieve.server.search.cascade import Hit, merge_reranked
 from codesieve.server.search.first_stage import dense_first_stage
@@ -50,7 +50,7 @@ from codesieve.trainer.metrics import DEFAULT_KS, rank_of_gold, retrieval_metric
 
 from .benchmarks import Benchmark
 from .bm25 import BM25
-from .runtime_pipeline import gold_rank, runtime_cascade, runtime_rankings
+from .runtime_pipeline import code_chunk, gold_rank, runtime_cascade, runtime_rankings
 
 RANKING_DEPTH = 1000  # ids written per query in a rankings file
 FIRST_STAGE_DEPTH = 100  # the runtime's N: the cosines the first-stage z-scores are taken over
@@ -90,12 +90,16 @@ def pool_sha256(benchmark: Benchmark) -> str:
 def code_embeddings(
     encoder: OnnxRetriever, model: ModelFolder, benchmark: Benchmark, cache_dir: Path | None
 ) -> NDArray[np.float32]:
-    """(N, D) embeddings of the pool's codes, from the cache when this model already encoded this pool."""
-    codes = [row.code for row in benchmark.codebase]
+    """(N, D) embeddings of the pool's codes, from the cache when this model already encoded this pool.
+
+    Each code is read as the index reads a chunk (`encoders.code_text`): with the card's `code_context`,
+    after a line with the row's path (when the benchmark gives one) and its definition's name."""
+    context = model.card.code_context
+    codes = [code_text(replace(code_chunk(row), path=row.path), context) for row in benchmark.codebase]
     cache = None
     if cache_dir is not None:
         name = (
-            f"{model.retriever_sha256[:20]}-{pool_sha256(benchmark)[:20]}-{model.card.max_code_tokens}t.npy"
+            f"{model.retriever_sha256[:20]}-{pool_sha256(benchmark)[:20]}-{model.card.embedding_recipe}.npy"
         )
         cache = cache_dir / name
         if cache.exists():

@@ -39,10 +39,14 @@ export function toItem(client: LanguageClient, hit: Hit): HitItem {
   const icon = KIND_ICONS[hit.kind ?? 12] ?? "symbol-misc";
   const language = hit.language ?? "";
   const preview = onePreviewLine(hit.preview);
+  const twins = (hit.alsoAt ?? []).map(
+    (twin) => `${vscode.workspace.asRelativePath(client.protocol2CodeConverter.asUri(twin.uri), false)}:${twin.line + 1}`,
+  );
+  const alsoAt = twins.length > 0 ? `also at ${twins.join(", ")}` : "";
   return {
     label: `$(${icon}) ${hit.name}`,
     description: `${vscode.workspace.asRelativePath(uri, false)}:${range.start.line + 1}`,
-    detail: [language, preview].filter((part) => part !== "").join(" · "),
+    detail: [language, preview, alsoAt].filter((part) => part !== "").join(" · "),
     alwaysShow: true, // semantic matches rarely match VS Code's fuzzy filter
     hit,
     uri,

@@ -40,6 +40,8 @@ export interface Hit {
   score?: number;
   stage?: "retrieve" | "rerank";
   preview?: string;
+  /** Near-copies ranked below this hit (its sync/async twin, a copied function), shown with it. */
+  alsoAt?: { uri: string; line: number; name: string }[];
 }
 
 export interface FindStats {

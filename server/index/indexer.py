@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -142,7 +143,7 @@ class Indexer:
         if not chunks:
             return 0
         order = sorted(chunks)
-        vectors = self.encoder.encode_code([chunks[label].text for label in order])
+        vectors = self.encoder.encode_chunks([chunks[label] for label in order])
         if persist:
             self.store.replace_vectors(order, vectors)
             self._unsaved_chunks += len(order)  # the next snapshot holds them
@@ -230,22 +231,24 @@ class Indexer:
             self.save_snapshot()
 
     def _vectors_for(self, chunks: Sequence[Chunk], report: IndexReport) -> NDArray[np.float32]:
-        """Embeddings for the chunks: stored ones where the text is known, new ones otherwise."""
+        """Embeddings for the chunks: stored ones where the embedded text is known, new ones otherwise.
+        The text is the code alone, or with its path and name when the card's recipe adds them: then
+        only the same chunk (`Chunk.id`: path, name and code) has the same text."""
         output = np.zeros((len(chunks), self.encoder.dimension), dtype=np.float32)
-        known = self.store.vectors_by_content(
-            (chunk.content_hash for chunk in chunks), self.encoder.dimension
+        key: Literal["content_hash", "id"] = "id" if self.encoder.card.code_context else "content_hash"
+        known = self.store.stored_vectors(
+            key, (getattr(chunk, key) for chunk in chunks), self.encoder.dimension
         )
         missing: dict[str, list[int]] = {}
         for position, chunk in enumerate(chunks):
-            vector = known.get(chunk.content_hash)
+            vector = known.get(getattr(chunk, key))
             if vector is not None:
                 output[position] = vector
                 report.chunks_reused += 1
             else:
-                missing.setdefault(chunk.content_hash, []).append(position)
+                missing.setdefault(getattr(chunk, key), []).append(position)
         if missing:
-            texts = [chunks[positions[0]].text for positions in missing.values()]
-            embedded = self.encoder.encode_code(texts)
+            embedded = self.encoder.encode_chunks([chunks[positions[0]] for positions in missing.values()])
             for row, positions in enumerate(missing.values()):
                 output[positions] = embedded[row]
             report.chunks_embedded += len(missing)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -348,21 +348,25 @@ class ChunkStore:
         allowed = set(paths)
         return [int(row[0]) for row in rows if row[1] in allowed]
 
-    def vectors_by_content(self, hashes: Iterable[str], dimension: int) -> dict[str, NDArray[np.float32]]:
-        """Stored embeddings of any chunks with these content hashes (reused instead of re-embedding);
-        a damaged one (see `stored_vector`) is left out, so its text is embedded again."""
-        wanted = list(set(hashes))
+    def stored_vectors(
+        self, key: Literal["content_hash", "id"], values: Iterable[str], dimension: int
+    ) -> dict[str, NDArray[np.float32]]:
+        """Stored embeddings of any chunks whose `key` column holds one of `values` (reused instead of
+        re-embedding); a damaged one (see `stored_vector`) is left out, so its text is embedded again."""
+        if key not in ("content_hash", "id"):  # a column name goes into the statement
+            raise ValueError(f"no stored vectors by {key!r}")
+        wanted = list(set(values))
         found: dict[str, NDArray[np.float32]] = {}
         with self.lock:
             for start in range(0, len(wanted), 500):
                 part = wanted[start : start + 500]
                 marks = ",".join("?" * len(part))
-                for content_hash, blob in self.connection.execute(
-                    f"SELECT content_hash, vector FROM chunks WHERE content_hash IN ({marks})", part
+                for value, blob in self.connection.execute(
+                    f"SELECT {key}, vector FROM chunks WHERE {key} IN ({marks})", part
                 ):
                     vector = stored_vector(blob, dimension)
                     if vector is not None:
-                        found[content_hash] = vector
+                        found[value] = vector
         return found
 
     def vectors_since(self, generation: int, dimension: int) -> StoredVectors:

@@ -252,4 +252,9 @@ def hit_json(root: Path, hit: Hit, codec: PositionCodec, last_line: str | None =
         "score": round(hit.score, 6),
         "stage": hit.stage,
         "preview": preview(chunk.text),
+        # near-copies ranked below it (its sync/async twin, a copied function): one place for them all
+        "alsoAt": [
+            {"uri": uri_of(root / twin.path), "line": twin.start_line - 1, "name": twin.name}
+            for twin in hit.twins
+        ],
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -34,6 +35,27 @@ DEFAULT_BATCH_TOKENS = (
 # Lone surrogates (a query argument that is not UTF-8, decoded with surrogateescape; an editor's
 # broken text) make the tokenizer raise TypeError: they become U+FFFD, as undecodable file bytes do.
 _SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+class Located(Protocol):
+    """A chunk as the retriever reads it: `chunk.Chunk` or `index.store.StoredChunk`."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+
+
+def code_text(chunk: Located, context: Sequence[str]) -> str:
+    """The text the retriever embeds for a chunk: its code, after one line of the context the card asks
+    for (`code_context`: the path, the qualified name; a window has no name to give)."""
+    values = {"path": chunk.path, "name": "" if chunk.kind == "window" else chunk.name}
+    header = " ".join(value for part in context if (value := values[part]))
+    return f"{header}\n{chunk.text}" if header else chunk.text
 
 
 class TokenEncoder:
@@ -153,6 +175,10 @@ class OnnxRetriever:
     ) -> NDArray[np.float32]:
         """Embeddings of code chunks, truncated to the card's `max_code_tokens`."""
         return self._encode(texts, self.card.max_code_tokens, batch_tokens)
+
+    def encode_chunks(self, chunks: Sequence[Located]) -> NDArray[np.float32]:
+        """Embeddings of chunks as the card's recipe reads them (`code_text`)."""
+        return self.encode_code([code_text(chunk, self.card.code_context) for chunk in chunks])
 
     def query_is_cut(self, query: str) -> bool:
         """Whether the query holds more tokens than the model reads (`max_query_tokens`)."""

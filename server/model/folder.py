@@ -4,9 +4,10 @@ A model folder holds `retriever.onnx`, optionally `ranker.onnx`, `tokenizer.json
 `model-card.json`. The card records the base model, the maximum lengths, the pooling, the
 quantisation, how the models were trained, what they scored, the first stage's weight on the
 lexical score (`first_stage.lexical_weight`, chosen on the dev splits by bench/hybrid_weight.py;
-absent: dense only), and the sha256 of every file. The
-runtime checks those hashes on load, and the index keys itself on the retriever's hash, so a
-changed model rebuilds the index instead of mixing vectors from two models.
+absent: dense only), what the retriever reads of a chunk besides its code (`code_context`: a first
+line with its path and qualified name), and the sha256 of every file. The runtime checks those hashes
+on load, and the index keys itself on the retriever's hash and on what it embeds (`model_id`), so a
+changed model or embedding recipe rebuilds the index instead of mixing vectors from two.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ RETRIEVER_FILE = "retriever.onnx"
 RANKER_FILE = "ranker.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 FIRST_STAGE = "first_stage"  # card key: {"lexical_weight": w, and how w was chosen}
+CODE_CONTEXT_PARTS = ("path", "name")  # what `code_context` may put on the line before a chunk's code
 
 
 class ModelError(Exception):
@@ -56,6 +58,7 @@ class ModelCard:
     pooling: str = "mean"
     quantization: str = "none"
     fusion_weight: float = 0.0  # a reranked hit scores `ranker + fusion_weight * first-stage score` (dev)
+    code_context: tuple[str, ...] = ()  # parts of CODE_CONTEXT_PARTS written before each chunk's code
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     training: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)
@@ -72,11 +75,20 @@ class ModelCard:
             "pooling": self.pooling,
             "quantization": self.quantization,
             "fusion_weight": self.fusion_weight,
+            **({"code_context": list(self.code_context)} if self.code_context else {}),
             "files": self.files,
             "training": self.training,
             "scores": self.scores,
         }
         return {**self.extra, **known}
+
+    @property
+    def embedding_recipe(self) -> str:
+        """What the retriever reads of a chunk, as a short key: `t128` (code cut at 128 tokens), then the
+        context parts, `t256-path+name`. Part of `ModelFolder.model_id`."""
+        return "-".join(
+            [f"t{self.max_code_tokens}", *(["+".join(self.code_context)] if self.code_context else [])]
+        )
 
     @property
     def lexical_weight(self) -> float:
@@ -97,7 +109,7 @@ class ModelCard:
             value = data[name]
             if not _fits(value, kind):
                 raise CardError(f"`{name}` must be {CARD_KINDS[kind]}, got {_shown(value)}")
-            values[name] = value
+            values[name] = tuple(value) if kind == "context" else value
         extra = {key: value for key, value in data.items() if key not in CARD_FIELDS}
         first_stage = extra.get(FIRST_STAGE, {})
         weight = first_stage.get("lexical_weight", 0.0) if isinstance(first_stage, dict) else None
@@ -122,6 +134,7 @@ CARD_FIELDS: dict[str, tuple[str, bool]] = {
     "pooling": ("text", False),
     "quantization": ("text", False),
     "fusion_weight": ("weight", False),
+    "code_context": ("context", False),
     "files": ("hashes", False),
     "training": ("object", False),
     "scores": ("object", False),
@@ -131,6 +144,7 @@ CARD_KINDS = {
     "count": "a positive integer",
     "weight": "a number >= 0",
     "hashes": "an object of file name -> sha256 strings",
+    "context": f"a list of distinct names from {list(CODE_CONTEXT_PARTS)}",
     "object": "an object",
 }
 
@@ -142,6 +156,12 @@ def _fits(value: Any, kind: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value > 0
     if kind == "weight":
         return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    if kind == "context":
+        return (
+            isinstance(value, list)
+            and len(set(value)) == len(value)
+            and set(value) <= set(CODE_CONTEXT_PARTS)
+        )
     if kind == "hashes":
         return isinstance(value, dict) and all(isinstance(item, str) for item in value.values())
     return isinstance(value, dict)
@@ -253,8 +273,8 @@ class ModelFolder:
 
     @property
     def model_id(self) -> str:
-        """What the index keys itself on: the retriever's hash and dimension."""
-        return f"{self.retriever_sha256[:16]}-{self.card.dimension}"
+        """What the index keys itself on: the retriever's hash, its dimension and what it embeds."""
+        return f"{self.retriever_sha256[:16]}-{self.card.dimension}-{self.card.embedding_recipe}"
 
     @classmethod
     def load(cls, path: Path, verify: bool = True, digests: DigestCache | None = None) -> ModelFolder:

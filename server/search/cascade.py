@@ -9,7 +9,8 @@ first stage's, `ranker + w * first_stage` with w the model card's `fusion_weight
 is the ranker alone), followed by the rest in first-stage order. The first-stage score already
 holds the lexical match and the test penalty, so reranking keeps both; definitions of a name typed
 as the query stay first. With no ranker in the model folder, or `rerank=False`, the first-stage
-order is the result and the stats say why. Every hit's `score` is the one that orders it.
+order is the result and the stats say why. Every hit's `score` is the one that orders it. Near-copies
+(`twins.py`: sync/async pairs, copied functions) take one place, the best-ranked listing the others.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..index.store import ChunkStore, StoredChunk
 from ..index.vector_index import VectorIndex
 from ..model.encoders import OnnxRanker, OnnxRetriever
 from .first_stage import Candidate, FirstStage, rank
+from .twins import twin_leaders
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Hit:
     stage: str  # "rerank" | "retrieve" (in first-stage order, which fuses more than the cosine)
     cosine: float  # the retriever's cosine, whatever the stage: comparable across indexes
     defines: bool = False  # the query names this chunk's definition (it stays first when reranked)
+    twins: tuple[StoredChunk, ...] = ()  # near-copies ranked below it, shown as "also at" (`twins.py`)
 
 
 @dataclass
@@ -93,6 +96,21 @@ def merge_reranked(
     order = sorted(range(depth), key=lambda index: (not retrieved[index].defines, -fused[index], index))
     head = [replace(retrieved[index], score=fused[index], stage="rerank") for index in order]
     return head + list(retrieved[depth:])
+
+
+def collapse_twins(hits: Sequence[Hit]) -> list[Hit]:
+    """The hits with each group of twins (`twins.twin_leaders`) as its best-ranked member, which lists
+    the others in `twins`."""
+    leaders = twin_leaders([hit.chunk for hit in hits])
+    twins: dict[int, list[StoredChunk]] = {}
+    for position, leader in enumerate(leaders):
+        if leader != position:
+            twins.setdefault(leader, []).append(hits[position].chunk)
+    return [
+        replace(hit, twins=tuple(twins[position])) if position in twins else hit
+        for position, hit in enumerate(hits)
+        if leaders[position] == position
+    ]
 
 
 def merge_ranked_lists(lists: Sequence[Sequence[Hit]]) -> list[Hit]:
@@ -182,7 +200,7 @@ class Cascade:
             result.hits = merge_reranked(result.hits, scores, self.ranker.card.fusion_weight)
             result.stats.reranked = len(head)
             result.stats.rerank_ms = (time.perf_counter() - started) * 1000
-        result.hits = result.hits[:limit]
+        result.hits = collapse_twins(result.hits)[:limit]
         return result
 
     def by_vector(

@@ -76,12 +76,20 @@ end
 local function hit_items(hits)
   local items = {}
   for _, hit in ipairs(hits) do
+    local text = hit.name .. "  " .. (hit.preview or "")
+    local twins = {}
+    for _, twin in ipairs(hit.alsoAt or {}) do
+      twins[#twins + 1] = vim.fn.fnamemodify(vim.uri_to_fname(twin.uri), ":~:.") .. ":" .. (twin.line + 1)
+    end
+    if #twins > 0 then
+      text = text .. "  (also at " .. table.concat(twins, ", ") .. ")"
+    end
     items[#items + 1] = {
       filename = vim.uri_to_fname(hit.uri),
       lnum = hit.range.start.line + 1,
       end_lnum = hit.range["end"].line + 1,
       col = 1,
-      text = hit.name .. "  " .. (hit.preview or ""),
+      text = text,
     }
   end
   return items
