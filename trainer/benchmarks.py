@@ -1,4 +1,4 @@
-"""Loading the code-search evaluation sets in shared/benchmarks (format and protocol: its README.md).
+"""Loading the code-search evaluation sets (format and protocol: docs/TRAINING.md, "Evaluation protocol").
 
 A benchmark is a list of queries, each with the id of its one correct code, and the pool of codes
 every query is ranked against: CoSQA ranks against all 6,267 codes for both dev and test; CSN Ruby
@@ -73,8 +73,8 @@ def find_benchmarks_root(start: Path | None = None) -> Path:
     """Return the benchmarks folder: $CODESIEVE_BENCHMARKS, else `shared/benchmarks` above cwd or the repo.
 
     Walks up from `start` (default: the current directory) and then from this file's repository,
-    checking `<ancestor>/shared/benchmarks` at each level (this finds the repo's sibling
-    `../shared/benchmarks`). Raises FileNotFoundError naming what was tried.
+    checking `<ancestor>/shared/benchmarks` at each level (so a `shared/benchmarks` folder beside
+    the checkout is found too). Raises FileNotFoundError naming what was tried.
     """
     from_env = os.environ.get(BENCHMARKS_ENV)
     if from_env:

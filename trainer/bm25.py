@@ -8,10 +8,11 @@ tf(t, d) its count in d, |d| the length of d in words and avgdl the mean length:
                   idf(t) * tf(t, d) * (k1 + 1) / (tf(t, d) + k1 * (1 - b + b * |d| / avgdl))
 
 with k1 = 1.2 and b = 0.75 by default. A word repeated in the query counts once: this reproduces
-the reference numbers in shared/benchmarks/README.md exactly, where counting each occurrence (as
-rank_bm25 does) gives CSN Ruby test MRR 0.475 instead of 0.489. Documents and queries are split into words by
-`split_identifiers`. The index is a term-major sparse matrix (CSR by term) of precomputed
-per-(term, document) weights, so a query costs one numpy scatter-add per query word.
+the benchmarks' published reference numbers exactly (docs/TRAINING.md, "Evaluation protocol"), where
+counting each occurrence (as rank_bm25 does) gives CSN Ruby test MRR 0.475 instead of 0.489.
+Documents and queries are split into words by `split_identifiers`. The index is a term-major
+sparse matrix (CSR by term) of precomputed per-(term, document) weights, so a query costs one numpy
+scatter-add per query word.
 """
 
 from __future__ import annotations

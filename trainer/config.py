@@ -117,7 +117,7 @@ class RetrieverConfig(LoopConfig):
     estimator_model: str = option(
         "", "for estimator=trained: an InfoNCE-trained retriever (a frozen copy is used)"
     )
-    soft_t: float = option(0.0, "estimator temperature t; 0 = the estimator's preset (METHODS §2)")
+    soft_t: float = option(0.0, "estimator temperature t; 0 = the estimator's preset (docs/TRAINING.md)")
     soft_alpha: float = option(0.0, "alpha; 0 = preset")
     soft_beta: float = option(0.0, "beta; 0 = preset")
     clip: float = option(0.1, "lower bound of a Soft-InfoNCE weight (not renormalised)")
@@ -153,7 +153,7 @@ class RankerConfig(LoopConfig):
     retriever: str = option(
         "", "trained retriever (checkpoint or model folder) for negatives, distillation, dev"
     )
-    num_negatives: int = option(7, "M negatives per query (METHODS: 31 on a GPU)")
+    num_negatives: int = option(7, "M negatives per query (the paper: 31, on a GPU)")
     code_view: str = option(
         "bare", "codes: bare (doc cut out) | doc (the doc less its summary kept, as search indexes them)"
     )

@@ -1,6 +1,6 @@
 """Evaluate an exported model folder the way users run it: through the runtime's ONNX encoders.
 
-Protocol (shared/benchmarks/README.md): every query is ranked against the whole pool, one code is
+Protocol (docs/TRAINING.md, "Evaluation protocol"): every query is ranked against the whole pool, one code is
 correct, a tie with it counts against it (`metrics.rank_of_gold`); MRR over the full
 ranking and Recall@1/5/10/100. Rows:
 

@@ -1,6 +1,6 @@
 """Retrieval metrics: the rank of the one correct code, MRR and Recall@k.
 
-The protocol (shared/benchmarks/README.md): each query is ranked against the whole pool, one code
+The protocol (docs/TRAINING.md, "Evaluation protocol"): each query is ranked against the whole pool, one code
 is correct, and a tie with the correct code counts against it. Ranks are 1-based throughout.
 numpy only: the benchmarks use it without the trainer's torch.
 """

@@ -1,9 +1,9 @@
 """The two models CodeSieve trains, as torch modules, and how they are saved and loaded.
 
 `DualEncoder` (the retriever) embeds a query or a code chunk alone: mean pooling over non-pad
-tokens, then L2 normalisation (METHODS §1). `CrossEncoder` (the ranker) reads a query and a code
+tokens, then L2 normalisation. `CrossEncoder` (the ranker) reads a query and a code
 chunk together as `[CLS] query [SEP] code [SEP]` and returns `tanh(head(meanpool(bert)))`, one
-score in [-1, 1] per pair (METHODS §4).
+score in [-1, 1] per pair (docs/TRAINING.md, "Conventions" and "The ranker").
 
 A saved model is a folder: `config.json` (the BERT config), `model.safetensors` (all weights,
 head included) and `tokenizer.json`. Both start from the base all-MiniLM-L6-v2 weights that the
@@ -103,7 +103,8 @@ def load_model(folder: Path, kind: str) -> DualEncoder | CrossEncoder:
 
     A folder without CodeSieve's marker file is taken as plain BERT weights (the base model):
     the retriever uses them as they are, the ranker gets a freshly initialised head. A ranker
-    asked of a saved retriever gets the retriever's encoder and a fresh head (METHODS §6).
+    asked of a saved retriever gets the retriever's encoder and a fresh head: it starts from weights
+    that already match queries to code (docs/TRAINING.md, "The ranker").
     """
     bert = load_bert(folder)
     model: DualEncoder | CrossEncoder = DualEncoder(bert) if kind == "retriever" else CrossEncoder(bert)

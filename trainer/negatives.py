@@ -2,7 +2,8 @@
 
 Both samplers rank the corpus by the dot product of L2-normalised embeddings (cosine),
 exclude each query's correct code and every exact duplicate of it (same ``code_key``:
-identical after whitespace normalisation; METHODS §1, §4), and return a window of the
+identical after whitespace normalisation: a duplicate of the answer is a correct answer, not a
+negative; docs/TRAINING.md, "Mined hard negatives (retriever)"), and return a window of the
 remaining ranking. They score queries in chunks, one matrix multiply and one ``topk``
 per chunk, so the corpus is ranked once for all queries, not sorted per example.
 """
@@ -141,7 +142,8 @@ def ranking_based_negatives(
     lam: float = 0.0,
     chunk_size: int | None = None,
 ) -> Tensor:
-    """Ranking-based hard negatives of R2PS (Dong et al.; METHODS §4) for the ranker.
+    """Ranking-based hard negatives of R2PS (Dong et al.) for the ranker (docs/TRAINING.md, "Ranking-based
+    hard negatives (R2PS)").
 
     The negatives of query i are the codes ranked ``[⌊λN⌋, ⌊λN⌋ + M)`` by the trained
     retriever over the N codes of the corpus, after removing the gold code and its exact

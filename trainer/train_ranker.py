@@ -1,4 +1,4 @@
-"""Fine-tune the ranker (cross-encoder) with a listwise loss (R2PS, METHODS §4).
+"""Fine-tune the ranker (cross-encoder) with a listwise loss (R2PS; docs/TRAINING.md, "The ranker").
 
 Each query comes with its correct code and M negatives; the ranker reads every
 ``[CLS] query [SEP] code [SEP]`` (built by the runtime's ``TokenEncoder.pair``, so training and
@@ -7,8 +7,8 @@ search frame pairs identically) and the loss is ``cross_entropy(20 · scores, 0)
 Negatives (``negatives``):
 - ``ranking``: ranking-based hard negatives: the codes ranked ``[⌊λN⌋ + S, ⌊λN⌋ + S + M)`` by a
   trained retriever (``retriever``) over the N training codes, gold and its duplicates removed,
-  computed once before training and stored in the output folder. ``skip_top`` (S) is the margin
-  of METHODS §6: in a multi-package corpus the best-ranked "negatives" are often just as correct;
+  computed once before training and stored in the output folder. ``skip_top`` (S) is a margin of
+  ours: in a multi-package corpus the best-ranked "negatives" are often just as correct;
 - ``inbatch``: M of the other queries' codes in the batch (duplicates of the gold avoided);
 - ``mixed``: the first ``ranking_negatives`` of the ranking window, the rest in-batch: the in-batch
   ones learn at once, the ranking ones teach what tells near answers apart.
@@ -22,12 +22,13 @@ only its first ``layers`` layers (cheaper training and reranking).
 
 The retriever may be a torch checkpoint or a runtime model folder (its int8 ONNX retriever, as
 users run it). Dev sets (comma-separated) are scored as the cascade with the score fused,
-``ranker + w · cosine``, at each weight of ``ranker_dev.FUSION_WEIGHTS``; the best checkpoint
-and its weight are chosen on the mean over the sets and recorded for the model card.
+``ranker + w · first-stage score`` (the cosine's z-score over the top 100, as the runtime fuses), at
+each weight of ``ranker_dev.FUSION_WEIGHTS``; the best checkpoint and its weight are chosen on the
+mean over the sets and recorded for the model card.
 
-METHODS' setting is M = 31 with 32 queries a batch for several epochs on a GPU (see
-``docs/BENCHMARKS.md`` for that command); the defaults here (M = 7, 8 queries) keep a CPU step
-affordable.
+The paper's setting is M = 31 with 32 queries a batch for 10 epochs on a GPU (``docs/BENCHMARKS.md``
+has that command); the defaults here (M = 7, 8 queries) keep a CPU step affordable
+(docs/TRAINING.md, "Ranker settings").
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Fine-tune the retriever (dual encoder) on (description, code) pairs.
 
 Reads top to bottom: the config, the data (pairs, tokens, mined hard negatives), the models (the
-one being trained and any frozen estimator or teacher), then the loop. Losses (METHODS §1-3):
+one being trained and any frozen estimator or teacher), then the loop. Losses (docs/TRAINING.md,
+"The retriever"):
 
 - ``infonce``: in-batch InfoNCE, plus ``hard_negatives`` mined negatives per query (shared
   across the batch), duplicates of a query's code masked out;

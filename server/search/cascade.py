@@ -1,4 +1,4 @@
-"""Retrieve, then rerank: the search cascade (METHODS §4).
+"""Retrieve, then rerank: the search cascade (docs/TRAINING.md, "What search does with the models").
 
 The dual encoder embeds the query and the first stage (`first_stage.py`: the vector index's
 cosine fused with the lexical index's BM25, test code after implementation) returns its top

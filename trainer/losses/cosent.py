@@ -1,4 +1,4 @@
-"""CoSENT and the order-augmented InfoNCE of OASIS (ACL 2025, METHODS §3).
+"""CoSENT and the order-augmented InfoNCE of OASIS (ACL 2025; docs/TRAINING.md, "Order-augmented loss").
 
 ``scale`` follows the package convention (inverse temperature, see ``info_nce``).
 """

@@ -1,4 +1,5 @@
-"""In-batch InfoNCE for the dual encoder, with optional hard negatives (METHODS §1).
+"""In-batch InfoNCE for the dual encoder, with optional hard negatives (docs/TRAINING.md, "InfoNCE with
+in-batch and hard negatives").
 
 Convention for every loss in this package: embeddings are L2-normalised, so a dot
 product is a cosine, and ``scale`` is the inverse temperature, ``scale = 1/τ``. The
@@ -84,7 +85,7 @@ def info_nce(
         code_emb: (B, D) L2-normalised code embeddings; row i is query i's correct code.
         hard_neg_emb: (B, k, D) mined hard negatives, or None. k = 0 is the same as None.
             Each query's k join its own denominator; with ``share_hard_negatives`` (default
-            True) all B·k are also negatives for every other query (METHODS §1 allows it).
+            True) all B·k are also negatives for every other query: they are in the batch anyway.
         scale: inverse temperature; 20.0 (τ = 0.05).
         hard_neg_mask: bool mask of logits to exclude (set to -inf), shape (B, B) or the
             full width (B, B + B·k) shared / (B, B + k) not shared. Use it for false

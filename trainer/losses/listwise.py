@@ -1,4 +1,4 @@
-"""Listwise loss of the cross-encoder ranker (R2PS, Dong et al., METHODS §4).
+"""Listwise loss of the cross-encoder ranker (R2PS, Dong et al.; docs/TRAINING.md, "The ranker").
 
 ``scale`` follows the package convention (inverse temperature, see ``info_nce``).
 """
@@ -37,9 +37,10 @@ def listwise_distillation_loss(
     """Cross-entropy of the ranker's softmax against a teacher's softmax over the same candidates.
 
     ``L = mean_i -Σ_m softmax(teacher_scale·t_i)_m · log softmax(scale·y_i)_m`` (KL divergence up to
-    the teacher's entropy, a constant). **Ours** (METHODS §6): a first phase that teaches the fresh
-    ranker the trained retriever's order over each query's top candidates, a dense target that does
-    not call an equally good "negative" wrong, before the listwise loss on the gold.
+    the teacher's entropy, a constant). **Ours** (docs/TRAINING.md, "Distillation warm-up"): a first
+    phase that teaches the fresh ranker the trained retriever's order over each query's top
+    candidates, a dense target that does not call an equally good "negative" wrong, before the
+    listwise loss on the gold.
 
     Args:
         scores: (B, C) ranker scores in [-1, 1].

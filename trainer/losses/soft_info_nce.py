@@ -1,4 +1,4 @@
-"""Soft-InfoNCE: weighted in-batch negatives (Li et al., EMNLP 2023, METHODS §2).
+"""Soft-InfoNCE: weighted in-batch negatives (Li et al., EMNLP 2023; docs/TRAINING.md, "Soft-InfoNCE").
 
 ``scale`` follows the package convention (inverse temperature, see ``info_nce``).
 The estimator temperature ``t`` is separate: it sharpens the estimator's similarities
@@ -31,7 +31,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EstimatorPreset:
-    """Settings of ``soft_weights`` for one estimator of r_ij (METHODS §2 table)."""
+    """Settings of ``soft_weights`` for one estimator of r_ij (docs/TRAINING.md, "Soft-InfoNCE")."""
 
     t: float  # temperature of p_ij = softmax_{j≠i}(r_ij / t)
     alpha: float
