@@ -15,8 +15,9 @@ the last one that did):
 4. export the candidate (ONNX, int8, parity check, model card), with weights of the other int8
    type than the current model's (`onnx_export.off_grid_weight_type`: on the same grid, rounding
    would undo the fine-tuning);
-5. the ranker, only with ``--ranker on``: trained on the candidate's ranking-based negatives and
-   kept only when the cascade beats the candidate retriever on the held-out pairs. Any failure
+5. the ranker, only with ``--ranker on``: trained on the candidate's ranking-based negatives, its
+   fusion weight chosen on half of the held-out pairs, and kept only when the cascade beats the
+   candidate retriever on the other half. Any failure
    here (no learning, export, parity) costs one line: the retriever goes on alone;
 6. check current and candidate on the repository's held-out pairs and the shipped general check
    (`fit_checks`), and decide;
@@ -46,6 +47,7 @@ from typing import Any
 from codesieve.export.checkpoint import export_checkpoint
 from codesieve.export.onnx_export import ParityError, WeightType, off_grid_weight_type
 from codesieve.server.config import Settings
+from codesieve.server.model.encoders import OnnxRetriever
 from codesieve.server.model.folder import ModelCard, ModelError, ModelFolder, write_card
 from codesieve.server.workspace import WORKSPACE_MODEL, index_folder_for, resolve_model_dir
 
@@ -53,7 +55,7 @@ from .benchmarks import Benchmark
 from .checkpoints import replace_folder, retriever_from_model_folder
 from .config import FitConfig, RankerConfig, RetrieverConfig
 from .data import Pair, read_pairs, split_by_file, write_pairs
-from .evaluate import evaluate
+from .evaluate import code_embeddings
 from .fit_checks import (
     Decision,
     ModelScores,
@@ -68,6 +70,8 @@ from .fit_checks import (
 from .general_pairs import CHECK_FILE, REPLAY_FILE, general_dir, read_general, replay_pairs, without_overlap
 from .mining import mine_repository
 from .models import save_model
+from .ranker_dev import FUSION_WEIGHTS
+from .runtime_pipeline import gold_rank, rerank_grid, runtime_cascade
 from .train_ranker import train_ranker
 from .train_retriever import train_retriever
 
@@ -352,26 +356,55 @@ def _ranker_stage(
     card = ModelFolder.load(work / "candidate").card
     try:
         folder = _train_ranker(config, work, replace(card, name=name), seconds, weight_type)
-        rows = evaluate(
-            repository,
-            folder,
-            rerank_depths=(config.rerank_depth,),
-            cache_dir=work / "eval-cache",
-            threads=config.threads or None,
-        ).rows
+        weight, cascade, alone = _fusion_on_held_out(repository, folder, config, work)
     except Exception as error:  # a late failure loses nothing: the candidate retriever goes on alone
         _late("the ranker", error, config.verbose)
         return {"kept": False, "why": "failed"}
-    cascade, alone = rows[f"cascade@{config.rerank_depth}"]["mrr"], rows["retriever"]["mrr"]
     if cascade <= alone:
         print(
             f"      ranker dropped: the cascade does not beat the retriever on the held-out pairs "
-            f"(MRR {cascade:.3f} vs {alone:.3f})",
+            f"(MRR {cascade:.3f} vs {alone:.3f}, fusion weight {weight:g})",
             file=sys.stderr,
         )
-        return {"kept": False, "why": "no gain", "cascade": cascade, "retriever": alone}
+        return {
+            "kept": False,
+            "why": "no gain",
+            "cascade": cascade,
+            "retriever": alone,
+            "fusion_weight": weight,
+        }
     replace_folder(folder, work / "candidate")
-    return {"kept": True, "cascade": cascade, "retriever": alone}
+    return {"kept": True, "cascade": cascade, "retriever": alone, "fusion_weight": weight}
+
+
+def _fusion_on_held_out(
+    repository: Benchmark, folder: Path, config: FitConfig, work: Path
+) -> tuple[float, float, float]:
+    """The fusion weight for the ranker in `folder`, written on its card, and the MRR of the cascade at that
+    weight and of the retriever alone, as search runs them (`runtime_pipeline.rerank_grid`, depth K).
+
+    The weight is chosen on the held-out queries of even position and judged on the others, so the
+    decision is not made on the queries that chose it."""
+    model = ModelFolder.load(folder)
+    encoder = OnnxRetriever(model, config.threads or None)
+    codes = code_embeddings(encoder, model, repository, work / "eval-cache")
+    cascade = runtime_cascade(repository, model, codes, config.threads or None)
+    try:
+        grid = rerank_grid(repository, cascade, [config.rerank_depth], FUSION_WEIGHTS)
+    finally:
+        cascade.store.close()
+    ids = [query.code_id for query in repository.queries]
+
+    def mrr(rankings: Sequence[list[int]], half: int) -> float:
+        ranks = [
+            gold_rank(ranking, gold, len(ranking) + 1) for ranking, gold in zip(rankings, ids, strict=True)
+        ]
+        return sum(1 / rank for rank in ranks[half::2]) / max(1, len(ranks[half::2]))
+
+    at = {weight: grid.reranked[(config.rerank_depth, weight)] for weight in FUSION_WEIGHTS}
+    weight = max(FUSION_WEIGHTS, key=lambda w: (mrr(at[w], 0), -w))
+    write_card(folder, replace(model.card, fusion_weight=weight))
+    return weight, mrr(at[weight], 1), mrr(grid.retrieved, 1)
 
 
 def _benchmarks(config: FitConfig, work: Path) -> tuple[Benchmark | None, Benchmark]:
