@@ -263,7 +263,7 @@ def systems_of(args: argparse.Namespace) -> list[System]:
         systems.append(
             System(f"zero-shot MiniLM, hybrid w={weight:g}", with_lexical_weight(base_model(), weight))
         )
-    for model in args.model or [shipped]:
+    for model in [path.resolve() for path in args.model or [shipped]]:
         card = ModelFolder.load(model).card
         systems.append(
             System(f"{card.name} [{card.embedding_recipe}], hybrid w={card.lexical_weight:g}", model)
