@@ -331,7 +331,7 @@ export class ClientController implements vscode.Disposable {
     const choice = await vscode.window.showWarningMessage(
       "CodeSieve: no Python with CodeSieve was found (the CodeSieve output lists what was tried). Set up CodeSieve's " +
         "own environment? It creates a virtual environment in VS Code's storage and installs the CodeSieve this " +
-        "extension carries, with its dependencies from the package index (about 100 MB; or from the folder of " +
+        "extension carries, with its dependencies from the package index (about 70 MB; or from the folder of " +
         "wheels in codesieve.setup.wheelhouse).",
       "Set Up",
       "Open Settings",
