@@ -8,7 +8,8 @@ tests/e2e/vscode/driver.js, which uses the editor like a person: status bar, Fin
 this small, `trainer fit` says there are too few pairs and the extension asks). Screenshots go to
 artifacts/screenshots/. The extension also offers `codesieve mcp` to agent mode: the CodeSieve output
 shows the MCP server definition VS Code asked it for, with the language server's Python, or that the
-setting turned it off.
+setting turned it off. On a machine state with no Python that has CodeSieve, the extension sets up its own
+environment from the wheel the .vsix carries (the dependencies from a folder of wheels, tests/wheelhouse.py).
 
 Skipped, with the reason, only when the tools cannot be installed here (the setup script exits 75).
 """
