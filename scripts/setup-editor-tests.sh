@@ -7,7 +7,8 @@
 #                    kerberos module builds against it), ripgrep (VS Code's search)
 #   node 24:         the npm package node@24 (code-server needs node 22+; the machine's own node may be older)
 #   code-server:     code-server@4.139.1 and playwright-core, in the cache folder (not in the repository)
-#   the extension:   npm ci + typecheck + esbuild bundle + vsce package in editor-client/
+#   the extension:   npm ci + typecheck + the CodeSieve wheel (editor-client/wheel.mjs, with $PYTHON, default
+#                    the checkout's .venv/bin/python) + esbuild bundle + vsce package in editor-client/
 #
 # Cache folder: $CODESIEVE_E2E_CACHE, default ~/.cache/codesieve-e2e. Prints KEY=VALUE lines at the end
 # (NODE, CODE_SERVER_ENTRY, NODE_PATH, VSIX) that tests/test_vscode_e2e.py reads.
@@ -79,10 +80,12 @@ fi
 EXT="$ROOT/editor-client"
 VERSION="$("$NODE" -p "require('$EXT/package.json').version")"
 VSIX="$EXT/codesieve-$VERSION.vsix"
-# A hash of everything that goes into the .vsix: rebuild only when it changed.
-SOURCES_HASH="$(cd "$EXT" && { find src media -type f -print0; for f in package.json package-lock.json tsconfig.json \
-  esbuild.mjs .vscodeignore README.md CHANGELOG.md LICENSE; do if [ -f "$f" ]; then printf "%s\0" "$f"; fi; done; } |
+# A hash of everything that goes into the .vsix, the wheel's sources included: rebuild only when it changed.
+SOURCES_HASH="$(cd "$EXT" && { find src media ../server ../trainer ../export ../codesieve -type f -not -path '*/__pycache__/*' -print0
+  for f in package.json package-lock.json tsconfig.json esbuild.mjs wheel.mjs .vscodeignore README.md CHANGELOG.md LICENSE \
+    ../pyproject.toml ../README.md; do if [ -f "$f" ]; then printf "%s\0" "$f"; fi; done; } |
   sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+export PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"  # builds the wheel the .vsix carries (wheel.mjs)
 STAMP="$EXT/node_modules/.codesieve-vsix-$SOURCES_HASH"
 if ! [ -f "$VSIX" ] || ! [ -f "$STAMP" ]; then
   LOCK_HASH="$(sha256sum "$EXT/package-lock.json" | cut -c1-16)"

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import hnswlib
 import numpy as np
 import pytest
 
@@ -50,6 +49,11 @@ def test_the_exact_graph_answers_as_a_full_sort_does_through_deletes_replaces_an
     again = ExactGraph(space="ip", dim=16)
     again.load_index(str(tmp_path / "vectors-1-0.hnsw"))
     assert again.knn_query(query.reshape(1, -1), k=10)[0].tolist() == labels.tolist()
+
+
+def test_an_hnswlib_snapshot_is_refused_so_the_graph_is_rebuilt(tmp_path: Path) -> None:
+    hnswlib = pytest.importorskip("hnswlib", reason="hnswlib is an extra: `pip install -e '.[hnsw]'`")
+    vectors = np.eye(5, 16, dtype=np.float32)
     real = hnswlib.Index(space="ip", dim=16)
     real.init_index(max_elements=10)
     real.add_items(vectors[:5], list(range(5)))
@@ -61,6 +65,8 @@ def test_the_exact_graph_answers_as_a_full_sort_does_through_deletes_replaces_an
 def test_with_hnswlib_blocked_the_cli_indexes_searches_and_says_so(
     sample_workspace: Path, tiny_model: Path, index_dir: Path, tmp_path: Path
 ) -> None:
+    pytest.importorskip("hnswlib", reason="compares with hnswlib, an extra: `pip install -e '.[hnsw]'`")
+
     def run(*args: str, blocked: bool) -> subprocess.CompletedProcess[str]:
         code = (
             BLOCKED

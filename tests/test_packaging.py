@@ -1,16 +1,17 @@
-"""A non-editable wheel installs `codesieve.*` names only and searches with the model inside it."""
+"""The wheel: `python -m build` makes it with the default model inside, it installs `codesieve.*` names only,
+needs no compiler (hnswlib is an extra), and searches in a fresh environment without the source tree."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from wheelhouse import build_wheel, offline_pip_env, runtime_wheelhouse
 
 import codesieve
 from codesieve.server.lsp.server import CodeSieveServer
@@ -38,30 +39,24 @@ def test_the_package_the_language_server_and_the_extension_have_one_version() ->
     assert CodeSieveServer().version == codesieve.__version__
 
 
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `python -m build` makes, once for the module."""
+    return build_wheel(tmp_path_factory.mktemp("dist"))
+
+
 @pytest.mark.slow
-def test_wheel_installs_namespaced_packages_and_the_default_model(
-    tmp_path: Path, sample_workspace: Path, index_dir: Path
+def test_the_wheel_carries_the_namespaced_packages_and_the_default_model_and_needs_no_compiler(
+    wheel: Path,
 ) -> None:
-    build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert build.returncode == 0, build.stderr
-    (wheel,) = tmp_path.glob("codesieve-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (metadata_file,) = (name for name in names if name.endswith(".dist-info/METADATA"))
+        requires = [
+            line.split(":", 1)[1].strip()
+            for line in archive.read(metadata_file).decode("utf-8").splitlines()
+            if line.startswith("Requires-Dist:")
+        ]
     top_level = {name.split("/")[0] for name in names if not name.startswith("codesieve-")}
     assert top_level == {"codesieve"}  # nothing called server, trainer or export in site-packages
     for required in (
@@ -69,46 +64,63 @@ def test_wheel_installs_namespaced_packages_and_the_default_model(
         "codesieve/trainer/cli.py",
         "codesieve/export/onnx_export.py",
         "codesieve/models/default/retriever.onnx",
+        "codesieve/models/default/tokenizer.json",
         "codesieve/models/default/model-card.json",
         "codesieve/general/replay.jsonl.gz",
         "codesieve/general/check.jsonl.gz",
     ):
         assert required in names
+    # hnswlib compiles C++ on install: only the `hnsw` extra asks for it
+    hnswlib = [requirement for requirement in requires if requirement.startswith("hnswlib")]
+    assert hnswlib and all('extra == "hnsw"' in requirement for requirement in hnswlib), requires
 
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-        check=True,
-        timeout=300,
-    )
 
-    def with_wheel(*arguments: str, hnswlib: bool = True) -> subprocess.CompletedProcess[str]:
-        """`codesieve ARGUMENTS` from the installed wheel (PYTHONPATH puts its files ahead of the
-        editable checkout; run from elsewhere), optionally with hnswlib blocked from import."""
-        script = (
-            ("" if hnswlib else "import sys\nsys.modules['hnswlib'] = None\n")
-            + "import sys, codesieve.server.cli as cli\n"
-            + f"assert cli.__file__.startswith({str(target)!r}), cli.__file__\n"
-            + f"sys.exit(cli.main({list(arguments)!r}))\n"
-        )
+@pytest.mark.slow
+def test_the_wheel_in_a_fresh_environment_without_hnswlib_searches_exactly(
+    wheel: Path, sample_workspace: Path, tmp_path: Path
+) -> None:
+    """A new virtual environment, the wheel and its dependencies from a wheelhouse (no index, no compiler,
+    no source tree): hnswlib is not there, status says the search is exact, and search finds."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    env = offline_pip_env()
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-index", "--find-links",
+         str(runtime_wheelhouse(sys.executable, wheel)), str(wheel)],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+
+    def installed(*arguments: str) -> subprocess.CompletedProcess[str]:
+        """A command of the new environment, run from outside the checkout."""
         return subprocess.run(
-            [sys.executable, "-c", script],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(target)},
+            [*arguments], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
         )
 
-    search = ("search", "read a json config", str(sample_workspace), "--json", "-q")
-    result = with_wheel(*search)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["hits"]
+    where = installed(python, "-c", "import codesieve.server.cli as cli; print(cli.__file__)")
+    assert where.stdout.startswith(str(venv)), where
+    no_hnswlib = installed(python, "-c", "import hnswlib")
+    assert "No module named 'hnswlib'" in no_hnswlib.stderr, no_hnswlib
 
-    # where hnswlib cannot be imported (it needs a compiler to install), the installed wheel searches exactly
-    status = with_wheel("status", str(sample_workspace), hnswlib=False)
+    cli = str(venv / "bin" / "codesieve")
+    index = ("--index-dir", str(tmp_path / "indexes"))
+    search = (cli, "search", "read a json config", str(sample_workspace), "--json", "-q", *index)
+    found = installed(*search)
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["hits"]
+    assert hits and all((tmp_path / hit["path"]).is_file() for hit in hits), hits  # paths from the cwd
+    status = installed(cli, "status", str(sample_workspace), *index)
     assert status.returncode == 0, status.stderr
     assert "search:    exact (numpy)" in status.stdout, status.stdout
-    found = with_wheel(*search, hnswlib=False)
-    assert found.returncode == 0, found.stderr
-    assert json.loads(found.stdout)["hits"]
+    assert f"at {venv}" in status.stdout, status.stdout  # the model inside the installed wheel
+
+    # the command `trainer` gives for installing torch asks for the installed codesieve, not the index's
+    requirement = installed(
+        python, "-c", "from codesieve.trainer.extras import install_commands as c; print(c()[0][-1])"
+    )
+    assert requirement.stdout.strip() == f"codesieve[train]=={codesieve.__version__}", requirement
+    offline = installed(
+        python, "-m", "pip", "install", "--dry-run", "--no-index", "--no-deps", requirement.stdout.strip()
+    )
+    assert offline.returncode == 0 and "Requirement already satisfied" in offline.stdout, offline

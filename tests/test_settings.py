@@ -13,9 +13,17 @@ from codesieve.server.config import SETTINGS, Settings, from_mapping, setting_na
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings of the VS Code client itself: how to start the server, how many results to ask for,
-# vscode-languageclient's protocol trace, and whether agent mode gets the MCP server.
+# vscode-languageclient's protocol trace, whether agent mode gets the MCP server, and where the setup of
+# its own environment finds wheels.
 # editor-client/src/settings.ts sends the server all but these.
-CLIENT_ONLY = {"pythonPath", "serverCommand", "resultLimit", "trace.server", "mcp.enabled"}
+CLIENT_ONLY = {
+    "pythonPath",
+    "serverCommand",
+    "resultLimit",
+    "trace.server",
+    "mcp.enabled",
+    "setup.wheelhouse",
+}
 
 
 def _declared() -> dict[str, dict[str, Any]]:

@@ -8,7 +8,8 @@ tests/e2e/vscode/driver.js, which uses the editor like a person: status bar, Fin
 this small, `trainer fit` says there are too few pairs and the extension asks). Screenshots go to
 artifacts/screenshots/. The extension also offers `codesieve mcp` to agent mode: the CodeSieve output
 shows the MCP server definition VS Code asked it for, with the language server's Python, or that the
-setting turned it off.
+setting turned it off. On a machine state with no Python that has CodeSieve, the extension sets up its own
+environment from the wheel the .vsix carries (the dependencies from a folder of wheels, tests/wheelhouse.py).
 
 Skipped, with the reason, only when the tools cannot be installed here (the setup script exits 75).
 """
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wheelhouse import runtime_wheelhouse, without_pip_configuration
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUP = ROOT / "scripts" / "setup-editor-tests.sh"
@@ -135,13 +137,19 @@ def _no_codesieve_path() -> str:
 
 
 def _start_code_server(
-    editor_tools: dict[str, str], tmp_path: Path, folder: Path, extra_settings: dict[str, object]
+    editor_tools: dict[str, str],
+    tmp_path: Path,
+    folder: Path,
+    extra_settings: dict[str, object],
+    trust: bool = False,
 ) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
     """A fresh code-server with the .vsix installed and `folder` open; codesieve.* in User settings only.
 
     code-server is a remote window: its extension host runs on the "remote" side, where settings of
     machine scope are read from the Machine settings only. The extension's settings must work from
-    the User settings, where a user puts them.
+    the User settings, where a user puts them. `trust`: Workspace Trust is on, so the folder opens in
+    Restricted Mode until it is trusted; and pip gets no configuration (no index mirror, no find-links)
+    but what the extension passes it.
     """
     node, entry, vsix = editor_tools["NODE"], editor_tools["CODE_SERVER_ENTRY"], editor_tools["VSIX"]
     user_data, extensions, config = tmp_path / "user-data", tmp_path / "extensions", tmp_path / "config.yaml"
@@ -150,7 +158,7 @@ def _start_code_server(
     settings = {
         "workbench.startupEditor": "none",
         "extensions.ignoreRecommendations": True,
-        "security.workspace.trust.enabled": False,
+        "security.workspace.trust.enabled": trust,
         "telemetry.telemetryLevel": "off",
         "update.mode": "none",
         "workbench.tips.enabled": False,
@@ -171,7 +179,7 @@ def _start_code_server(
     }
     (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
     env = {
-        **os.environ,
+        **(without_pip_configuration(os.environ) if trust else os.environ),
         "PATH": f"{Path(node).parent}{os.pathsep}{_no_codesieve_path()}",
         "TOKENIZERS_PARALLELISM": "false",
     }
@@ -200,8 +208,8 @@ def _start_code_server(
     with server_log.open("wb") as output:
         process = subprocess.Popen(
             [*base, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none", "--disable-telemetry",
-             "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override",
-             str(folder)],
+             "--disable-update-check", *([] if trust else ["--disable-workspace-trust"]),
+             "--disable-getting-started-override", str(folder)],
             env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
     try:
@@ -243,7 +251,11 @@ def code_server(
 
 
 def _run_driver(
-    code_server: dict[str, object], editor_tools: dict[str, str], tmp_path: Path, mode: str
+    code_server: dict[str, object],
+    editor_tools: dict[str, str],
+    tmp_path: Path,
+    mode: str,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Runs driver.js against the code-server; returns its result and the logs (for failure messages)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -256,9 +268,11 @@ def _run_driver(
         "ARTIFACTS": str(ARTIFACTS),
         "RESULT": str(result_file),
         "USER_SETTINGS": str(code_server["user_settings"]),
+        "USER_DATA": str(code_server["user_data"]),
         "MODE": mode,
         "BROWSER_PROFILE": str(tmp_path / "chromium-profile"),
         "CHROMIUM": editor_tools.get("CHROMIUM", "/usr/bin/chromium"),
+        **(extra_env or {}),
     }
     started = time.monotonic()
     driver = subprocess.run(
@@ -339,7 +353,7 @@ def test_vscode_extension_end_to_end(
 
 
 VENV_PYTHON = """#!/bin/sh
-# The workspace's own environment, as `python -m venv .venv && pip install codesieve` would make it.
+# The workspace's own environment, as `python -m venv .venv && pip install <the codesieve wheel>` makes it.
 exec {python} "$@"
 """
 
@@ -395,3 +409,59 @@ def test_vscode_finds_the_workspace_venv_asks_once_per_query_and_includes_tests_
     finds = output.count("Sending request 'codeSearch/find ")
     # two queries, the test function's text, and the same again with includeTests after the button
     assert finds == 4, f"{finds} codeSearch/find requests for 4 searches:\n{logs}"
+
+
+def test_vscode_sets_up_its_own_environment_on_a_machine_without_codesieve(
+    editor_tools: dict[str, str], tmp_path: Path
+) -> None:
+    """No Python has CodeSieve and codesieve.pythonPath is unset: install the .vsix, open a folder and trust
+    it, accept the offer to set up CodeSieve's own environment, reach ready and find code with the shipped
+    model. The environment is a virtual environment in the extension's storage with the wheel the .vsix
+    carries; its dependencies come from codesieve.setup.wheelhouse, a local folder of wheels (no index,
+    and no hnswlib: it has no wheels, so the search is exact). That setting first names an empty folder:
+    pip fails, and the message leads to the setting. Then the environment's record says it holds another
+    wheel, as after an extension update, and the next start installs the carried one over it.
+    """
+    python3 = shutil.which("python3", path=_no_codesieve_path())
+    assert python3, "the setup needs a python3 on the PATH"
+    without = subprocess.run(
+        [python3, "-c", "import codesieve"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert "No module named 'codesieve'" in without.stderr, "python3 must not have CodeSieve for this test"
+    with zipfile.ZipFile(editor_tools["VSIX"]) as vsix:
+        (carried,) = (
+            name for name in vsix.namelist() if re.fullmatch(r"extension/wheel/codesieve-.+\.whl", name)
+        )
+        wheel = Path(vsix.extract(carried, tmp_path / "vsix"))
+    folder = tmp_path / "workspace"
+    shutil.copytree(SAMPLES, folder)
+    wheelhouse = runtime_wheelhouse(python3, wheel)
+    (tmp_path / "no-wheels").mkdir()
+    settings = {"codesieve.setup.wheelhouse": str(tmp_path / "no-wheels")}
+    process, info = _start_code_server(editor_tools, tmp_path, folder, settings, trust=True)
+    try:
+        result, logs = _run_driver(info, editor_tools, tmp_path, "setup", {"WHEELHOUSE": str(wheelhouse)})
+    finally:
+        _stop(process)
+    assert {
+        "the folder is trusted",
+        "with no Python that has CodeSieve, the extension offers to set up its own environment",
+        "a failed install names the log, the wheelhouse setting and Retry",
+        "its Open Settings shows codesieve.setup.wheelhouse",
+        "the setup shows its progress",
+        "the server starts from the new environment and reaches ready",
+        "Find Code lists the function whose text was typed",
+        "a restart with another wheel recorded installs the carried one and gets back to ready",
+    } <= {c["name"] for c in result["checks"]}, result
+    user_data = Path(str(info["user_data"]))
+    (environment,) = user_data.glob("**/codesieve.codesieve/env")
+    output = _codesieve_output(user_data)
+    python = environment / "bin" / "python"
+    assert f"starting: {python} -m codesieve.server.cli serve (from CodeSieve's own environment)" in output, (
+        logs
+    )
+    assert f"--no-index --find-links {wheelhouse}" in output and "hnswlib: no" in output, logs
+    print(
+        f"first-run setup, 'setting up' to ready: {result['timings']['setupSeconds']} s; "
+        f"update to another wheel, restart to ready: {result['timings']['updateSeconds']} s"
+    )

@@ -29,7 +29,9 @@ def _requirement() -> list[str]:
         info = json.loads(direct)
         if info.get("dir_info", {}).get("editable") and info.get("url", "").startswith("file:"):
             return ["-e", f"{unquote(urlparse(info['url']).path)}[train]"]
-    return ["codesieve[train]"]
+    # Installed from a wheel: codesieve is not on the package index, but pip takes the installed one
+    # (it satisfies the pin) and adds only what the extra requires.
+    return [f"codesieve[train]=={metadata.version('codesieve')}"]
 
 
 def install_commands() -> list[list[str]]:

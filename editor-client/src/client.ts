@@ -14,10 +14,11 @@ import {
   WorkDoneProgressCancelNotification,
   WorkDoneProgressCreateRequest,
 } from "vscode-languageclient/node";
+import { OwnEnvironment, PYTHON_DOWNLOAD, SetupError } from "./environment";
 import { showResults } from "./picker";
 import { FindResult, IndexStatus, IndexStatusNotification, ServerCommands, StatusRequest, isFindResult } from "./protocol";
 import { LaunchError, resolveServerLaunch } from "./python";
-import { SECTION, serverSettings } from "./settings";
+import { SECTION, pythonPathSetting, serverCommandSetting, serverSettings } from "./settings";
 import { StatusBar } from "./status";
 
 const MAX_RESTARTS = 4;
@@ -30,10 +31,12 @@ export class ClientController implements vscode.Disposable {
   /** Ends VS Code's progress indicators of the running server (they would spin forever after a crash). */
   private readonly progressFinishers = new Set<() => void>();
   private statusRefresh: NodeJS.Timeout | undefined;
+  private settingUp: Promise<boolean> | undefined;
 
   constructor(
     private readonly output: vscode.OutputChannel,
     private readonly status: StatusBar,
+    private readonly environment: OwnEnvironment,
   ) {}
 
   log(message: string): void {
@@ -92,10 +95,16 @@ export class ClientController implements vscode.Disposable {
 
   private async doStart(): Promise<LanguageClient | undefined> {
     if (this.client?.isRunning()) return this.client;
+    if (this.settingUp) return undefined; // the setup starts the server when it is done
     const folder = vscode.workspace.workspaceFolders?.[0];
     if (!folder) {
       this.status.update({ state: "stopped", lastError: "no folder is open" });
       return undefined;
+    }
+    if (!pythonPathSetting() && !serverCommandSetting() && this.environment.outdated()) {
+      // this extension carries another wheel than CodeSieve's own environment holds: install it there
+      this.log("CodeSieve's own environment holds another wheel than this extension carries: updating it");
+      await this.runSetUp(); // on failure the user is told, and the environment as it was is used
     }
     this.status.update({ state: "starting" });
     let launch;
@@ -105,7 +114,7 @@ export class ClientController implements vscode.Disposable {
       if (error instanceof LaunchError) {
         this.log(error.message + (error.detail ? `\n${error.detail}` : ""));
         this.status.update({ state: "stopped", lastError: error.message });
-        void this.notifyLaunchError(error);
+        void (error.fix === "setup" ? this.offerSetup() : this.notifyLaunchError(error));
         return undefined;
       }
       throw error;
@@ -315,6 +324,76 @@ export class ClientController implements vscode.Disposable {
     const actions = error.fix === "install" ? ["Open Settings", "Show Log"] : ["Open Settings"];
     const choice = await vscode.window.showErrorMessage(error.message, ...actions);
     await this.handleFix(choice);
+  }
+
+  /** No Python has CodeSieve and none was configured: offers to set up CodeSieve's own environment. */
+  private async offerSetup(): Promise<void> {
+    const choice = await vscode.window.showWarningMessage(
+      "CodeSieve: no Python with CodeSieve was found (the CodeSieve output lists what was tried). Set up CodeSieve's " +
+        "own environment? It creates a virtual environment in VS Code's storage and installs the CodeSieve this " +
+        "extension carries, with its dependencies from the package index (about 70 MB; or from the folder of " +
+        "wheels in codesieve.setup.wheelhouse).",
+      "Set Up",
+      "Open Settings",
+      "Show Log",
+    );
+    if (choice === "Set Up") await this.setUpEnvironment();
+    else await this.handleFix(choice);
+  }
+
+  /** CodeSieve: Set Up Python Environment: creates (or updates) CodeSieve's own environment, then restarts. */
+  async setUpEnvironment(): Promise<void> {
+    if (this.settingUp) {
+      await this.settingUp; // the setup under way restarts the server, or says why it could not
+      return;
+    }
+    if (await this.runSetUp()) await this.restart("CodeSieve's own environment was set up");
+  }
+
+  /** One setup at a time: the command's, or the update at a start. */
+  private runSetUp(): Promise<boolean> {
+    this.settingUp ??= this.doSetUp().finally(() => (this.settingUp = undefined));
+    return this.settingUp;
+  }
+
+  /** Whether the environment was set up; if not, the user was told why. */
+  private async doSetUp(): Promise<boolean> {
+    const before = this.status.status;
+    this.status.update({ state: "setup" });
+    let outcome;
+    try {
+      outcome = await this.environment.setUp();
+    } catch (error) {
+      this.status.update(this.running ? before : { state: "stopped", lastError: "CodeSieve's environment is not set up" });
+      void this.reportSetupError(error);
+      return false;
+    }
+    void vscode.window.showInformationMessage(
+      `CodeSieve: its environment is ready (${outcome.python}).` +
+        (outcome.hnswlib
+          ? ""
+          : " hnswlib could not be installed (it has no wheel for this machine and needs a C++ compiler), so search is " +
+            "exact: the same results, slower on very large indexes."),
+    );
+    return true;
+  }
+
+  private async reportSetupError(error: unknown): Promise<void> {
+    if (error instanceof vscode.CancellationError) {
+      this.log("setup: cancelled");
+      void vscode.window.showInformationMessage("CodeSieve: setup cancelled. CodeSieve: Set Up Python Environment starts it again.");
+      return;
+    }
+    const setupError =
+      error instanceof SetupError
+        ? error
+        : new SetupError(`CodeSieve: setting up its environment failed (${String(error)}).`, ["Show Log", "Retry"]);
+    this.log(setupError.message);
+    const choice = await vscode.window.showErrorMessage(setupError.message, ...setupError.actions);
+    if (choice === "Retry") await this.setUpEnvironment();
+    else if (choice === "Download Python") await vscode.env.openExternal(vscode.Uri.parse(PYTHON_DOWNLOAD));
+    else if (choice === "Open Settings") await vscode.commands.executeCommand("workbench.action.openSettings", setupError.setting);
+    else await this.handleFix(choice);
   }
 
   async handleFix(choice: string | undefined): Promise<void> {

@@ -5,8 +5,9 @@
 import * as vscode from "vscode";
 import { ClientController } from "./client";
 import { findCode, findSimilar, showStatusDetails } from "./commands";
+import { OwnEnvironment } from "./environment";
 import { registerMcpServer } from "./mcp";
-import { onPythonExtensionInterpreterChange } from "./python";
+import { onPythonExtensionInterpreterChange } from "./pythonExtension";
 import { retrain } from "./retrain";
 import { PROCESS_SETTINGS, SECTION, pythonPathSetting, serverCommandSetting } from "./settings";
 import { StatusBar, showTrustNeeded } from "./status";
@@ -35,7 +36,10 @@ export function activate(context: vscode.ExtensionContext): void {
 function start(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel("CodeSieve");
   const status = new StatusBar("codesieve.showStatus");
-  controller = new ClientController(output, status);
+  const environment = new OwnEnvironment(context.globalStorageUri.fsPath, context.extensionPath, (message) =>
+    clients.log(message),
+  );
+  controller = new ClientController(output, status, environment);
   const clients = controller;
   context.subscriptions.push(output, status, clients);
   const mcp = registerMcpServer((message) => clients.log(message));
@@ -50,6 +54,7 @@ function start(context: vscode.ExtensionContext): void {
   register("codesieve.reindex", () => clients.reindex());
   register("codesieve.restartServer", () => clients.restart("requested by the user"));
   register("codesieve.showLog", () => output.show(true));
+  register("codesieve.setUpEnvironment", () => clients.setUpEnvironment());
   register("codesieve.showStatus", () => showStatusDetails(clients, status));
   register("codesieve.retrain", () => retrain(clients));
 

@@ -60,7 +60,8 @@ export interface FindResult {
   stats?: FindStats;
 }
 
-export type IndexState = "starting" | "indexing" | "ready" | "error" | "stopped";
+/** The server's states, and the client's own: "setup" (CodeSieve's environment is being set up), "stopped". */
+export type IndexState = "setup" | "starting" | "indexing" | "ready" | "error" | "stopped";
 
 export interface IndexStatus {
   state: IndexState;

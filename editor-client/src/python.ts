@@ -1,8 +1,10 @@
 // Finding the Python that runs the server, and checking it can before starting the client.
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as vscode from "vscode";
+import { bundledWheel, ownEnvironmentPython } from "./environment";
+import { runProcess } from "./process";
+import { pythonFromPythonExtension } from "./pythonExtension";
 import { pythonPathSetting, serverCommandSetting } from "./settings";
 
 export interface ServerLaunch {
@@ -17,61 +19,13 @@ export interface ServerLaunch {
 export class LaunchError extends Error {
   constructor(
     message: string,
-    readonly fix: "pythonPath" | "install" | "serverCommand",
+    /** What fixes it; "setup": nothing chose a Python, and CodeSieve can set up its own environment. */
+    readonly fix: "pythonPath" | "install" | "serverCommand" | "setup",
     readonly detail?: string,
     /** The problem in a few words, for a list of what was tried. */
     readonly reason: string = message,
   ) {
     super(message);
-  }
-}
-
-interface PythonEnvironmentsApi {
-  getActiveEnvironmentPath?: (resource?: vscode.Uri) => { path?: string } | undefined;
-  onDidChangeActiveEnvironmentPath?: vscode.Event<unknown>;
-  resolveEnvironment?: (
-    env: unknown,
-  ) => Promise<{ executable?: { uri?: vscode.Uri } } | undefined> | { executable?: { uri?: vscode.Uri } } | undefined;
-}
-
-interface PythonExtensionApi {
-  environments?: PythonEnvironmentsApi;
-  settings?: { getExecutionDetails?: (resource?: vscode.Uri) => { execCommand?: string[] } | undefined };
-}
-
-/** The interpreter selected in the Python extension (ms-python.python), if it is installed. */
-export async function pythonFromPythonExtension(resource?: vscode.Uri): Promise<string | undefined> {
-  const extension = vscode.extensions.getExtension<PythonExtensionApi>("ms-python.python");
-  if (!extension) return undefined;
-  try {
-    const api = extension.isActive ? extension.exports : await extension.activate();
-    const environments = api?.environments;
-    if (environments?.getActiveEnvironmentPath) {
-      const active = environments.getActiveEnvironmentPath(resource);
-      if (active && environments.resolveEnvironment) {
-        const resolved = await environments.resolveEnvironment(active);
-        const path = resolved?.executable?.uri?.fsPath;
-        if (path) return path;
-      }
-      if (active?.path) return active.path;
-    }
-    const command = api?.settings?.getExecutionDetails?.(resource)?.execCommand;
-    if (command && command.length > 0) return command[0];
-  } catch {
-    // The Python extension failing is no reason not to fall back to python3.
-  }
-  return undefined;
-}
-
-/** Calls `listener` when the interpreter selected in the Python extension changes (if it is installed). */
-export async function onPythonExtensionInterpreterChange(listener: () => void): Promise<vscode.Disposable | undefined> {
-  const extension = vscode.extensions.getExtension<PythonExtensionApi>("ms-python.python");
-  if (!extension) return undefined;
-  try {
-    const api = extension.isActive ? extension.exports : await extension.activate();
-    return api?.environments?.onDidChangeActiveEnvironmentPath?.(() => listener());
-  } catch {
-    return undefined;
   }
 }
 
@@ -81,8 +35,14 @@ export interface PythonCandidate {
   source: string;
 }
 
-/** `<python>` and these install CodeSieve: it is not on the package index, so from a clone of its repository. */
-const PIP_INSTALL = "-m pip install -e /path/to/codesieve";
+/**
+ * The command that installs CodeSieve for `python`. It is not on the package index: from the wheel this
+ * extension carries, else (a build without it) from a clone of its repository.
+ */
+function installCommand(python: string): string {
+  const wheel = bundledWheel();
+  return wheel ? `${python} -m pip install "${wheel}"` : `${python} -m pip install -e /path/to/codesieve (a clone of its repository)`;
+}
 const DEFAULT_PYTHON = process.platform === "win32" ? "python" : "python3";
 const VENV_PYTHONS =
   process.platform === "win32"
@@ -119,7 +79,8 @@ export function pythonOfCodesieveOnPath(): string | undefined {
 /**
  * Where to look for a Python with codesieve when codesieve.pythonPath is not set, in order: the
  * Python extension's interpreter, the workspace's .venv (trusted workspaces only: it is the
- * workspace's code), the Python of a `codesieve` on the PATH, python3.
+ * workspace's code), the Python of a `codesieve` on the PATH, CodeSieve's own environment (once set
+ * up), python3.
  */
 export async function pythonCandidates(folder?: vscode.Uri): Promise<PythonCandidate[]> {
   const candidates: PythonCandidate[] = [];
@@ -133,6 +94,8 @@ export async function pythonCandidates(folder?: vscode.Uri): Promise<PythonCandi
   }
   const onPath = pythonOfCodesieveOnPath();
   if (onPath) candidates.push({ python: onPath, source: "codesieve on the PATH" });
+  const own = ownEnvironmentPython();
+  if (own) candidates.push({ python: own, source: "CodeSieve's own environment" });
   candidates.push({ python: DEFAULT_PYTHON, source: `the default ${DEFAULT_PYTHON}` });
   return candidates;
 }
@@ -159,11 +122,12 @@ export async function resolvePython(folder?: vscode.Uri): Promise<PythonCandidat
     tried.push(`${candidate.python} (${candidate.source}): ${problem.reason}`);
     detail = detail ?? problem.detail;
   }
+  const setUp = bundledWheel() ? "Let CodeSieve set up its own environment (CodeSieve: Set Up Python Environment), set " : "Set ";
   throw new LaunchError(
     "CodeSieve: no Python with the codesieve package was found (codesieve.pythonPath is not set; tried " +
-      `${tried.join("; ")}). Set codesieve.pythonPath to a Python that has codesieve installed, or install it ` +
-      `in the workspace's .venv from a CodeSieve checkout (${VENV_PYTHONS[0]} ${PIP_INSTALL}).`,
-    "pythonPath",
+      `${tried.join("; ")}). ${setUp}codesieve.pythonPath to a Python that has codesieve installed, or install it ` +
+      `in the workspace's .venv (${installCommand(VENV_PYTHONS[0] as string)}).`,
+    bundledWheel() ? "setup" : "pythonPath",
     detail,
   );
 }
@@ -171,7 +135,7 @@ export async function resolvePython(folder?: vscode.Uri): Promise<PythonCandidat
 /** Why `python` cannot run the server (a LaunchError with a short `reason`), or undefined when it can. */
 async function checkPython(candidate: PythonCandidate, cwd: string | undefined): Promise<LaunchError | undefined> {
   const { python, source } = candidate;
-  const check = await run(python, ["-c", "import codesieve.server"], cwd, 60_000);
+  const check = await runProcess(python, ["-c", "import codesieve.server"], { cwd, timeoutMs: 60_000 });
   if (check.error) {
     const reason = check.error.code === "ENOENT" ? "was not found" : `could not be run (${check.error.message})`;
     return new LaunchError(
@@ -185,7 +149,7 @@ async function checkPython(candidate: PythonCandidate, cwd: string | undefined):
   if (/ModuleNotFoundError|No module named/.test(check.stderr)) {
     return new LaunchError(
       `CodeSieve: the codesieve package is not installed for '${python}' (${source}). ` +
-        `Install it there from a CodeSieve checkout (${python} ${PIP_INSTALL}), ` +
+        `Install it there (${installCommand(python)}), ` +
         "or set codesieve.pythonPath to one that has it.",
       "install",
       check.stderr,
@@ -198,43 +162,6 @@ async function checkPython(candidate: PythonCandidate, cwd: string | undefined):
     check.stderr,
     `import codesieve.server failed (exit ${check.code ?? "?"})`,
   );
-}
-
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  error?: NodeJS.ErrnoException;
-}
-
-function run(command: string, args: string[], cwd: string | undefined, timeoutMs: number): Promise<RunResult> {
-  return new Promise((resolve) => {
-    let stdout = "";
-    let stderr = "";
-    let settled = false;
-    const finish = (result: RunResult): void => {
-      if (!settled) {
-        settled = true;
-        clearTimeout(timer);
-        resolve(result);
-      }
-    };
-    let child;
-    try {
-      child = spawn(command, args, { cwd, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
-    } catch (error) {
-      resolve({ code: null, stdout, stderr, error: error as NodeJS.ErrnoException });
-      return;
-    }
-    const timer = setTimeout(() => {
-      child.kill();
-      finish({ code: null, stdout, stderr: stderr + `\n(timed out after ${timeoutMs} ms)` });
-    }, timeoutMs);
-    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", (error: NodeJS.ErrnoException) => finish({ code: null, stdout, stderr, error }));
-    child.on("close", (code) => finish({ code, stdout, stderr }));
-  });
 }
 
 /**

@@ -6,10 +6,10 @@ export const SECTION = "codesieve";
 
 /**
  * Settings of this extension itself: how to start the server, how many results to ask for, the
- * protocol trace (read by vscode-languageclient as `codesieve.trace.server`), and whether agent mode
- * gets the MCP server.
+ * protocol trace (read by vscode-languageclient as `codesieve.trace.server`), whether agent mode
+ * gets the MCP server, and where the setup of CodeSieve's own environment finds wheels.
  */
-const CLIENT_SETTINGS = ["pythonPath", "serverCommand", "resultLimit", "trace.server", "mcp.enabled"];
+const CLIENT_SETTINGS = ["pythonPath", "serverCommand", "resultLimit", "trace.server", "mcp.enabled", "setup.wheelhouse"];
 
 /** Settings that change how the server process is started: changing them restarts the client. */
 export const PROCESS_SETTINGS = ["pythonPath", "serverCommand"] as const;
@@ -57,6 +57,11 @@ export function serverSettings(scope?: vscode.ConfigurationScope): Record<string
 
 export function pythonPathSetting(): string | undefined {
   return nonEmptyString(config().get("pythonPath"));
+}
+
+/** codesieve.setup.wheelhouse: a folder of wheels that the environment setup installs from instead of the index. */
+export function wheelhouseSetting(): string | undefined {
+  return nonEmptyString(config().get("setup.wheelhouse"));
 }
 
 export function serverCommandSetting(): string[] | undefined {

@@ -34,6 +34,10 @@ export class StatusBar implements vscode.Disposable {
     const item = this.item;
     item.backgroundColor = undefined;
     switch (status.state) {
+      case "setup":
+        item.text = "$(loading~spin) CodeSieve: setting up";
+        item.tooltip = "CodeSieve: setting up its Python environment (the notification shows the progress)";
+        break;
       case "starting":
         item.text = "$(loading~spin) CodeSieve: starting";
         item.tooltip = "CodeSieve: starting the language server";

@@ -7,8 +7,11 @@
 // CHROMIUM (default /usr/bin/chromium), USER_SETTINGS (code-server's User/settings.json, which the
 // pythonPath step edits), MODE ("full", the default: everything; "discovery": no pythonPath set, the
 // server found through the workspace's .venv, two queries typed, and the button that includes test
-// code). NODE_PATH must make
-// playwright-core resolvable.
+// code; "setup": an untrusted folder and no Python with CodeSieve: trust it, accept the offer to set up
+// CodeSieve's own environment (which fails: the wheelhouse setting is an empty folder; the user sets
+// it to WHEELHOUSE and sets up again), search, then have the environment updated to the wheel the
+// extension carries). NODE_PATH must make playwright-core resolvable. USER_DATA: code-server's user data folder
+// (MODE "setup" finds the environment's record there).
 "use strict";
 
 const fs = require("fs");
@@ -24,6 +27,9 @@ const MODE = process.env.MODE || "full";
 const PROFILE = process.env.BROWSER_PROFILE;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const READY_TIMEOUT_MS = Number(process.env.READY_TIMEOUT_MS || 150000);
+const SETUP_TIMEOUT_MS = Number(process.env.SETUP_TIMEOUT_MS || 300000);
+const USER_DATA = process.env.USER_DATA;
+const WHEELHOUSE = process.env.WHEELHOUSE; // MODE "setup": the folder of wheels the user sets after the first try fails
 
 // The text of a function in sample.py: the query equals the chunk, so even a random model retrieves it first.
 const FETCH_QUERY = "async def fetch(url: str) -> bytes: 'Fetch a URL; naïve and slow.' return url.encode()";
@@ -206,6 +212,7 @@ async function run(page) {
   await page.locator("#workbench\\.parts\\.statusbar").waitFor({ timeout: 60000 });
   result.timings.workbench = elapsed();
   log("workbench loaded");
+  if (MODE === "setup") return firstRun(page);
 
   // 1. The extension activates, starts the Python server, and the status bar reaches "ready".
   const seen = result.statusTexts;
@@ -544,6 +551,155 @@ async function includeTests(page) {
   await openFindCode(page);
   const reopened = await quickTitle(page);
   check("Find Code opens again with tests included (remembered for the workspace)", /\(tests included\)/.test(reopened), reopened);
+}
+
+/** Polls the status bar until `pattern` matches it (recording each text seen), or `timeoutMs` passes. */
+async function statusBecomes(page, pattern, timeoutMs) {
+  const seen = result.statusTexts;
+  return poll(async () => {
+    const text = await statusText(page);
+    if (text && seen[seen.length - 1] !== text) {
+      seen.push(text);
+      log(`status bar: ${text}`);
+    }
+    return pattern.test(text) ? text : false;
+  }, timeoutMs, 100);
+}
+
+/** A notification's message (its text without the buttons, the source or the list's style sheet). */
+async function toastMessage(toast) {
+  const message = toast.locator(".notification-list-item-message").first();
+  return ((await message.textContent().catch(() => "")) || "").replace(/\s+/g, " ").trim();
+}
+
+/** The record of CodeSieve's own environment (codesieve-setup.json) under code-server's user data. */
+function setupRecord(folder = USER_DATA, depth = 0) {
+  if (depth > 6) return undefined;
+  for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
+    const full = path.join(folder, entry.name);
+    if (entry.isFile() && entry.name === "codesieve-setup.json" && full.includes("codesieve.codesieve")) return full;
+    if (entry.isDirectory() && entry.name !== "logs" && entry.name !== "lib") {
+      const found = setupRecord(full, depth + 1);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** Trusts the folder: the dialog that asks on opening, else CodeSieve's status item and the trust editor. */
+async function trustFolder(page) {
+  const dialog = page.locator(".monaco-dialog-box", { hasText: "trust" }).first();
+  const restricted = await poll(async () => {
+    if (await dialog.isVisible().catch(() => false)) return "dialog";
+    return statusBecomes(page, /trust this folder/, 1);
+  }, 30000, 200);
+  if (restricted === "dialog") {
+    await dialog.locator(".monaco-button", { hasText: /Yes, I trust/ }).first().click();
+    return "the dialog on opening";
+  }
+  check("in Restricted Mode the status bar says to trust the folder", restricted, await statusText(page));
+  await page.locator("#workbench\\.parts\\.statusbar .statusbar-item", { hasText: "CodeSieve" }).first().click();
+  await page.locator(".workspace-trust-editor .monaco-button", { hasText: /^Trust/ }).first().click({ timeout: 15000 });
+  return "the trust editor";
+}
+
+/**
+ * A first run: the folder is trusted, nothing has CodeSieve, so the extension offers to set up its own
+ * environment; accepted, it installs the wheel it carries and starts the server from there. Then Find
+ * Code; then the environment's record says another wheel (as after an extension update), and a restart
+ * installs the carried one over it.
+ */
+async function firstRun(page) {
+  const how = await trustFolder(page);
+  check("the folder is trusted", true, `through ${how}`);
+  const offer = page.locator(".notifications-toasts .notification-toast", { hasText: "Set up CodeSieve's own environment" }).first();
+  const offered = await offer.waitFor({ state: "visible", timeout: 60000 }).then(() => true, () => false);
+  const offerText = offered ? await toastMessage(offer) : "";
+  check("with no Python that has CodeSieve, the extension offers to set up its own environment", offered, offerText.slice(0, 300) || (await statusText(page)));
+  if (!offered) return;
+  await screenshot(offer, "vscode-setup-offer.png");
+  await offer.locator(".monaco-button", { hasText: "Set Up" }).first().click();
+
+  // codesieve.setup.wheelhouse is an empty folder: pip fails, and the message says what to do
+  const failure = page.locator(".notifications-toasts .notification-toast", { hasText: "pip could not install CodeSieve" }).first();
+  const failed = await failure.waitFor({ state: "visible", timeout: SETUP_TIMEOUT_MS }).then(() => true, () => false);
+  const failureText = failed ? await toastMessage(failure) : "";
+  const buttons = failed ? ((await failure.locator(".monaco-button").allTextContents()) || []).join(", ") : "";
+  check(
+    "a failed install names the log, the wheelhouse setting and Retry",
+    failed && /codesieve\.setup\.wheelhouse/.test(failureText) && /Show Log/.test(buttons) && /Open Settings/.test(buttons) && /Retry/.test(buttons),
+    `${failureText.slice(0, 300)} [${buttons}]`,
+  );
+  if (!failed) return;
+  await screenshot(failure, "vscode-setup-failed.png");
+  // its Open Settings shows the setting, which the user points at a folder with the wheels
+  await failure.locator(".monaco-button", { hasText: "Open Settings" }).first().click();
+  const wheelhouseInput = page.locator(".settings-editor .setting-item-contents", { hasText: "Wheelhouse" }).locator("input").first();
+  const shown = await wheelhouseInput.waitFor({ state: "visible", timeout: 15000 }).then(() => true, () => false);
+  check("its Open Settings shows codesieve.setup.wheelhouse", shown);
+  if (!shown) return;
+  await wheelhouseInput.fill(WHEELHOUSE);
+  await wheelhouseInput.press("Tab");
+  await poll(() => JSON.parse(fs.readFileSync(USER_SETTINGS, "utf-8"))["codesieve.setup.wheelhouse"] === WHEELHOUSE, 10000);
+  await page.waitForTimeout(1000);
+  await runFromPalette(page, "CodeSieve: Set Up Python Environment");
+  await statusBecomes(page, /setting up/, 30000);
+  const accepted = Date.now(); // the setup's time: from the status bar's "setting up" to its chunk count
+
+  // the progress notification, while it lasts
+  const progress = page.locator(".notifications-toasts .notification-toast", { hasText: "setting up its Python environment" }).first();
+  const messages = [];
+  let shot = false;
+  const ready = await poll(async () => {
+    if (await progress.isVisible().catch(() => false)) {
+      const text = await toastMessage(progress);
+      if (text && messages[messages.length - 1] !== text) messages.push(text);
+      if (!shot && /installing CodeSieve/.test(text)) {
+        shot = true;
+        await screenshot(progress, "vscode-setup-progress.png").catch(() => undefined);
+      }
+    }
+    return statusBecomes(page, /CodeSieve: [\d,]+ chunks/, 1);
+  }, SETUP_TIMEOUT_MS, 250);
+  result.timings.setupSeconds = ((Date.now() - accepted) / 1000).toFixed(1);
+  result.notes.push(...messages.map((message) => `progress: ${message}`));
+  check("the setup shows its progress", messages.some((m) => /installing CodeSieve and its dependencies/.test(m)), messages.join(" | "));
+  check("the server starts from the new environment and reaches ready", ready, ready || result.statusTexts.join(" -> "));
+  if (!ready) return;
+  log(`setup to ready: ${result.timings.setupSeconds} s`);
+
+  await page.locator(".part.editor").click({ position: { x: 200, y: 200 } }).catch(() => undefined);
+  await openFindCode(page);
+  await quickInputBox(page).fill(FETCH_QUERY);
+  const listed = await poll(async () => /\d+ results?/.test(await quickTitle(page)), 30000, 50);
+  check("Find Code answers", listed, await quickTitle(page));
+  const target = await moveTo(page, "fetch");
+  check("Find Code lists the function whose text was typed", target.found, `${target.focused} after ${target.moves} moves`);
+  if (target.found) {
+    await page.keyboard.press("Enter");
+    const landed = await poll(async () => ((await cursorLine(page)).line === FETCH_LINE ? true : false), 20000);
+    check("Enter opens the hit on its line", landed, (await cursorLine(page)).text);
+  } else {
+    await page.keyboard.press("Escape");
+  }
+
+  // An extension update that carries another wheel: the record says the environment holds another one.
+  const record = setupRecord();
+  check("the environment's record is in the extension's storage", record, record || `nothing under ${USER_DATA}`);
+  if (!record) return;
+  const installed = JSON.parse(fs.readFileSync(record, "utf-8"));
+  fs.writeFileSync(record, JSON.stringify({ ...installed, sha256: "0".repeat(64) }));
+  const restarted = Date.now();
+  await runFromPalette(page, "CodeSieve: Restart Server");
+  const updating = await statusBecomes(page, /setting up/, 30000);
+  const again = await statusBecomes(page, /CodeSieve: [\d,]+ chunks/, SETUP_TIMEOUT_MS);
+  result.timings.updateSeconds = ((Date.now() - restarted) / 1000).toFixed(1); // from the restart command
+  const after = JSON.parse(fs.readFileSync(record, "utf-8"));
+  check(
+    "a restart with another wheel recorded installs the carried one and gets back to ready",
+    updating && again && after.sha256 === installed.sha256,
+    `${result.statusTexts.slice(-4).join(" -> ")}; record ${after.sha256.slice(0, 12)}, carried ${installed.sha256.slice(0, 12)}`,
+  );
 }
 
 main().catch((error) => {
