@@ -19,6 +19,7 @@ import argparse
 import io
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -484,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("codesieve: interrupted; the index keeps everything committed so far", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `codesieve search ... | head`: the reader left, as it may; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
+        return 141  # 128 + SIGPIPE, as a shell reports it
 
 
 if __name__ == "__main__":

@@ -335,3 +335,18 @@ def test_similar_past_the_last_line_says_how_many_lines_the_file_has(
     assert (
         result.returncode == 2 and f"sample.py has {lines} lines: line 99999 is past its end" in result.stderr
     )
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    """`codesieve search ... | head -1`: the pipe closes under a long output; the command exits quietly."""
+    assert codesieve("index", str(sample_workspace), "--model", str(tiny_model), "-q").returncode == 0
+    command = [sys.executable, "-m", "codesieve.server.cli", "search", "parse", str(sample_workspace)]
+    command += ["--limit", "1000", "--no-update", "--model", str(tiny_model), "--json"]
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.readline()
+    reader.stdout.close()  # as head does after its first line
+    error = reader.stderr.read().decode()
+    assert reader.wait(timeout=120) in (0, 141) and "Traceback" not in error, error
