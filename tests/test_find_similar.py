@@ -113,6 +113,15 @@ def test_only_changed_but_recognisable_functions_and_methods_pair_up() -> None:
     assert "errors=errors" in pairs["edited"]
 
 
+def test_a_function_only_reformatted_is_not_paired() -> None:
+    reformatted = NEW.replace(
+        'def edited(path, encoding="utf-8", errors="strict"):',
+        'def edited(\n    path,\n    encoding="utf-8",\n    errors="strict",\n):',
+    )
+    assert set(_pairs(NEW, reformatted)) == set()  # the same words, laid out anew
+    assert "edited" in _pairs(OLD, reformatted)
+
+
 def test_a_name_defined_twice_in_a_file_is_not_paired() -> None:
     twice = OLD + "\n\n" + _block(OLD, "edited")  # a second `edited` in the old file
     assert "edited" not in _pairs(twice, NEW)
@@ -171,6 +180,13 @@ def test_the_set_queries_old_functions_against_the_new_versions_pool(tmp_path: P
     assert gold["tiny:tiny/core.py:edited"].startswith("def edited(")  # the gold keeps its name
     assert {row.path for row in benchmark.codebase} == {"tiny/core.py"}
     assert "Parser.feed" in {row.name for row in benchmark.codebase}  # qualified, as the index names it
+    visible = tmp_path / "visible"
+    (visible / "archives").mkdir(parents=True)
+    for archive in (tmp_path / "archives").iterdir():
+        (visible / "archives" / archive.name).write_bytes(archive.read_bytes())
+    assert build_set(_manifest(tmp_path, old_sha, new_sha), visible, hide_names=False) == (2, 6)
+    named = {query.id: query.text for query in load_find_similar(visible).queries}
+    assert named["tiny:tiny/core.py:edited"] == _block(OLD, "edited").strip("\n")  # the old text as it was
 
 
 def test_an_archive_that_does_not_match_its_pin_is_refused(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ recognisably the same function:
 - same path (below the archive's top folder) and qualified name, one definition of that name per file;
 - at least `MIN_LINES` lines in the old version;
 - a difflib ratio between `MIN_RATIO` and `MAX_RATIO` (identical or near-identical text is a
-  lookup, not a similarity search; below it the function was rewritten);
+  lookup, not a similarity search; below it the function was rewritten), and not the same words
+  (`server.search.twins.code_words`, counted) in another layout: a reformat is a lookup too;
 - its own name hidden (`trainer.own_name`): the definition's name and its self-references become
   a placeholder, so the query cannot find its other version by name alone. The gold keeps its
   name, as the index holds it.
@@ -191,6 +192,8 @@ def same_function_pairs(old: Sequence[Chunk], new: Sequence[Chunk]) -> list[tupl
         after = new_by_key.get(key)
         if after is None or before.kind not in QUERY_KINDS or before.text.count("\n") + 1 < MIN_LINES:
             continue
+        if code_words(before.text) == code_words(after.text):
+            continue  # the same words, moved, re-indented or re-punctuated: a lookup, not an edit
         if MIN_RATIO <= difflib.SequenceMatcher(None, before.text, after.text).ratio() <= MAX_RATIO:
             pairs.append((before, after))
     return pairs
@@ -266,8 +269,11 @@ def one_answer_per_query(
     return kept, pool
 
 
-def build_set(manifest: Path, folder: Path) -> tuple[int, int]:
-    """Write queries.jsonl and codebase.jsonl of the manifest's packages into `folder`; (queries, pool)."""
+def build_set(manifest: Path, folder: Path, hide_names: bool = True) -> tuple[int, int]:
+    """Write queries.jsonl and codebase.jsonl of the manifest's packages into `folder`; (queries, pool).
+
+    `hide_names=False` leaves each query's own name in (the same queries and pool otherwise: what
+    hiding the name does to each system's score)."""
     (folder / "manifest.json").unlink(missing_ok=True)  # a build that fails half-way is not a built set
     queries: list[dict[str, object]] = []
     pool: list[dict[str, object]] = []
@@ -286,6 +292,7 @@ def build_set(manifest: Path, folder: Path) -> tuple[int, int]:
                 "id": len(pool) + offset,
                 "code": chunk.text,
                 "language": chunk.language,
+                "registry": package.registry,
                 "package": package.name,
                 "path": chunk.path,
                 "name": chunk.name,
@@ -295,7 +302,7 @@ def build_set(manifest: Path, folder: Path) -> tuple[int, int]:
         queries += [
             {
                 "id": f"{package.name}:{before.path}:{before.name}",
-                "query": hide_own_name(old_sources[before.path], before),
+                "query": hide_own_name(old_sources[before.path], before) if hide_names else before.text,
                 "code_id": code_id[after.id],
                 "language": before.language,
             }
@@ -316,10 +323,10 @@ def _write_jsonl(path: Path, rows: list[dict[str, object]]) -> None:
     os.replace(temporary, path)
 
 
-def ensure_set(manifest: Path, folder: Path) -> None:
+def ensure_set(manifest: Path, folder: Path, hide_names: bool = True) -> None:
     """Build the set in `folder` unless it is already built from this very manifest."""
     built = folder / "manifest.json"
     if built.is_file() and built.read_bytes() == manifest.read_bytes():  # written last by build_set
         return
     print(f"building the find-similar set from {manifest} into {folder}", file=sys.stderr)
-    build_set(manifest, folder)
+    build_set(manifest, folder, hide_names)
