@@ -1,16 +1,19 @@
 """Find similar code, measured: the same function in two released versions of packages outside the corpus.
 
 The set (built by `codesieve.trainer.find_similar` from the pinned archives of
-bench/find_similar/manifest.json into ~/.cache/codesieve-bench/find-similar, or
-$CODESIEVE_FIND_SIMILAR): each query is the old version of a function whose text changed, the pool
-is every function, method and class of the packages' new versions, the gold is the new version
-of the same function. Queries and pool are embedded as code through the model folder's runtime
-encoders, as "Find similar code" does (`trainer.evaluate.evaluate`, which also leaves a query's
-own text out of its ranking). Columns: MRR, R@1, R@10, and the p50 latency of one query (encode
-it as code, score the pool, take the top 100), single-threaded.
+bench/find_similar/manifest.json into ~/.cache/codesieve-bench/find-similar-v<version>, or
+$CODESIEVE_FIND_SIMILAR): each query is the old version of a function whose text changed, its own
+name hidden; the pool is every function, method and class of the new versions of all the packages
+(40, several per domain); the gold is the new version of the same function. Queries and pool are
+embedded as code through the model folder's runtime encoders, the pool as the index embeds it, the
+query as `Workspace.similar_to` embeds the code at the cursor (`trainer.evaluate.evaluate`, which
+also leaves a query's own text out of its ranking); ranked by exact cosine over the whole pool.
+Columns: MRR, R@1, R@10, and the p50 latency of one query (encode it as code, score the pool, take
+the top 100), single-threaded.
 
     python bench/find_similar.py --build                  # download and build the set (once)
     python bench/find_similar.py --model DIR [--model DIR2 ...] [--bm25]
+    python bench/find_similar.py --names-visible --model DIR ... [--bm25]   # own names left in
 """
 
 from __future__ import annotations
@@ -41,14 +44,22 @@ def main() -> int:
     )
     parser.add_argument("--bm25", action="store_true", help="add the BM25 row")
     parser.add_argument("--build", action="store_true", help="(re)build the set from the manifest and stop")
+    parser.add_argument(
+        "--names-visible",
+        action="store_true",
+        help="the same set with each query's own name left in (built beside it): what hiding it does",
+    )
     args = parser.parse_args()
     folder = find_similar_folder()
+    if args.names_visible:
+        folder = folder.with_name(folder.name + "-names-visible")
+    hide_names = not args.names_visible
     try:
         if args.build:
-            queries, pool = build_set(MANIFEST, folder)
+            queries, pool = build_set(MANIFEST, folder, hide_names)
             print(f"find-similar set: {queries} queries, pool of {pool} -> {folder}")
             return 0
-        ensure_set(MANIFEST, folder)
+        ensure_set(MANIFEST, folder, hide_names)
     except FindSimilarError as error:
         print(f"find_similar: {error}", file=sys.stderr)
         return 2
@@ -65,7 +76,7 @@ def main() -> int:
         )
     for model_dir in args.model or [default_model_dir()]:
         metrics = evaluate(benchmark, model_dir, rerank_depths=(), threads=1, cache_dir=default_cache_dir())
-        retrieval_ms, _ = latencies(benchmark, model_dir, rerank=False)
+        retrieval_ms, _ = latencies(benchmark, model_dir, runtime=False)
         rows.append(
             (
                 f"{ModelFolder.load(model_dir).card.name} ({model_dir})",
@@ -74,7 +85,7 @@ def main() -> int:
             )
         )
     print(
-        f"find similar: {len(benchmark.queries)} queries, pool of {len(benchmark.codebase)}; "
+        f"find similar, set {folder.name}: {len(benchmark.queries)} queries, pool of {len(benchmark.codebase)}; "
         f"machine: {platform.machine()}, Python {platform.python_version()}, ONNX Runtime 1 thread"
     )
     print("| system | MRR | R@1 | R@10 | p50 |")

@@ -23,6 +23,8 @@ import numpy.typing as npt
 BENCHMARKS_ENV = "CODESIEVE_BENCHMARKS"
 FIND_SIMILAR_ENV = "CODESIEVE_FIND_SIMILAR"
 FIND_SIMILAR = "find_similar"
+# The find-similar set's rules (trainer/find_similar.py): its build folder is named for it.
+FIND_SIMILAR_VERSION = 2
 QueryKind = Literal["text", "code"]  # text: a search query; code: a function, embedded as code
 
 # name -> (folder, {query split: (query file, codebase "split" filter or None for the whole pool)})
@@ -51,7 +53,10 @@ class CodeRow:
     id: int
     code: str
     language: str
-    path: str = ""  # within its repository, when the row's `url` gives it (CSN: .../blob/<commit>/<path>#L1)
+    path: str = (
+        ""  # within its repository: the row's `path`, else from its `url` (CSN: .../blob/<commit>/<path>)
+    )
+    name: str = ""  # the definition's qualified name, when the row gives it (`name`: the find-similar pool)
 
 
 @dataclass(frozen=True)
@@ -95,11 +100,12 @@ def find_benchmarks_root(start: Path | None = None) -> Path:
 
 
 def find_similar_folder() -> Path:
-    """Where the find-similar set is built: $CODESIEVE_FIND_SIMILAR, else ~/.cache/codesieve-bench/find-similar."""
+    """Where the find-similar set is built: $CODESIEVE_FIND_SIMILAR, else
+    ~/.cache/codesieve-bench/find-similar-v<FIND_SIMILAR_VERSION> (a set built by other rules is elsewhere)."""
     from_env = os.environ.get(FIND_SIMILAR_ENV)
     if from_env:
         return Path(from_env).expanduser()
-    return Path.home() / ".cache" / "codesieve-bench" / "find-similar"
+    return Path.home() / ".cache" / "codesieve-bench" / f"find-similar-v{FIND_SIMILAR_VERSION}"
 
 
 def load_find_similar(folder: Path | None = None) -> Benchmark:
@@ -152,7 +158,8 @@ def load_jsonl_benchmark(queries_path: Path, codebase_path: Path, pool_split: st
             id=_field(row, "id", int, codebase_path, line_number),
             code=_field(row, "code", str, codebase_path, line_number),
             language=str(row.get("language", "")),
-            path=_blob_path(row.get("url")),
+            path=str(row["path"]) if isinstance(row.get("path"), str) else _blob_path(row.get("url")),
+            name=str(row["name"]) if isinstance(row.get("name"), str) else "",
         )
         if code.id in seen:
             raise ValueError(f"{codebase_path}:{line_number}: duplicate code id {code.id}")

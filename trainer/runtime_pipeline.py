@@ -35,10 +35,11 @@ FILES_PER_WRITE = 500
 
 
 def code_chunk(row: CodeRow) -> Chunk:
-    """One pool code as one chunk: its whole text, named as the runtime chunker names its definition."""
+    """One pool code as one chunk: its whole text, named by the row (its qualified name, in its file) or
+    else as the runtime chunker names the definition it holds."""
     path = f"pool/{row.id}{EXTENSIONS.get(row.language, '.txt')}"
-    definitions = chunk_source(path, row.code, row.language)
-    name = definitions[0].name if definitions else str(row.id)
+    definitions = [] if row.name else chunk_source(path, row.code, row.language)
+    name = row.name or (definitions[0].name if definitions else str(row.id))
     content_hash = hashlib.sha1(row.code.encode("utf-8", "surrogatepass")).hexdigest()
     end_line = row.code.count("\n") + 1
     return Chunk(str(row.id), path, row.language, "function", name, 1, end_line, row.code, content_hash, None)
