@@ -12,10 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesieve.server.chunk.chunker import MAX_CHUNK_LINES, Chunk, chunk_at_line, chunk_source
-from codesieve.server.languages import definition_query, language_for_path, parser_for
+from codesieve.server.chunk.language_specs import definition_query
+from codesieve.server.languages import language_for_path, parser_for
 
 DATA = Path(__file__).parent / "data" / "chunking"
-GRAMMAR_LANGUAGES = ("python", "javascript", "typescript", "tsx", "go", "java", "rust", "ruby")
+GRAMMAR_LANGUAGES = (
+    *("python", "javascript", "typescript", "tsx", "go", "java", "rust", "ruby"),
+    *("c", "cpp", "csharp", "php", "kotlin", "swift", "scala", "lua", "shell"),
+)
 
 # (kind, name, start_line, end_line) of every chunk, in output order.
 EXPECTED_CHUNKS: dict[str, list[tuple[str, str, int, int]]] = {
@@ -100,7 +104,8 @@ EXPECTED_CHUNKS: dict[str, list[tuple[str, str, int, int]]] = {
         ("method", "Settings.load", 25, 27),
         ("function", "main", 31, 33),
     ],
-    "sample.c": [("window", "sample.c:1-11", 1, 11)],
+    "sample.c": [("function", "add", 3, 6), ("function", "main", 8, 11)],
+    "sample.sql": [("window", "sample.sql:1-8", 1, 8)],
 }
 
 # name -> exact text of its doc span; chunks not listed have none.
@@ -142,7 +147,8 @@ EXPECTED_DOCS: dict[str, dict[str, str]] = {
         "Settings.Entry": "# One setting.",
         "Settings.Entry.secret?": "# Whether the key is secret.",
     },
-    "sample.c": {},
+    "sample.c": {"add": "/* Add two numbers. */"},
+    "sample.sql": {},
 }
 
 LANGUAGE_OF_SAMPLE = {
@@ -156,6 +162,7 @@ LANGUAGE_OF_SAMPLE = {
     "sample.rs": "rust",
     "sample.rb": "ruby",
     "sample.c": "c",
+    "sample.sql": "sql",
 }
 
 
@@ -232,7 +239,7 @@ def test_parsers_exist_only_for_grammar_languages() -> None:
         assert parser_for(language) is not None
         assert parser_for(language) is parser_for(language)
         assert definition_query(language) is not None
-    for language in ("c", "cpp", "shell", "nope"):
+    for language in ("sql", "nope"):
         assert parser_for(language) is None
 
 
@@ -340,20 +347,20 @@ def test_repeated_definitions_get_distinct_ids() -> None:
 
 def test_language_without_grammar_gets_overlapping_windows() -> None:
     text = "".join(f"line {number};\n" for number in range(1, 151))
-    chunks = chunk_source("src/big.c", text)
+    chunks = chunk_source("src/big.sql", text)
     assert [(chunk.name, chunk.start_line, chunk.end_line) for chunk in chunks] == [
-        ("big.c:1-60", 1, 60),
-        ("big.c:41-100", 41, 100),
-        ("big.c:81-140", 81, 140),
-        ("big.c:121-150", 121, 150),
+        ("big.sql:1-60", 1, 60),
+        ("big.sql:41-100", 41, 100),
+        ("big.sql:81-140", 81, 140),
+        ("big.sql:121-150", 121, 150),
     ]
-    assert {(chunk.kind, chunk.language) for chunk in chunks} == {("window", "c")}
+    assert {(chunk.kind, chunk.language) for chunk in chunks} == {("window", "sql")}
     assert_well_formed(chunks, text)
 
 
 def test_whitespace_windows_are_skipped() -> None:
     text = "int x;\n" + "\n" * 100 + "   \n" * 30 + "int y;\n"
-    chunks = chunk_source("a.c", text)
+    chunks = chunk_source("a.sql", text)
     assert [(chunk.start_line, chunk.end_line) for chunk in chunks] == [(1, 60), (81, 132)]
 
 
@@ -396,8 +403,8 @@ def test_chunk_at_line_picks_innermost() -> None:
     assert chunk_at_line(chunks, 21).name == "Config.load"  # type: ignore[union-attr]
     assert chunk_at_line(chunks, 9).name == "Config"  # type: ignore[union-attr]
     assert chunk_at_line(chunks, 1) is None
-    windows = chunk_source("a.c", "".join(f"x{number};\n" for number in range(100)))
-    assert chunk_at_line(windows, 50).name == "a.c:41-100"  # type: ignore[union-attr]
+    windows = chunk_source("a.sql", "".join(f"x{number};\n" for number in range(100)))
+    assert chunk_at_line(windows, 50).name == "a.sql:41-100"  # type: ignore[union-attr]
     assert chunk_at_line([], 1) is None
 
 
@@ -405,7 +412,7 @@ def test_chunk_at_line_picks_innermost() -> None:
     "text",
     ["", "\n", "\n\n\n", "\x00" * 10, "def\x00 f(): pass", "x" * 200_000, "\ud800 lone surrogate", "\r\r\r"],
 )
-@pytest.mark.parametrize("language", [*GRAMMAR_LANGUAGES, "c", None])
+@pytest.mark.parametrize("language", [*GRAMMAR_LANGUAGES, "sql", None])
 def test_odd_inputs_never_raise(text: str, language: str | None) -> None:
     assert_well_formed(chunk_source("odd.txt", text, language), text)
 
@@ -422,7 +429,7 @@ CODE_TOKENS = st.sampled_from(
 
 @settings(max_examples=60, deadline=None)
 @given(text=st.one_of(st.text(), st.lists(CODE_TOKENS, max_size=80).map("".join)))
-@pytest.mark.parametrize("language", [*GRAMMAR_LANGUAGES, "c"])
+@pytest.mark.parametrize("language", [*GRAMMAR_LANGUAGES, "sql"])
 def test_any_text_chunks_cleanly(language: str, text: str) -> None:
     chunks = chunk_source("random.src", text, language)
     assert_well_formed(chunks, text)

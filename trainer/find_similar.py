@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from codesieve.server.chunk.chunker import Chunk, chunk_source
+from codesieve.server.chunk.language_specs import spec_for
 from codesieve.server.config import Settings
-from codesieve.server.languages import language_for_path, spec_for
+from codesieve.server.languages import language_for_path
 
 MIN_RATIO = 0.5  # below: rewritten, no longer the same function
 MAX_RATIO = 0.98  # above: a one-character edit, finding it is a lookup

@@ -37,14 +37,9 @@ from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
 
-from ..languages import (
-    LanguageSpec,
-    definition_query,
-    language_for_path,
-    parse_within_budget,
-    spec_for,
-)
+from ..languages import language_for_path, parse_within_budget
 from .definition_roles import MAX_NESTING, Role, Scope, ScopeResolver, chunk_kind, role_of
+from .language_specs import LanguageSpec, definition_query, spec_for
 from .leading_marks import MarkIndex, comment_span
 from .text_positions import Point, SourceText
 
