@@ -106,6 +106,87 @@ EXPECTED_CHUNKS: dict[str, list[tuple[str, str, int, int]]] = {
     ],
     "sample.c": [("function", "add", 3, 6), ("function", "main", 8, 11)],
     "sample.sql": [("window", "sample.sql:1-8", 1, 8)],
+    "sample.cpp": [
+        ("class", "CLI.detail.Validator", 9, 24),
+        ("method", "CLI.detail.Validator.Validator", 13, 13),
+        ("method", "CLI.detail.Validator.operator()", 15, 16),
+        ("class", "CLI.detail.Validator.Result", 18, 20),
+        ("function", "CLI.Option.as", 29, 32),
+        ("function", "CLI.detail.Validator.describe", 34, 34),
+        ("function", "a.b.twice", 39, 39),
+    ],
+    "Sample.cs": [
+        ("class", "Python.Runtime.Converter", 5, 20),
+        ("method", "Python.Runtime.Converter.ToManaged", 11, 17),
+        ("function", "Python.Runtime.Converter.ToManaged.Local", 14, 14),
+        ("class", "Python.Runtime.Converter.Pending", 19, 19),
+        ("class", "Python.Runtime.IPyDisposable", 22, 22),
+        ("class", "Python.Runtime.Mode", 24, 24),
+        ("class", "Python.Runtime.Nested.Space.Point", 28, 28),
+    ],
+    "sample.php": [
+        ("class", "Monolog.Handler.StreamHandler", 7, 29),
+        ("method", "Monolog.Handler.StreamHandler.__construct", 15, 21),
+        ("method", "Monolog.Handler.StreamHandler.write", 23, 28),
+        ("class", "Monolog.Handler.FormattableHandlerInterface", 31, 34),
+        ("method", "Monolog.Handler.FormattableHandlerInterface.getFormatter", 33, 33),
+        ("class", "Monolog.Handler.ProcessableHandlerTrait", 36, 42),
+        ("method", "Monolog.Handler.ProcessableHandlerTrait.pushProcessor", 38, 41),
+        ("function", "Monolog.Handler.handler_name", 44, 47),
+    ],
+    "Sample.kt": [
+        ("class", "ModuleRegistry", 5, 25),
+        ("method", "ModuleRegistry.register", 11, 14),
+        ("method", "ModuleRegistry.hasModule", 16, 16),
+        ("method", "ModuleRegistry.empty", 19, 19),
+        ("class", "ModuleRegistry.Cursor", 22, 24),
+        ("method", "ModuleRegistry.Cursor.next", 23, 23),
+        ("class", "Module", 27, 29),
+        ("class", "Registry", 31, 33),
+        ("method", "Registry.all", 32, 32),
+        ("function", "toMap", 35, 38),
+        ("function", "toMap.convert", 36, 36),
+    ],
+    "Sample.swift": [
+        ("class", "CAPBridgeProtocol", 3, 6),
+        ("method", "CAPBridgeProtocol.saveCall", 5, 5),
+        ("class", "CAPPluginCall", 8, 25),
+        ("method", "CAPPluginCall.init", 12, 14),
+        ("method", "CAPPluginCall.resolve", 16, 19),
+        ("class", "CAPPluginCall.Options", 21, 24),
+        ("method", "CAPPluginCall.Options.merged", 23, 23),
+        ("class", "CAPPluginCall", 27, 31),
+        ("method", "CAPPluginCall.getString", 28, 30),
+        ("class", "Kind", 33, 36),
+        ("method", "Kind.label", 35, 35),
+        ("function", "makeCall", 38, 40),
+    ],
+    "Sample.scala": [
+        ("class", "Validated", 3, 12),
+        ("method", "Validated.isValid", 5, 5),
+        ("method", "Validated.fold", 7, 11),
+        ("class", "Validated", 14, 21),
+        ("method", "Validated.valid", 15, 15),
+        ("method", "Validated.helper", 17, 20),
+        ("function", "Validated.helper.inner", 18, 18),
+        ("class", "Semigroup", 23, 25),
+        ("method", "Semigroup.combine", 24, 24),
+        ("class", "Valid", 27, 29),
+        ("method", "Valid.isValid", 28, 28),
+        ("function", "topLevel", 31, 31),
+    ],
+    "sample.lua": [
+        ("function", "List.new", 5, 9),
+        ("function", "List.append", 11, 20),
+        ("function", "List.append.check", 13, 15),
+        ("function", "private_helper", 22, 24),
+    ],
+    "sample.sh": [
+        ("function", "check", 4, 8),
+        ("function", "install", 10, 13),
+        ("function", "install.inst_hook", 11, 11),
+        ("function", "depends", 15, 17),
+    ],
 }
 
 # name -> exact text of its doc span; chunks not listed have none.
@@ -149,6 +230,39 @@ EXPECTED_DOCS: dict[str, dict[str, str]] = {
     },
     "sample.c": {"add": "/* Add two numbers. */"},
     "sample.sql": {},
+    "sample.cpp": {
+        "CLI.detail.Validator": "/// A validator checks one value.",
+        "CLI.detail.Validator.operator()": "/// Run the check; empty when the value is fine.",
+    },
+    "Sample.cs": {
+        "Python.Runtime.Converter": "/// <summary>\n/// Converts between Python and CLR objects.\n/// </summary>",
+        "Python.Runtime.Converter.ToManaged": "/// <summary>Return a managed object for a Python one.</summary>",
+    },
+    "sample.php": {
+        "Monolog.Handler.StreamHandler": "/**\n * Stores to any stream resource.\n */",
+        "Monolog.Handler.StreamHandler.__construct": "/**\n     * @param resource|string $stream\n     */",
+        "Monolog.Handler.StreamHandler.write": "// Writes one record.",
+    },
+    "Sample.kt": {
+        "ModuleRegistry": "/**\n * Holds the modules of an app.\n */",
+        "ModuleRegistry.register": "// Register one module.",
+    },
+    "Sample.swift": {
+        "CAPBridgeProtocol": "/// Bridges plugin calls to the web view.",
+        "CAPPluginCall": "/// One call from JavaScript.",
+        "CAPPluginCall.resolve": "// Resolve with data.",
+    },
+    "Sample.scala": {
+        "Validated": "/** A validated value: valid or invalid. */",
+        "Validated.fold": "/** Fold both sides. */",
+    },
+    "sample.lua": {
+        "List.new": "--- Create a list from a table.\n-- @param t a table",
+        "List.append": "-- Append one value.",
+    },
+    "sample.sh": {
+        "check": "# Is the module needed on this host?",
+    },
 }
 
 LANGUAGE_OF_SAMPLE = {
@@ -163,6 +277,14 @@ LANGUAGE_OF_SAMPLE = {
     "sample.rb": "ruby",
     "sample.c": "c",
     "sample.sql": "sql",
+    "sample.cpp": "cpp",
+    "Sample.cs": "csharp",
+    "sample.php": "php",
+    "Sample.kt": "kotlin",
+    "Sample.swift": "swift",
+    "Sample.scala": "scala",
+    "sample.lua": "lua",
+    "sample.sh": "shell",
 }
 
 
@@ -460,16 +582,31 @@ def test_each_thread_parses_with_its_own_parser() -> None:
     assert other[0] is not None and other[0] is not parser_for("python")
 
 
+# language -> (file name, how one level opens, how it closes): a definition named f<i> per level
+NESTING: dict[str, tuple[str, str, str]] = {
+    "rust": ("deep.rs", "fn f{i}() {{\n", "}\n"),
+    "javascript": ("deep.js", "function f{i}() {{\n", "}\n"),
+    "ruby": ("deep.rb", "def f{i}\n", "end\n"),
+    "c": ("deep.c", "struct f{i} {{\n", "};\n"),
+    "cpp": ("deep.cpp", "class f{i} {{\n", "};\n"),
+    "csharp": ("deep.cs", "class f{i} {{\n", "}\n"),
+    "php": ("deep.php", "function f{i}() {{\n", "}\n"),
+    "kotlin": ("deep.kt", "class f{i} {{\n", "}\n"),
+    "swift": ("deep.swift", "func f{i}() {{\n", "}\n"),
+    "scala": ("deep.scala", "object f{i} {{\n", "}\n"),
+    "lua": ("deep.lua", "function f{i}()\n", "end\n"),
+    "shell": ("deep.sh", "f{i}() {{\n", "}\n"),
+}
+
+
 def _nested(language: str, depth: int) -> tuple[str, str]:
-    if language == "rust":
-        return "deep.rs", "".join(f"fn f{i}() {{\n" for i in range(depth)) + "}\n" * depth
-    if language == "javascript":
-        return "deep.js", "".join(f"function f{i}() {{\n" for i in range(depth)) + "}\n" * depth
-    return "deep.rb", "".join(f"def f{i}\n" for i in range(depth)) + "end\n" * depth
+    path, opening, closing = NESTING[language]
+    prefix = "<?php\n" if language == "php" else ""
+    return path, prefix + "".join(opening.format(i=i) for i in range(depth)) + closing * depth
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("language", ["rust", "javascript", "ruby"])
+@pytest.mark.parametrize("language", sorted(NESTING))
 def test_deeply_nested_definitions_give_chunks_in_proportion_to_the_source(language: str) -> None:
     from codesieve.server.chunk.definition_roles import MAX_NESTING
 

@@ -8,6 +8,7 @@ definition after a namespace statement (C#'s `namespace A.B;`) is in that namesp
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from .text_positions import SourceText
 _MAX_NAME_DEPTH = 16  # how far a name node is unwrapped before giving up (`*pkg.T[U]` -> `T`)
 MAX_NESTING = 12  # named scopes around a definition past which it is no chunk of its own
 MAX_BARE_NAME_CHARS = 200  # of one bare name (identifier, type); a longer one is cut
+_SEPARATORS = re.compile(r"::|[:\\]")  # between the parts of a name: C++'s `a::b`, Lua's `a:b`, PHP's `A\\B`
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,7 @@ def _name(node: Node, name_field: str, source: SourceText) -> str | None:
 def _bare_name(node: Node, source: SourceText, budget: list[int] | None = None) -> str | None:
     """Reduce a name or type node to its identifier (`*Server` -> `Server`, `S<T>` -> `S`), or to its
     parts joined by dots (`a::B::f` -> `a.B.f`). At most `_MAX_NAME_DEPTH` nodes are looked into,
-    over all parts; past that a node's own text stands for it."""
+    over all parts; past that, the end of a node's own text stands for it."""
     budget = [_MAX_NAME_DEPTH] if budget is None else budget
     while budget[0] > 0 and node.type in NAME_UNWRAP:
         budget[0] -= 1
@@ -156,7 +158,12 @@ def _bare_name(node: Node, source: SourceText, budget: list[int] | None = None) 
         if inner is None:
             break
         node = inner
-    if budget[0] > 0 and node.type in NAME_JOINS and node.named_child_count:
+    if node.type in NAME_JOINS and node.named_child_count:
+        if budget[0] <= 0:  # a name in thousands of parts: keep its innermost end
+            end = node.end_byte
+            tail = source.data[max(node.start_byte, end - 4 * MAX_BARE_NAME_CHARS) : end]
+            dotted = _SEPARATORS.sub(".", "".join(tail.decode("utf-8", "replace").split()))
+            return dotted[-MAX_BARE_NAME_CHARS:] or None
         budget[0] -= 1
         parts = [_bare_name(child, source, budget) for child in node.named_children[:_MAX_NAME_DEPTH]]
         joined = ".".join(part for part in parts if part)
