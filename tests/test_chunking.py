@@ -116,13 +116,14 @@ EXPECTED_CHUNKS: dict[str, list[tuple[str, str, int, int]]] = {
         ("function", "a.b.twice", 39, 39),
     ],
     "Sample.cs": [
-        ("class", "Python.Runtime.Converter", 5, 20),
+        ("class", "Python.Runtime.Converter", 5, 22),
         ("method", "Python.Runtime.Converter.ToManaged", 11, 17),
         ("function", "Python.Runtime.Converter.ToManaged.Local", 14, 14),
         ("class", "Python.Runtime.Converter.Pending", 19, 19),
-        ("class", "Python.Runtime.IPyDisposable", 22, 22),
-        ("class", "Python.Runtime.Mode", 24, 24),
-        ("class", "Python.Runtime.Nested.Space.Point", 28, 28),
+        ("method", "Python.Runtime.Converter.~Converter", 21, 21),
+        ("class", "Python.Runtime.IPyDisposable", 24, 24),
+        ("class", "Python.Runtime.Mode", 26, 26),
+        ("class", "Python.Runtime.Nested.Space.Point", 30, 30),
     ],
     "sample.php": [
         ("class", "Monolog.Handler.StreamHandler", 7, 29),
@@ -176,10 +177,12 @@ EXPECTED_CHUNKS: dict[str, list[tuple[str, str, int, int]]] = {
         ("function", "topLevel", 31, 31),
     ],
     "sample.lua": [
-        ("function", "List.new", 5, 9),
-        ("function", "List.append", 11, 20),
-        ("function", "List.append.check", 13, 15),
-        ("function", "private_helper", 22, 24),
+        ("method", "List.__tostring", 4, 4),
+        ("function", "List.new", 7, 11),
+        ("function", "List.append", 13, 22),
+        ("function", "List.append.check", 15, 17),
+        ("function", "private_helper", 24, 26),
+        ("function", "List.len", 28, 31),
     ],
     "sample.sh": [
         ("function", "check", 4, 8),
@@ -259,6 +262,7 @@ EXPECTED_DOCS: dict[str, dict[str, str]] = {
     "sample.lua": {
         "List.new": "--- Create a list from a table.\n-- @param t a table",
         "List.append": "-- Append one value.",
+        "List.len": "-- The number of values.",
     },
     "sample.sh": {
         "check": "# Is the module needed on this host?",

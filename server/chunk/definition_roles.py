@@ -124,7 +124,7 @@ def role_of(node: Node, spec: LanguageSpec, source: SourceText) -> Role | None:
         return Role("container", name, class_like)
     if node_type in spec.valued:
         name_field, value_field = spec.valued[node_type]
-        value = node.child_by_field_name(value_field)
+        value = field_at(node, value_field)
         kind = spec.value_kinds.get(value.type) if value is not None else None
         if kind is None or value is None:
             return None
@@ -137,13 +137,26 @@ def role_of(node: Node, spec: LanguageSpec, source: SourceText) -> Role | None:
 def _definition_name(node: Node, spec: LanguageSpec, source: SourceText) -> str | None:
     """Return the name of a function or class node."""
     keyword = spec.keyword_names.get(node.type)
-    return keyword or _name(node, spec.name_fields.get(node.type, "name"), source)
+    name = keyword or _name(node, spec.name_fields.get(node.type, "name"), source)
+    prefix = spec.name_prefixes.get(node.type)
+    return f"{prefix}{name}" if prefix and name else name
 
 
 def _name(node: Node, name_field: str, source: SourceText) -> str | None:
     """Return the bare name in a node's name field, or None where it has none."""
-    name_node = node.child_by_field_name(name_field)
+    name_node = field_at(node, name_field)
     return _bare_name(name_node, source) if name_node is not None else None
+
+
+def field_at(node: Node, path: str) -> Node | None:
+    """A node's field, or a field of its child of a given type: `name`, `variable_list/name`."""
+    *child_types, name_field = path.split("/")
+    for child_type in child_types:
+        child = next((child for child in node.named_children if child.type == child_type), None)
+        if child is None:
+            return None
+        node = child
+    return node.child_by_field_name(name_field)
 
 
 def _bare_name(node: Node, source: SourceText, budget: list[int] | None = None) -> str | None:

@@ -34,13 +34,16 @@ class LanguageSpec:
     containers: Mapping[str, tuple[str | None, bool]] = field(default_factory=dict)
     """Scopes that are not chunks: node type -> (name field or None for a nameless scope, class-like)."""
     valued: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    """Bindings named by a target: node type -> (name field, value field), e.g. `const f = () => 1`."""
+    """Bindings named by a target: node type -> (name field, value field), e.g. `const f = () => 1`;
+    a field may be one of a child of a given type (`variable_list/name`)."""
     value_kinds: Mapping[str, str] = field(default_factory=dict)
     """Value node type -> what a binding to it is: "function", "class" or "container"."""
     name_fields: Mapping[str, str] = field(default_factory=dict)
     """Definition node type -> its name field, where that is not `name`."""
     keyword_names: Mapping[str, str] = field(default_factory=dict)
     """Definitions named by their keyword, with no name field: node type -> name (Swift's `init`)."""
+    name_prefixes: Mapping[str, str] = field(default_factory=dict)
+    """Definitions whose name field leaves out a sign of their name: node type -> it (C#'s `~Name`)."""
     body_fields: Mapping[str, str] = field(default_factory=dict)
     """Node type -> the field it must have to define rather than declare or refer (C's `struct s *p`,
     a C++ `f() = default;`); without it the node is no definition."""
@@ -244,6 +247,7 @@ _SPECS: Mapping[str, LanguageSpec] = {
             }
         ),
         containers={"namespace_declaration": ("name", False)},
+        name_prefixes={"destructor_declaration": "~"},
         namespace_statements=frozenset({"file_scoped_namespace_declaration"}),
         comments=frozenset({"comment"}),
     ),
@@ -291,7 +295,15 @@ _SPECS: Mapping[str, LanguageSpec] = {
     "lua": LanguageSpec(
         functions=frozenset({"function_declaration"}),
         classes=frozenset(),
+        # `M.f = function() ... end`, `local f = function() ... end` (the first target and value), and
+        # `{ f = function() ... end }` (a table's functions are its methods)
+        valued={
+            "assignment_statement": ("variable_list/name", "expression_list/value"),
+            "field": ("name", "value"),
+        },
+        value_kinds={"function_definition": "function", "table_constructor": "container"},
         comments=frozenset({"comment"}),
+        wrappers=frozenset({"variable_declaration"}),
     ),
     "shell": LanguageSpec(
         functions=frozenset({"function_definition"}),

@@ -17,6 +17,8 @@ internal static class Converter
     }
 
     private struct Pending { public int Count; }
+
+    ~Converter() { }
 }
 
 public interface IPyDisposable { void Dispose(); }

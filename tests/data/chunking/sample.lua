@@ -1,6 +1,8 @@
 --- Penlight's list utilities.
 -- @module pl.List
-local List = {}
+local List = {
+  __tostring = function(self) return 'List' end,
+}
 
 --- Create a list from a table.
 -- @param t a table
@@ -21,6 +23,11 @@ end
 
 local function private_helper(x)
   return x
+end
+
+-- The number of values.
+List.len = function(self)
+  return #self
 end
 
 return List
