@@ -8,8 +8,9 @@ universal-ctags`) tags the same files, forced to the same language, with the kin
 chunks of (functions, methods, classes, structs, unions, enums, interfaces, traits, objects; not
 namespaces, which qualify names, nor fields, properties, macros or variables).
 
-Tags that name nothing are left out and counted as ctags's noise: Kotlin's `<lambda>`, and shell
-array assignments that 5.9 takes for functions (`_links=`). A tag is **found** when a definition chunk
+Tags that name nothing are left out and counted as ctags's noise: Kotlin's `<lambda>` and lambda
+parameters that 5.9 tags as methods (`{ p0, p1 -> ... }`: a line with no `fun`, `class`, `interface` or
+`object`), and shell array assignments that it takes for functions (`_links=`). A tag is **found** when a definition chunk
 containing its line has its name as the last part of the chunk's name, spaces aside (ctags's Lua
 names keep their table, `M.add`: its last part is compared; `operator ()` is `operator()`). A **wrong
 name** is a tag not found where a chunk's definition line (its first line that is not a comment,
@@ -57,6 +58,7 @@ class Project:
     sha256: str  # of the archive the registry's client downloads
     ctags_language: str | None  # None: Universal Ctags 5.9 has no parser for it
     ctags_kinds: str = ""
+    ctags_noise: str = ""  # a regex: a tag whose source line matches it names nothing
 
 
 PROJECTS: dict[str, Project] = {
@@ -64,7 +66,7 @@ PROJECTS: dict[str, Project] = {
     "cpp": Project("debian", "libcli11-dev", "2.1.2+ds-1", "f1f6ee9ec053e0e0bcec47345e241b6a8ee006321248b4329e9ce88d2b4b64a8", "C++", "fcsug"),
     "csharp": Project("pypi", "pythonnet", "3.0.5", "48e43ca463941b3608b32b4e236db92d8d40db4c58a75ace902985f76dac21cf", "C#", "csigm"),
     "php": Project("debian", "php-monolog", "2.9.1-1", "f8a26688b521e33cf6ef73b75ae5eac0cb026d986a336161456dd37dbb710681", "PHP", "cift"),
-    "kotlin": Project("npm", "expo-modules-core", "2.5.0", "2c9e84e55906407f4761deebb99dd7b4004701661b88df390c4569d65ce3ad8c", "Kotlin", "ciom"),
+    "kotlin": Project("npm", "expo-modules-core", "2.5.0", "2c9e84e55906407f4761deebb99dd7b4004701661b88df390c4569d65ce3ad8c", "Kotlin", "ciom", ctags_noise=r"^(?!.*\b(fun|class|interface|object)\b)"),
     "swift": Project("npm", "@capacitor/ios", "7.4.3", "9f21078815684e66fd9f5f542796652c251a378dcb41eee417540f2f5714b629", None),
     "lua": Project("debian", "lua-penlight", "1.13.1-3", "69918434ee650d06aa470d49ba05a1a16ae43e66b8216e135cc5075f7d5d9ff3", "Lua", "f"),
     # dracut-core is built per architecture: this is the amd64 package's digest
@@ -122,7 +124,13 @@ def ctags(folder: Path, paths: list[str], project: Project) -> tuple[list[Tag], 
         entry = json.loads(line)
         if entry.get("_type") != "tag" or entry["name"].startswith("__anon"):
             continue
-        if not re.search(r"\w", entry["name"]) or entry["name"] == "<lambda>" or "=" in entry["name"]:
+        line_text = entry.get("pattern", "")
+        if (
+            not re.search(r"\w", entry["name"])
+            or entry["name"] == "<lambda>"
+            or "=" in entry["name"]
+            or (project.ctags_noise and re.search(project.ctags_noise, line_text))
+        ):
             noise += 1
             continue
         in_package = entry.get("scopeKind") == "package"

@@ -446,6 +446,34 @@ def test_blank_line_separates_comment_from_definition() -> None:
     assert (chunk.start_line, chunk.doc_span) == (3, None)
 
 
+def test_a_jsdoc_one_blank_line_above_stays_with_its_function() -> None:
+    text = (
+        "/**\n * @fileoverview The HTTP client.\n */\n\n"
+        "function first() {}\n\n"
+        "/**\n * Send a request.\n * @param {Request} request\n */\n\n"
+        "obj.send = function (request) {\n  return request;\n};\n\n"
+        "/** Close the socket. */\n\nexport function close() {}\n\n"
+        "/** Not this one's. */\n\n// Its own comment.\nfunction own() {}\n\n"
+        "/** Two blank lines. */\n\n\nfunction far() {}\n"
+    )
+    chunks = by_name(chunk_source("client.js", text))
+    docs = {
+        name: chunk.text[chunk.doc_span[0] : chunk.doc_span[1]] if chunk.doc_span else None
+        for name, chunk in chunks.items()
+    }
+    assert docs == {
+        "first": None,
+        "send": "/**\n * Send a request.\n * @param {Request} request\n */",
+        "close": "/** Close the socket. */",
+        "own": "// Its own comment.",
+        "far": None,
+    }
+    assert chunks["send"].start_line == 7 and chunks["send"].text.endswith("};")
+    assert not [chunk for chunk in chunk_source("client.js", text) if chunk.kind == "window"]
+    (python,) = chunk_source("m.py", "# A comment.\n\ndef f():\n    pass\n")  # only where JSDoc is the habit
+    assert (python.start_line, python.doc_span) == (3, None)
+
+
 def test_ids_are_stable_and_follow_content() -> None:
     text = (DATA / "sample.py").read_text(encoding="utf-8")
     first = chunk_source("pkg/sample.py", text)
