@@ -10,7 +10,9 @@ namespaces, which qualify names, nor fields, properties, macros or variables).
 
 Tags that name nothing are left out and counted as ctags's noise: Kotlin's `<lambda>` and lambda
 parameters that 5.9 tags as methods (`{ p0, p1 -> ... }`: a line with no `fun`, `class`, `interface` or
-`object`), and shell array assignments that it takes for functions (`_links=`). A tag is **found** when a definition chunk
+`object`), Lua lines its regex takes for a function that neither define (`function f(`) nor assign one
+(`= function(`): `f = function_arg(f)`, `message = "function 'iter' was renamed"`,
+and shell array assignments that it takes for functions (`_links=`). A tag is **found** when a definition chunk
 containing its line has its name as the last part of the chunk's name, spaces aside (ctags's Lua
 names keep their table, `M.add`: its last part is compared; `operator ()` is `operator()`). A **wrong
 name** is a tag not found where a chunk's definition line (its first line that is not a comment,
@@ -68,7 +70,7 @@ PROJECTS: dict[str, Project] = {
     "php": Project("debian", "php-monolog", "2.9.1-1", "f8a26688b521e33cf6ef73b75ae5eac0cb026d986a336161456dd37dbb710681", "PHP", "cift"),
     "kotlin": Project("npm", "expo-modules-core", "2.5.0", "2c9e84e55906407f4761deebb99dd7b4004701661b88df390c4569d65ce3ad8c", "Kotlin", "ciom", ctags_noise=r"^(?!.*\b(fun|class|interface|object)\b)"),
     "swift": Project("npm", "@capacitor/ios", "7.4.3", "9f21078815684e66fd9f5f542796652c251a378dcb41eee417540f2f5714b629", None),
-    "lua": Project("debian", "lua-penlight", "1.13.1-3", "69918434ee650d06aa470d49ba05a1a16ae43e66b8216e135cc5075f7d5d9ff3", "Lua", "f"),
+    "lua": Project("debian", "lua-penlight", "1.13.1-3", "69918434ee650d06aa470d49ba05a1a16ae43e66b8216e135cc5075f7d5d9ff3", "Lua", "f", ctags_noise=r"^(?!.*(\bfunction\s+[\w.:]+\s*\(|=\s*function\s*\())"),
     # dracut-core is built per architecture: this is the amd64 package's digest
     "shell": Project("debian", "dracut-core", "059-4", "d0598a5f7b5dcdd1172303a9da4c156a2b6df75fd85a97bc3d228bfafa5f39f9", "Sh", "f"),
 }  # fmt: skip

@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--nesting", type=int, default=10_000)
     args = parser.parse_args()
     ignore_file(args.ignore_lines)
+    ordinary = "def f(x):\n    return x + 1\n\n" * 30_000  # what a large file costs without a trap
+    chunked("python, 30,000 small functions, for reference", "ordinary.py", ordinary)
     for lines in args.comment_lines:
         for language, (path, statement, comment) in COMMENT_RUNS.items():
             chunked(f"{language}, {lines} comment lines after a statement", path, statement + comment * lines)

@@ -124,7 +124,7 @@ def role_of(node: Node, spec: LanguageSpec, source: SourceText) -> Role | None:
         return Role("container", name, class_like)
     if node_type in spec.valued:
         name_field, value_field = spec.valued[node_type]
-        value = field_at(node, value_field)
+        value = _field_at(node, value_field)
         kind = spec.value_kinds.get(value.type) if value is not None else None
         if kind is None or value is None:
             return None
@@ -144,11 +144,11 @@ def _definition_name(node: Node, spec: LanguageSpec, source: SourceText) -> str 
 
 def _name(node: Node, name_field: str, source: SourceText) -> str | None:
     """Return the bare name in a node's name field, or None where it has none."""
-    name_node = field_at(node, name_field)
+    name_node = _field_at(node, name_field)
     return _bare_name(name_node, source) if name_node is not None else None
 
 
-def field_at(node: Node, path: str) -> Node | None:
+def _field_at(node: Node, path: str) -> Node | None:
     """A node's field, or a field of its child of a given type: `name`, `variable_list/name`."""
     *child_types, name_field = path.split("/")
     for child_type in child_types:
