@@ -15,7 +15,9 @@ from codesieve.server.chunk.chunker import MAX_CHUNK_LINES, Chunk, chunk_at_line
 from codesieve.server.chunk.language_specs import definition_query
 from codesieve.server.languages import language_for_path, parser_for
 
-DATA = Path(__file__).parent / "data" / "chunking"
+DATA = Path(__file__).parent / "data" / "chunking"  # also the workspace of the engine, LSP and editor tests
+# Samples of the languages parsed later, kept apart so that those workspaces stay as they were.
+MORE_DATA = Path(__file__).parent / "data" / "languages"
 GRAMMAR_LANGUAGES = (
     *("python", "javascript", "typescript", "tsx", "go", "java", "rust", "ruby"),
     *("c", "cpp", "csharp", "php", "kotlin", "swift", "scala", "lua", "shell"),
@@ -292,9 +294,15 @@ LANGUAGE_OF_SAMPLE = {
 }
 
 
+def sample_text(file_name: str) -> str:
+    """One sample file's text."""
+    folder = DATA if (DATA / file_name).exists() else MORE_DATA
+    return (folder / file_name).read_text(encoding="utf-8")
+
+
 def sample_chunks(file_name: str) -> list[Chunk]:
     """Chunk one sample file under its own name."""
-    return chunk_source(f"samples/{file_name}", (DATA / file_name).read_text(encoding="utf-8"))
+    return chunk_source(f"samples/{file_name}", sample_text(file_name))
 
 
 def by_name(chunks: list[Chunk]) -> dict[str, Chunk]:
@@ -375,7 +383,7 @@ def test_chunk_boundaries_names_and_kinds(file_name: str) -> None:
     got = [(chunk.kind, chunk.name, chunk.start_line, chunk.end_line) for chunk in chunks]
     assert got == EXPECTED_CHUNKS[file_name]
     assert {chunk.language for chunk in chunks} == {LANGUAGE_OF_SAMPLE[file_name]}
-    assert_well_formed(chunks, (DATA / file_name).read_text(encoding="utf-8"))
+    assert_well_formed(chunks, sample_text(file_name))
 
 
 @pytest.mark.parametrize("file_name", sorted(EXPECTED_DOCS))

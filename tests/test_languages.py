@@ -16,7 +16,7 @@ from codesieve.server.languages import known_languages, parsed_languages
 from codesieve.server.search.tests_by_path import is_test_code, is_test_path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).parent / "data" / "chunking"
+DATA = Path(__file__).parent / "data"
 
 
 def flag_tests(path: str, text: str) -> dict[str, bool]:
@@ -135,7 +135,8 @@ DAMAGED = {
 @pytest.mark.parametrize("file_name", sorted(DAMAGED))
 def test_a_damaged_file_keeps_the_definitions_before_the_damage(file_name: str) -> None:
     kept, cut_at = DAMAGED[file_name]
-    text = (DATA / file_name).read_text(encoding="utf-8")
+    folder = DATA / ("chunking" if file_name == "sample.c" else "languages")
+    text = (folder / file_name).read_text(encoding="utf-8")
     damaged = text[: text.index(cut_at) + len(cut_at) + 3] + "\n)) }} ]] end fi @@ ${\n"
     chunks = chunk_source(f"damaged/{file_name}", damaged)
     assert any(chunk.name == kept or chunk.name.endswith(f".{kept}") for chunk in chunks)
