@@ -1,5 +1,8 @@
 """Time the inputs of issue 14 that used to stop indexing: a long .gitignore, and sources that are
 slow to parse or nest definitions deeply. No model is needed: this is the scan and the chunker.
+Every language with a grammar gets a run of comment lines after a statement (what took
+tree-sitter-python quadratic time) and definitions nested `--nesting` deep; a name in 20,000 parts
+tries the C++, C# and Lua names that are joined from parts.
 
     python bench/pathological.py                  # every case
     python bench/pathological.py --ignore-lines 100000 --comment-lines 10000 40000 100000 --nesting 10000
@@ -60,19 +63,53 @@ def main() -> None:
     parser.add_argument("--nesting", type=int, default=10_000)
     args = parser.parse_args()
     ignore_file(args.ignore_lines)
+    ordinary = "def f(x):\n    return x + 1\n\n" * 30_000  # what a large file costs without a trap
+    chunked("python, 30,000 small functions, for reference", "ordinary.py", ordinary)
     for lines in args.comment_lines:
-        chunked(
-            f"python, {lines} comment lines after a statement", "c.py", "x = 1\n" + "# comment line\n" * lines
-        )
+        for language, (path, statement, comment) in COMMENT_RUNS.items():
+            chunked(f"{language}, {lines} comment lines after a statement", path, statement + comment * lines)
     depth = args.nesting
-    nested = {
-        "rust": ("n.rs", "".join(f"fn f{i}() {{\n" for i in range(depth)) + "}\n" * depth),
-        "javascript": ("n.js", "".join(f"function f{i}() {{\n" for i in range(depth)) + "}\n" * depth),
-        "ruby": ("n.rb", "".join(f"def f{i}\n" for i in range(depth)) + "end\n" * depth),
-    }
-    for language, (path, text) in nested.items():
+    for language, (path, opening, closing) in NESTING.items():
+        prefix = "<?php\n" if language == "php" else ""
+        text = prefix + "".join(opening.format(i=i) for i in range(depth)) + closing * depth
         chunked(f"{language}, {depth} nested definitions", path, text)
+    for path, text in LONG_NAMES.items():
+        chunked(f"{path}, a name in 20,000 parts", path, text)
 
+
+# language -> (file name, a statement, one comment line)
+COMMENT_RUNS = {
+    "python": ("c.py", "x = 1\n", "# comment line\n"),
+    "c": ("c.c", "int x = 1;\n", "// comment line\n"),
+    "cpp": ("c.cpp", "int x = 1;\n", "// comment line\n"),
+    "csharp": ("c.cs", "class A {}\n", "// comment line\n"),
+    "php": ("c.php", "<?php\n$x = 1;\n", "// comment line\n"),
+    "kotlin": ("c.kt", "val x = 1\n", "// comment line\n"),
+    "swift": ("c.swift", "let x = 1\n", "// comment line\n"),
+    "scala": ("c.scala", "val x = 1\n", "// comment line\n"),
+    "lua": ("c.lua", "local x = 1\n", "-- comment line\n"),
+    "shell": ("c.sh", "x=1\n", "# comment line\n"),
+}
+# language -> (file name, how one level opens, how it closes)
+NESTING = {
+    "rust": ("n.rs", "fn f{i}() {{\n", "}\n"),
+    "javascript": ("n.js", "function f{i}() {{\n", "}\n"),
+    "ruby": ("n.rb", "def f{i}\n", "end\n"),
+    "c": ("n.c", "struct f{i} {{\n", "};\n"),
+    "cpp": ("n.cpp", "class f{i} {{\n", "};\n"),
+    "csharp": ("n.cs", "class f{i} {{\n", "}\n"),
+    "php": ("n.php", "function f{i}() {{\n", "}\n"),
+    "kotlin": ("n.kt", "class f{i} {{\n", "}\n"),
+    "swift": ("n.swift", "func f{i}() {{\n", "}\n"),
+    "scala": ("n.scala", "object f{i} {{\n", "}\n"),
+    "lua": ("n.lua", "function f{i}()\n", "end\n"),
+    "shell": ("n.sh", "f{i}() {{\n", "}\n"),
+}
+LONG_NAMES = {
+    "q.cpp": "void " + "::".join(f"part{i}" for i in range(20_000)) + "() {}\n",
+    "q.cs": "namespace " + ".".join(f"P{i}" for i in range(20_000)) + ";\nclass C { void Run() {} }\n",
+    "q.lua": "function " + ".".join(f"part{i}" for i in range(20_000)) + ":run() end\n",
+}
 
 if __name__ == "__main__":
     main()

@@ -3,7 +3,7 @@
 Indexes requests 2.32.3 (its sdist: `src/requests` and a `tests/` folder about as large) with a model
 folder (default: the shipped one) and asks QUERIES, each of which describes something `src/requests`
 implements. For each first-stage configuration it prints the share of test chunks
-(`server.search.tests_by_path.is_test_path`) in the top 10, over all queries, and the MRR and Recall@10 of
+(`server.search.tests_by_path.is_test_code`) in the top 10, over all queries, and the MRR and Recall@10 of
 the definitions that answer each query. Rows: the dense order with tests ranked like any other (what search did before
 the hybrid first stage), the default pipeline with `--tests`, and the default pipeline.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine_speed import bench_config, fetch_package
 
-from codesieve.server.search.tests_by_path import is_test_path
+from codesieve.server.search.tests_by_path import is_test_code
 from codesieve.server.workspace import Workspace
 
 PACKAGE = "requests==2.32.3"
@@ -63,11 +63,11 @@ def measure(workspace: Workspace, lexical_weight: float, include_tests: bool) ->
     tests, reciprocal, found = 0, 0.0, 0
     for query, answers in QUERIES.items():
         hits = workspace.search(query, limit=depth, rerank=False, include_tests=include_tests).hits
-        tests += sum(is_test_path(hit.chunk.path) for hit in hits[:TOP])
+        tests += sum(is_test_code(hit.chunk) for hit in hits[:TOP])
         ranks = [
             rank
             for rank, hit in enumerate(hits, 1)
-            if hit.chunk.name in answers and not is_test_path(hit.chunk.path)
+            if hit.chunk.name in answers and not is_test_code(hit.chunk)
         ]
         if ranks:
             reciprocal += 1 / ranks[0]
@@ -86,7 +86,7 @@ def main() -> int:
     workspace = Workspace(folder, bench_config("codesieve-test-share-", args.model, args.threads))
     report = workspace.sync()
     chunks = workspace.store.chunks_by_label(sorted(workspace.store.labels())).values()
-    in_tests = sum(is_test_path(chunk.path) for chunk in chunks)
+    in_tests = sum(is_test_code(chunk) for chunk in chunks)
     weight = workspace.model.card.lexical_weight
     print(
         f"{PACKAGE}: {report.chunks_total} chunks, {in_tests} of them in test files; "

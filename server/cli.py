@@ -399,8 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--lang",
         action="append",
         metavar="LANGUAGE",
-        help="only this language "
-        "(python, javascript, typescript, tsx, go, java, rust, ruby, ...; repeatable)",
+        help="only this language (repeatable): python, javascript, typescript, tsx, go, java, rust, ruby, "
+        "c, cpp, csharp, php, kotlin, swift, scala, lua, shell (split into functions), sql (line windows)",
     )
     search.add_argument(
         "--path",

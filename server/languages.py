@@ -1,9 +1,9 @@
-"""Which language a file is in, its tree-sitter parse (bounded), and the node types the chunker looks for.
+"""Which language a file is in, its tree-sitter grammar, and its parse, bounded in work.
 
-Every grammar-backed language has a `LanguageSpec`: the table of node types that are functions,
-classes and naming containers, where their names live, and which neighbouring nodes (comments,
-decorators, attributes) belong to a definition. The chunker (`chunk/chunker.py`) is generic over these
-tables; only this module knows grammar node names.
+Each grammar is a package of its own from the tree-sitter project or its grammar authors (see
+docs/ARCHITECTURE.md, "Grammars", for why not a bundle of them), imported when a file of its
+language is first parsed: a search that parses nothing loads none. What the chunker looks for in
+each grammar's trees is in `chunk/language_specs.py`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import importlib
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from tree_sitter import Language, Parser, Point, Query, Tree
+from tree_sitter import Language, Parser, Point, Tree
 
 PARSE_READ_FACTOR = 8  # see `parse_within_budget`
 PARSE_READ_ALLOWANCE = 4 * 1024 * 1024
@@ -43,7 +42,6 @@ _EXTENSIONS: Mapping[str, str] = {
     ".rb": "ruby",
     ".rake": "ruby",
     ".gemspec": "ruby",
-    # Source languages without a grammar here: chunked as line windows.
     ".c": "c",
     ".h": "c",
     ".cc": "cpp",
@@ -61,6 +59,8 @@ _EXTENSIONS: Mapping[str, str] = {
     ".lua": "lua",
     ".sh": "shell",
     ".bash": "shell",
+    ".bats": "shell",
+    # Source languages without a grammar here: chunked as line windows.
     ".sql": "sql",
 }
 
@@ -77,154 +77,15 @@ _GRAMMARS: Mapping[str, tuple[str, str]] = {
     "java": ("tree_sitter_java", "language"),
     "rust": ("tree_sitter_rust", "language"),
     "ruby": ("tree_sitter_ruby", "language"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class LanguageSpec:
-    """Node-type tables that tell the chunker what a definition looks like in one grammar.
-
-    A definition node's name is the text of its `name` field (or the field named in
-    `name_fields`), reduced by `NAME_UNWRAP` to a bare identifier (`S<T>` -> `S`).
-    """
-
-    functions: frozenset[str]
-    """Function-like definitions; a method when the innermost enclosing scope is class-like."""
-    classes: frozenset[str]
-    """Class-like definitions: chunks of kind "class", and class-like scopes for what they hold."""
-    containers: Mapping[str, tuple[str | None, bool]] = field(default_factory=dict)
-    """Scopes that are not chunks: node type -> (name field or None for a nameless scope, class-like)."""
-    valued: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    """Bindings named by a target: node type -> (name field, value field), e.g. `const f = () => 1`."""
-    value_kinds: Mapping[str, str] = field(default_factory=dict)
-    """Value node type -> what a binding to it is: "function", "class" or "container"."""
-    name_fields: Mapping[str, str] = field(default_factory=dict)
-    """Definition node type -> its name field, where that is not `name`."""
-    receiver_field: str | None = None
-    """Field holding a method receiver (Go): its type qualifies the name and makes it a method."""
-    comments: frozenset[str] = frozenset()
-    """Comment node types; a block of them directly above a definition is its doc comment."""
-    prefixes: frozenset[str] = frozenset()
-    """Decorators and attributes that belong to the definition directly below them."""
-    wrappers: frozenset[str] = frozenset()
-    """Nodes wrapping a single definition (export, decorated_definition): the chunk takes their span."""
-    docstring_field: str | None = None
-    """Body field whose first statement, when a string, is the docstring (Python)."""
-    indented_blocks: bool = False
-    """Blocks end by indentation (Python): comment lines dedented past the definition are not in it."""
-
-    def definition_types(self) -> frozenset[str]:
-        """All node types that can start a chunk."""
-        return self.functions | self.classes | frozenset(self.valued)
-
-
-NAME_UNWRAP: Mapping[str, str | None] = {
-    # node type -> field leading to the bare name, None for the first named child.
-    "generic_type": "type",
-    "scoped_type_identifier": "name",
-    "qualified_type": "name",
-    "reference_type": "type",
-    "pointer_type": None,
-    "parameter_list": None,
-    "parameter_declaration": "type",
-    "member_expression": "property",
-}
-
-_JS_FUNCTION_VALUES = {
-    "arrow_function": "function",
-    "function_expression": "function",
-    "function": "function",
-    "generator_function": "function",
-    "class": "class",
-    "object": "container",
-}
-
-_JAVASCRIPT = LanguageSpec(
-    functions=frozenset({"function_declaration", "generator_function_declaration", "method_definition"}),
-    classes=frozenset({"class_declaration"}),
-    containers={"object": (None, True)},
-    valued={
-        "variable_declarator": ("name", "value"),
-        "field_definition": ("property", "value"),
-        "pair": ("key", "value"),
-        "assignment_expression": ("left", "right"),
-    },
-    value_kinds=_JS_FUNCTION_VALUES,
-    comments=frozenset({"comment"}),
-    prefixes=frozenset({"decorator"}),
-    wrappers=frozenset(
-        {"export_statement", "lexical_declaration", "variable_declaration", "expression_statement"}
-    ),
-)
-
-_TYPESCRIPT = LanguageSpec(
-    functions=_JAVASCRIPT.functions,
-    classes=frozenset(
-        {"class_declaration", "abstract_class_declaration", "interface_declaration", "enum_declaration"}
-    ),
-    containers={"object": (None, True), "internal_module": ("name", False), "module": ("name", False)},
-    valued={
-        "variable_declarator": ("name", "value"),
-        "public_field_definition": ("name", "value"),
-        "pair": ("key", "value"),
-        "assignment_expression": ("left", "right"),
-    },
-    value_kinds=_JS_FUNCTION_VALUES,
-    comments=_JAVASCRIPT.comments,
-    prefixes=_JAVASCRIPT.prefixes,
-    wrappers=_JAVASCRIPT.wrappers | {"ambient_declaration"},
-)
-
-_SPECS: Mapping[str, LanguageSpec] = {
-    "python": LanguageSpec(
-        functions=frozenset({"function_definition"}),
-        classes=frozenset({"class_definition"}),
-        comments=frozenset({"comment"}),
-        prefixes=frozenset({"decorator"}),
-        wrappers=frozenset({"decorated_definition"}),
-        docstring_field="body",
-        indented_blocks=True,
-    ),
-    "javascript": _JAVASCRIPT,
-    "typescript": _TYPESCRIPT,
-    "tsx": _TYPESCRIPT,
-    "go": LanguageSpec(
-        functions=frozenset({"function_declaration", "method_declaration"}),
-        classes=frozenset(),
-        valued={"type_spec": ("name", "type")},
-        value_kinds={"struct_type": "class", "interface_type": "class"},
-        receiver_field="receiver",
-        comments=frozenset({"comment"}),
-        wrappers=frozenset({"type_declaration"}),
-    ),
-    "java": LanguageSpec(
-        functions=frozenset(
-            {"method_declaration", "constructor_declaration", "compact_constructor_declaration"}
-        ),
-        classes=frozenset(
-            {
-                "class_declaration",
-                "interface_declaration",
-                "enum_declaration",
-                "record_declaration",
-                "annotation_type_declaration",
-            }
-        ),
-        comments=frozenset({"line_comment", "block_comment"}),
-    ),
-    "rust": LanguageSpec(
-        functions=frozenset({"function_item"}),
-        classes=frozenset({"struct_item", "enum_item", "union_item", "trait_item"}),
-        containers={"impl_item": ("type", True), "mod_item": ("name", False)},
-        comments=frozenset({"line_comment", "block_comment"}),
-        prefixes=frozenset({"attribute_item"}),
-    ),
-    "ruby": LanguageSpec(
-        functions=frozenset({"method", "singleton_method"}),
-        classes=frozenset({"class", "module"}),
-        containers={"singleton_class": (None, True)},
-        comments=frozenset({"comment"}),
-    ),
+    "c": ("tree_sitter_c", "language"),
+    "cpp": ("tree_sitter_cpp", "language"),
+    "csharp": ("tree_sitter_c_sharp", "language"),
+    "kotlin": ("tree_sitter_kotlin", "language"),
+    "swift": ("tree_sitter_swift", "language"),
+    "php": ("tree_sitter_php", "language_php"),  # PHP inside HTML, as .php files are
+    "scala": ("tree_sitter_scala", "language"),
+    "lua": ("tree_sitter_lua", "language"),
+    "shell": ("tree_sitter_bash", "language"),
 }
 
 
@@ -241,9 +102,9 @@ def known_languages() -> list[str]:
     return sorted({*_EXTENSIONS.values(), *_FILE_NAMES.values()})
 
 
-def spec_for(language: str) -> LanguageSpec | None:
-    """Return the node-type tables of a language, or None where it has no grammar."""
-    return _SPECS.get(language)
+def parsed_languages() -> list[str]:
+    """The languages whose files are split into definitions (the others into line windows), sorted."""
+    return sorted(_GRAMMARS)
 
 
 @functools.cache
@@ -329,19 +190,3 @@ class _ParseBudget:
     def _check(self, spent: bool) -> bool:
         self.exceeded = self.exceeded or spent or time.monotonic() > self.deadline
         return self.exceeded
-
-
-@functools.cache
-def definition_query(language: str) -> Query | None:
-    """Return the query that captures a language's definitions (`@definition`) and comments and
-    decorators (`@prefix`), or None where it has no grammar."""
-    grammar = grammar_for(language)
-    spec = spec_for(language)
-    if grammar is None or spec is None:
-        return None
-    definitions = " ".join(f"({kind})" for kind in sorted(spec.definition_types()))
-    source = f"[{definitions}] @definition"
-    if spec.comments | spec.prefixes:
-        prefixes = " ".join(f"({kind})" for kind in sorted(spec.comments | spec.prefixes))
-        source += f"\n[{prefixes}] @prefix"
-    return Query(grammar, source)

@@ -249,12 +249,14 @@ class Workspace:
             self.seen_generation = generation
 
     def _reset_if_stale(self) -> None:
-        """Start over for another model; upgrade an index of an earlier schema in place."""
+        """Start over for another model; upgrade an index of an earlier schema in place; have every
+        file chunked again when the chunker changed since the index was made."""
         model_id, schema = self.store.get_meta("model_id"), self.store.get_meta("schema")
-        if model_id == self.model.model_id and schema == SCHEMA_VERSION and self.store.lexical_ready:
-            return
         if model_id == self.model.model_id and schema in UPGRADABLE_SCHEMAS:
-            self.store.fill_lexical()  # made before the lexical table, or by another version's words
+            if schema != SCHEMA_VERSION or not self.store.lexical_ready:
+                self.store.fill_lexical()  # made before the lexical table, or by another version's words
+            if not self.store.chunked_as_now:
+                self.store.chunk_again()
             return
         if model_id is not None:
             self.warnings.append(

@@ -12,10 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesieve.server.chunk.chunker import MAX_CHUNK_LINES, Chunk, chunk_at_line, chunk_source
-from codesieve.server.languages import definition_query, language_for_path, parser_for
+from codesieve.server.chunk.language_specs import definition_query
+from codesieve.server.languages import language_for_path, parser_for
 
-DATA = Path(__file__).parent / "data" / "chunking"
-GRAMMAR_LANGUAGES = ("python", "javascript", "typescript", "tsx", "go", "java", "rust", "ruby")
+DATA = Path(__file__).parent / "data" / "chunking"  # also the workspace of the engine, LSP and editor tests
+# Samples of the languages parsed later, kept apart so that those workspaces stay as they were.
+MORE_DATA = Path(__file__).parent / "data" / "languages"
+GRAMMAR_LANGUAGES = (
+    *("python", "javascript", "typescript", "tsx", "go", "java", "rust", "ruby"),
+    *("c", "cpp", "csharp", "php", "kotlin", "swift", "scala", "lua", "shell"),
+)
 
 # (kind, name, start_line, end_line) of every chunk, in output order.
 EXPECTED_CHUNKS: dict[str, list[tuple[str, str, int, int]]] = {
@@ -100,7 +106,92 @@ EXPECTED_CHUNKS: dict[str, list[tuple[str, str, int, int]]] = {
         ("method", "Settings.load", 25, 27),
         ("function", "main", 31, 33),
     ],
-    "sample.c": [("window", "sample.c:1-11", 1, 11)],
+    "sample.c": [("function", "add", 3, 6), ("function", "main", 8, 11)],
+    "sample.sql": [("window", "sample.sql:1-8", 1, 8)],
+    "sample.cpp": [
+        ("class", "CLI.detail.Validator", 9, 24),
+        ("method", "CLI.detail.Validator.Validator", 13, 13),
+        ("method", "CLI.detail.Validator.operator()", 15, 16),
+        ("class", "CLI.detail.Validator.Result", 18, 20),
+        ("function", "CLI.Option.as", 29, 32),
+        ("function", "CLI.detail.Validator.describe", 34, 34),
+        ("function", "a.b.twice", 39, 39),
+    ],
+    "Sample.cs": [
+        ("class", "Python.Runtime.Converter", 5, 22),
+        ("method", "Python.Runtime.Converter.ToManaged", 11, 17),
+        ("function", "Python.Runtime.Converter.ToManaged.Local", 14, 14),
+        ("class", "Python.Runtime.Converter.Pending", 19, 19),
+        ("method", "Python.Runtime.Converter.~Converter", 21, 21),
+        ("class", "Python.Runtime.IPyDisposable", 24, 24),
+        ("class", "Python.Runtime.Mode", 26, 26),
+        ("class", "Python.Runtime.Nested.Space.Point", 30, 30),
+    ],
+    "sample.php": [
+        ("class", "Monolog.Handler.StreamHandler", 7, 29),
+        ("method", "Monolog.Handler.StreamHandler.__construct", 15, 21),
+        ("method", "Monolog.Handler.StreamHandler.write", 23, 28),
+        ("class", "Monolog.Handler.FormattableHandlerInterface", 31, 34),
+        ("method", "Monolog.Handler.FormattableHandlerInterface.getFormatter", 33, 33),
+        ("class", "Monolog.Handler.ProcessableHandlerTrait", 36, 42),
+        ("method", "Monolog.Handler.ProcessableHandlerTrait.pushProcessor", 38, 41),
+        ("function", "Monolog.Handler.handler_name", 44, 47),
+    ],
+    "Sample.kt": [
+        ("class", "ModuleRegistry", 5, 25),
+        ("method", "ModuleRegistry.register", 11, 14),
+        ("method", "ModuleRegistry.hasModule", 16, 16),
+        ("method", "ModuleRegistry.empty", 19, 19),
+        ("class", "ModuleRegistry.Cursor", 22, 24),
+        ("method", "ModuleRegistry.Cursor.next", 23, 23),
+        ("class", "Module", 27, 29),
+        ("class", "Registry", 31, 33),
+        ("method", "Registry.all", 32, 32),
+        ("function", "toMap", 35, 38),
+        ("function", "toMap.convert", 36, 36),
+    ],
+    "Sample.swift": [
+        ("class", "CAPBridgeProtocol", 3, 6),
+        ("method", "CAPBridgeProtocol.saveCall", 5, 5),
+        ("class", "CAPPluginCall", 8, 25),
+        ("method", "CAPPluginCall.init", 12, 14),
+        ("method", "CAPPluginCall.resolve", 16, 19),
+        ("class", "CAPPluginCall.Options", 21, 24),
+        ("method", "CAPPluginCall.Options.merged", 23, 23),
+        ("class", "CAPPluginCall", 27, 31),
+        ("method", "CAPPluginCall.getString", 28, 30),
+        ("class", "Kind", 33, 36),
+        ("method", "Kind.label", 35, 35),
+        ("function", "makeCall", 38, 40),
+    ],
+    "Sample.scala": [
+        ("class", "Validated", 3, 12),
+        ("method", "Validated.isValid", 5, 5),
+        ("method", "Validated.fold", 7, 11),
+        ("class", "Validated", 14, 21),
+        ("method", "Validated.valid", 15, 15),
+        ("method", "Validated.helper", 17, 20),
+        ("function", "Validated.helper.inner", 18, 18),
+        ("class", "Semigroup", 23, 25),
+        ("method", "Semigroup.combine", 24, 24),
+        ("class", "Valid", 27, 29),
+        ("method", "Valid.isValid", 28, 28),
+        ("function", "topLevel", 31, 31),
+    ],
+    "sample.lua": [
+        ("method", "List.__tostring", 4, 4),
+        ("function", "List.new", 7, 11),
+        ("function", "List.append", 13, 22),
+        ("function", "List.append.check", 15, 17),
+        ("function", "private_helper", 24, 26),
+        ("function", "List.len", 28, 31),
+    ],
+    "sample.sh": [
+        ("function", "check", 4, 8),
+        ("function", "install", 10, 13),
+        ("function", "install.inst_hook", 11, 11),
+        ("function", "depends", 15, 17),
+    ],
 }
 
 # name -> exact text of its doc span; chunks not listed have none.
@@ -142,7 +233,42 @@ EXPECTED_DOCS: dict[str, dict[str, str]] = {
         "Settings.Entry": "# One setting.",
         "Settings.Entry.secret?": "# Whether the key is secret.",
     },
-    "sample.c": {},
+    "sample.c": {"add": "/* Add two numbers. */"},
+    "sample.sql": {},
+    "sample.cpp": {
+        "CLI.detail.Validator": "/// A validator checks one value.",
+        "CLI.detail.Validator.operator()": "/// Run the check; empty when the value is fine.",
+    },
+    "Sample.cs": {
+        "Python.Runtime.Converter": "/// <summary>\n/// Converts between Python and CLR objects.\n/// </summary>",
+        "Python.Runtime.Converter.ToManaged": "/// <summary>Return a managed object for a Python one.</summary>",
+    },
+    "sample.php": {
+        "Monolog.Handler.StreamHandler": "/**\n * Stores to any stream resource.\n */",
+        "Monolog.Handler.StreamHandler.__construct": "/**\n     * @param resource|string $stream\n     */",
+        "Monolog.Handler.StreamHandler.write": "// Writes one record.",
+    },
+    "Sample.kt": {
+        "ModuleRegistry": "/**\n * Holds the modules of an app.\n */",
+        "ModuleRegistry.register": "// Register one module.",
+    },
+    "Sample.swift": {
+        "CAPBridgeProtocol": "/// Bridges plugin calls to the web view.",
+        "CAPPluginCall": "/// One call from JavaScript.",
+        "CAPPluginCall.resolve": "// Resolve with data.",
+    },
+    "Sample.scala": {
+        "Validated": "/** A validated value: valid or invalid. */",
+        "Validated.fold": "/** Fold both sides. */",
+    },
+    "sample.lua": {
+        "List.new": "--- Create a list from a table.\n-- @param t a table",
+        "List.append": "-- Append one value.",
+        "List.len": "-- The number of values.",
+    },
+    "sample.sh": {
+        "check": "# Is the module needed on this host?",
+    },
 }
 
 LANGUAGE_OF_SAMPLE = {
@@ -156,12 +282,27 @@ LANGUAGE_OF_SAMPLE = {
     "sample.rs": "rust",
     "sample.rb": "ruby",
     "sample.c": "c",
+    "sample.sql": "sql",
+    "sample.cpp": "cpp",
+    "Sample.cs": "csharp",
+    "sample.php": "php",
+    "Sample.kt": "kotlin",
+    "Sample.swift": "swift",
+    "Sample.scala": "scala",
+    "sample.lua": "lua",
+    "sample.sh": "shell",
 }
+
+
+def sample_text(file_name: str) -> str:
+    """One sample file's text."""
+    folder = DATA if (DATA / file_name).exists() else MORE_DATA
+    return (folder / file_name).read_text(encoding="utf-8")
 
 
 def sample_chunks(file_name: str) -> list[Chunk]:
     """Chunk one sample file under its own name."""
-    return chunk_source(f"samples/{file_name}", (DATA / file_name).read_text(encoding="utf-8"))
+    return chunk_source(f"samples/{file_name}", sample_text(file_name))
 
 
 def by_name(chunks: list[Chunk]) -> dict[str, Chunk]:
@@ -232,7 +373,7 @@ def test_parsers_exist_only_for_grammar_languages() -> None:
         assert parser_for(language) is not None
         assert parser_for(language) is parser_for(language)
         assert definition_query(language) is not None
-    for language in ("c", "cpp", "shell", "nope"):
+    for language in ("sql", "nope"):
         assert parser_for(language) is None
 
 
@@ -242,7 +383,7 @@ def test_chunk_boundaries_names_and_kinds(file_name: str) -> None:
     got = [(chunk.kind, chunk.name, chunk.start_line, chunk.end_line) for chunk in chunks]
     assert got == EXPECTED_CHUNKS[file_name]
     assert {chunk.language for chunk in chunks} == {LANGUAGE_OF_SAMPLE[file_name]}
-    assert_well_formed(chunks, (DATA / file_name).read_text(encoding="utf-8"))
+    assert_well_formed(chunks, sample_text(file_name))
 
 
 @pytest.mark.parametrize("file_name", sorted(EXPECTED_DOCS))
@@ -313,6 +454,34 @@ def test_blank_line_separates_comment_from_definition() -> None:
     assert (chunk.start_line, chunk.doc_span) == (3, None)
 
 
+def test_a_jsdoc_one_blank_line_above_stays_with_its_function() -> None:
+    text = (
+        "/**\n * @fileoverview The HTTP client.\n */\n\n"
+        "function first() {}\n\n"
+        "/**\n * Send a request.\n * @param {Request} request\n */\n\n"
+        "obj.send = function (request) {\n  return request;\n};\n\n"
+        "/** Close the socket. */\n\nexport function close() {}\n\n"
+        "/** Not this one's. */\n\n// Its own comment.\nfunction own() {}\n\n"
+        "/** Two blank lines. */\n\n\nfunction far() {}\n"
+    )
+    chunks = by_name(chunk_source("client.js", text))
+    docs = {
+        name: chunk.text[chunk.doc_span[0] : chunk.doc_span[1]] if chunk.doc_span else None
+        for name, chunk in chunks.items()
+    }
+    assert docs == {
+        "first": None,
+        "send": "/**\n * Send a request.\n * @param {Request} request\n */",
+        "close": "/** Close the socket. */",
+        "own": "// Its own comment.",
+        "far": None,
+    }
+    assert chunks["send"].start_line == 7 and chunks["send"].text.endswith("};")
+    assert not [chunk for chunk in chunk_source("client.js", text) if chunk.kind == "window"]
+    (python,) = chunk_source("m.py", "# A comment.\n\ndef f():\n    pass\n")  # only where JSDoc is the habit
+    assert (python.start_line, python.doc_span) == (3, None)
+
+
 def test_ids_are_stable_and_follow_content() -> None:
     text = (DATA / "sample.py").read_text(encoding="utf-8")
     first = chunk_source("pkg/sample.py", text)
@@ -340,20 +509,20 @@ def test_repeated_definitions_get_distinct_ids() -> None:
 
 def test_language_without_grammar_gets_overlapping_windows() -> None:
     text = "".join(f"line {number};\n" for number in range(1, 151))
-    chunks = chunk_source("src/big.c", text)
+    chunks = chunk_source("src/big.sql", text)
     assert [(chunk.name, chunk.start_line, chunk.end_line) for chunk in chunks] == [
-        ("big.c:1-60", 1, 60),
-        ("big.c:41-100", 41, 100),
-        ("big.c:81-140", 81, 140),
-        ("big.c:121-150", 121, 150),
+        ("big.sql:1-60", 1, 60),
+        ("big.sql:41-100", 41, 100),
+        ("big.sql:81-140", 81, 140),
+        ("big.sql:121-150", 121, 150),
     ]
-    assert {(chunk.kind, chunk.language) for chunk in chunks} == {("window", "c")}
+    assert {(chunk.kind, chunk.language) for chunk in chunks} == {("window", "sql")}
     assert_well_formed(chunks, text)
 
 
 def test_whitespace_windows_are_skipped() -> None:
     text = "int x;\n" + "\n" * 100 + "   \n" * 30 + "int y;\n"
-    chunks = chunk_source("a.c", text)
+    chunks = chunk_source("a.sql", text)
     assert [(chunk.start_line, chunk.end_line) for chunk in chunks] == [(1, 60), (81, 132)]
 
 
@@ -396,8 +565,8 @@ def test_chunk_at_line_picks_innermost() -> None:
     assert chunk_at_line(chunks, 21).name == "Config.load"  # type: ignore[union-attr]
     assert chunk_at_line(chunks, 9).name == "Config"  # type: ignore[union-attr]
     assert chunk_at_line(chunks, 1) is None
-    windows = chunk_source("a.c", "".join(f"x{number};\n" for number in range(100)))
-    assert chunk_at_line(windows, 50).name == "a.c:41-100"  # type: ignore[union-attr]
+    windows = chunk_source("a.sql", "".join(f"x{number};\n" for number in range(100)))
+    assert chunk_at_line(windows, 50).name == "a.sql:41-100"  # type: ignore[union-attr]
     assert chunk_at_line([], 1) is None
 
 
@@ -405,7 +574,7 @@ def test_chunk_at_line_picks_innermost() -> None:
     "text",
     ["", "\n", "\n\n\n", "\x00" * 10, "def\x00 f(): pass", "x" * 200_000, "\ud800 lone surrogate", "\r\r\r"],
 )
-@pytest.mark.parametrize("language", [*GRAMMAR_LANGUAGES, "c", None])
+@pytest.mark.parametrize("language", [*GRAMMAR_LANGUAGES, "sql", None])
 def test_odd_inputs_never_raise(text: str, language: str | None) -> None:
     assert_well_formed(chunk_source("odd.txt", text, language), text)
 
@@ -422,7 +591,7 @@ CODE_TOKENS = st.sampled_from(
 
 @settings(max_examples=60, deadline=None)
 @given(text=st.one_of(st.text(), st.lists(CODE_TOKENS, max_size=80).map("".join)))
-@pytest.mark.parametrize("language", [*GRAMMAR_LANGUAGES, "c"])
+@pytest.mark.parametrize("language", [*GRAMMAR_LANGUAGES, "sql"])
 def test_any_text_chunks_cleanly(language: str, text: str) -> None:
     chunks = chunk_source("random.src", text, language)
     assert_well_formed(chunks, text)
@@ -453,16 +622,31 @@ def test_each_thread_parses_with_its_own_parser() -> None:
     assert other[0] is not None and other[0] is not parser_for("python")
 
 
+# language -> (file name, how one level opens, how it closes): a definition named f<i> per level
+NESTING: dict[str, tuple[str, str, str]] = {
+    "rust": ("deep.rs", "fn f{i}() {{\n", "}\n"),
+    "javascript": ("deep.js", "function f{i}() {{\n", "}\n"),
+    "ruby": ("deep.rb", "def f{i}\n", "end\n"),
+    "c": ("deep.c", "struct f{i} {{\n", "};\n"),
+    "cpp": ("deep.cpp", "class f{i} {{\n", "};\n"),
+    "csharp": ("deep.cs", "class f{i} {{\n", "}\n"),
+    "php": ("deep.php", "function f{i}() {{\n", "}\n"),
+    "kotlin": ("deep.kt", "class f{i} {{\n", "}\n"),
+    "swift": ("deep.swift", "func f{i}() {{\n", "}\n"),
+    "scala": ("deep.scala", "object f{i} {{\n", "}\n"),
+    "lua": ("deep.lua", "function f{i}()\n", "end\n"),
+    "shell": ("deep.sh", "f{i}() {{\n", "}\n"),
+}
+
+
 def _nested(language: str, depth: int) -> tuple[str, str]:
-    if language == "rust":
-        return "deep.rs", "".join(f"fn f{i}() {{\n" for i in range(depth)) + "}\n" * depth
-    if language == "javascript":
-        return "deep.js", "".join(f"function f{i}() {{\n" for i in range(depth)) + "}\n" * depth
-    return "deep.rb", "".join(f"def f{i}\n" for i in range(depth)) + "end\n" * depth
+    path, opening, closing = NESTING[language]
+    prefix = "<?php\n" if language == "php" else ""
+    return path, prefix + "".join(opening.format(i=i) for i in range(depth)) + closing * depth
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("language", ["rust", "javascript", "ruby"])
+@pytest.mark.parametrize("language", sorted(NESTING))
 def test_deeply_nested_definitions_give_chunks_in_proportion_to_the_source(language: str) -> None:
     from codesieve.server.chunk.definition_roles import MAX_NESTING
 

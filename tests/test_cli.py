@@ -207,6 +207,24 @@ def test_search_never_imports_torch(sample_workspace: Path, tiny_model: Path, in
     assert result.returncode == 0, result.stderr
 
 
+def test_a_search_that_parses_nothing_loads_no_grammar(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    (sample_workspace / "util.c").write_text("int add(int a, int b) { return a + b; }\n", encoding="utf-8")
+    assert codesieve("index", str(sample_workspace), "--model", str(tiny_model), "-q").returncode == 0
+    script = (
+        "import sys\n"
+        "from codesieve.server.cli import main\n"
+        f"code = main(['search', 'add two numbers', {str(sample_workspace)!r}, '--model', {str(tiny_model)!r},"
+        " '--no-update', '-q'])\n"
+        "assert code == 0\n"
+        "loaded = [name for name in sys.modules if name.startswith('tree_sitter_')]\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
 def test_shipped_default_model_loads_and_searches(sample_workspace: Path, index_dir: Path) -> None:
     folder = ModelFolder.load(default_model_dir())  # verifies every sha256 in the card
     assert folder.card.quantization.startswith("int8") and folder.card.dimension == 384

@@ -231,6 +231,25 @@ def test_edit_reembeds_only_changed_functions(
     assert unchanged.files_changed == 0 and unchanged.chunks_embedded == 0
 
 
+def test_an_index_cut_by_another_chunker_is_chunked_again_reusing_its_vectors(
+    sample_workspace: Path, tiny_model: Path, index_dir: Path
+) -> None:
+    (sample_workspace / "util.c").write_text("/* Add. */\nint add(int a, int b) {\n  return a + b;\n}\n")
+    workspace = open_workspace(sample_workspace, tiny_model)
+    first = workspace.sync()
+    assert {chunk.kind for chunk in workspace.store.chunks_of("util.c")} == {"function"}
+    with workspace.store.transaction() as db:  # made by a chunker that cut C into windows
+        db.execute("DELETE FROM meta WHERE key = 'chunking'")
+        db.execute("UPDATE chunks SET kind = 'window', name = 'util.c:1-4' WHERE path = 'util.c'")
+    workspace.close()
+    reopened = open_workspace(sample_workspace, tiny_model)
+    report = reopened.sync()
+    assert report.files_changed == first.files_total and report.chunks_embedded == 0
+    assert [(chunk.kind, chunk.name) for chunk in reopened.store.chunks_of("util.c")] == [("function", "add")]
+    assert reopened.store.chunked_as_now and reopened.sync().files_changed == 0
+    assert_consistent(reopened)
+
+
 def test_delete_and_rename(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
     workspace = open_workspace(sample_workspace, tiny_model)
     workspace.sync()

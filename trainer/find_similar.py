@@ -49,8 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from codesieve.server.chunk.chunker import Chunk, chunk_source
+from codesieve.server.chunk.language_specs import spec_for
 from codesieve.server.config import Settings
-from codesieve.server.languages import spec_for
 from codesieve.server.scan.walk import scan_workspace
 from codesieve.server.search.twins import MIN_WORDS, TWIN_SIMILARITY, code_words, similarity
 

@@ -33,8 +33,9 @@ from tree_sitter import Node
 
 from codesieve.server.chunk.chunker import Chunk
 from codesieve.server.chunk.definition_roles import role_of
+from codesieve.server.chunk.language_specs import spec_for
 from codesieve.server.chunk.text_positions import SourceText
-from codesieve.server.languages import parse_within_budget, spec_for
+from codesieve.server.languages import parse_within_budget
 
 NAME_PLACEHOLDER = "f"
 CLASS_PLACEHOLDER = "C"

@@ -5,7 +5,8 @@
 each qualified by the classes, impl blocks, modules and functions around it ("Server.handle",
 "outer.inner"). A class chunk spans the whole class and its methods are chunks too, so chunks
 overlap. A chunk starts at its first decorator, attribute or leading comment: a run of comment
-and decorator lines directly above the definition, with no blank line between them.
+and decorator lines directly above the definition, with no blank line between them (JavaScript and
+TypeScript: or a `/** ... */` one blank line above, `leading_marks.py`).
 
 Choices:
 - Every chunk's text is capped at `MAX_CHUNK_LINES` lines: a longer definition keeps its start
@@ -37,17 +38,15 @@ from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
 
-from ..languages import (
-    LanguageSpec,
-    definition_query,
-    language_for_path,
-    parse_within_budget,
-    spec_for,
-)
+from ..languages import language_for_path, parse_within_budget
 from .definition_roles import MAX_NESTING, Role, Scope, ScopeResolver, chunk_kind, role_of
+from .language_specs import LanguageSpec, definition_query, spec_for
 from .leading_marks import MarkIndex, comment_span
 from .text_positions import Point, SourceText
 
+# Bump when the same text gives other chunks (a new grammar, a changed rule): an index made by another
+# version reads and chunks every file again at its next sync, reusing the vectors of unchanged texts.
+CHUNKING_VERSION = "2"  # 2: C, C++, C#, PHP, Kotlin, Swift, Scala, Lua, shell; JSDoc across a blank line
 MAX_CHUNK_LINES = 400  # longest chunk text, in lines
 WINDOW_LINES = 60  # lines per fallback window
 WINDOW_STRIDE = 40  # lines between the starts of consecutive windows

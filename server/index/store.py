@@ -33,7 +33,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ..chunk.chunker import Chunk
+from ..chunk.chunker import CHUNKING_VERSION, Chunk
 from ..model.folder import stat_key
 from .lexical import LEXICAL_VERSION, chunk_words
 
@@ -277,6 +277,7 @@ class ChunkStore:
             for key, value in (
                 ("schema", SCHEMA_VERSION),
                 ("lexical", LEXICAL_VERSION),
+                ("chunking", CHUNKING_VERSION),
                 ("model_id", model_id),
                 ("root", root),
                 ("generation", str(generation)),
@@ -304,6 +305,21 @@ class ChunkStore:
                 db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
         self._write(write)
+
+    def chunk_again(self) -> None:
+        """Have every file read and chunked again at the next sync, for a chunker of another
+        `CHUNKING_VERSION` (chunks whose text is unchanged keep their vectors), and record this one."""
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE files SET sha1 = '', mtime_ns = -1")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('chunking', ?)", (CHUNKING_VERSION,))
+
+        self._write(write)
+
+    @property
+    def chunked_as_now(self) -> bool:
+        """Whether the stored chunks are those this version of the chunker cuts."""
+        return self.get_meta("chunking") == CHUNKING_VERSION
 
     # reads ------------------------------------------------------------------------------------
     def files(self) -> dict[str, FileRecord]:

@@ -9,8 +9,8 @@ candidates, and the first-stage score is
     score = (1 - w) * z(cosine) + w * z(bm25) - TEST_PENALTY * is_test
 
 where w is the model card's `lexical_weight` (absent: 0, dense only, and no BM25 is computed;
-`bench/hybrid_weight.py` chooses it on the dev splits) and `is_test` is 1 for chunks of test files
-(`tests_by_path.py`) unless the search includes tests. Candidates come out best first, ties in dense
+`bench/hybrid_weight.py` chooses it on the dev splits) and `is_test` is 1 for test code
+(`tests_by_path.py`: test files, and definitions marked as tests) unless the search includes tests. Candidates come out best first, ties in dense
 order. A query that is a name (`should_bypass_proxies`, `HTTPAdapter.send`) puts the definitions of
 that name first, in that same order: someone who types a name wants its definition, which a long
 function's embedding or BM25 (which discounts long chunks) may rank below shorter code that
@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from ..index.lexical import query_words, symbol_of
 from ..index.store import ChunkStore, StoredChunk
 from ..index.vector_index import VectorIndex
-from .tests_by_path import is_test_path
+from .tests_by_path import is_test_code
 
 # How far test code moves down, in standard deviations of the fused score: a test chunk ranks ahead
 # of an implementation only when it is clearly more relevant. Set on requests 2.32.3's own tests
@@ -89,7 +89,7 @@ def fused_scores(
         scores = (1.0 - lexical_weight) * scores + lexical_weight * lexical
     if not include_tests:
         scores = scores - TEST_PENALTY * np.array(
-            [is_test_path(candidate.chunk.path) for candidate in candidates], dtype=np.float64
+            [is_test_code(candidate.chunk) for candidate in candidates], dtype=np.float64
         )
     return scores
 

@@ -15,7 +15,13 @@ CACHE_FORMAT = 2  # bump to invalidate OUT/mined
 def miner_fingerprint() -> str:
     """A hash of the miner's code, so cached mining is redone when the miner changes."""
     from codesieve.server import languages
-    from codesieve.server.chunk import chunker, definition_roles, leading_marks, text_positions
+    from codesieve.server.chunk import (
+        chunker,
+        definition_roles,
+        language_specs,
+        leading_marks,
+        text_positions,
+    )
     from codesieve.server.scan import ignore_rules, safe_read, walk
 
     from .. import mining as pair_mining
@@ -25,6 +31,7 @@ def miner_fingerprint() -> str:
         chunker,
         text_positions,
         definition_roles,
+        language_specs,
         leading_marks,
         walk,
         ignore_rules,
