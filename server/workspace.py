@@ -43,6 +43,7 @@ from .model.folder import DigestCache, ModelError, ModelFolder, default_model_di
 from .scan.safe_read import SourceError, read_source
 from .scan.walk import scan_workspace
 from .search.cascade import Cascade, Hit, SearchResult, collapse_twins
+from .search.twins import TWIN_WINDOW
 
 OPEN_DOCUMENT_FACTOR = 4  # an editor's unsaved text is read up to this many times max_file_size
 WORKSPACE_MODEL = "model"  # subfolder of a workspace's index folder where `trainer fit` installs
@@ -376,7 +377,8 @@ class Workspace:
             raise WorkspaceError("There is no code to compare with.")
         self._catch_up()
         vector = self.retriever.encode_code([code])[0]
-        depth = limit + 5 if include_tests else max(limit + 5, SIMILAR_DEPTH)
+        # twins fold into one hit (`collapse_twins`): enough neighbours that `limit` hits remain
+        depth = (limit + 5 if include_tests else max(limit + 5, SIMILAR_DEPTH)) + TWIN_WINDOW
         result = self.cascade.by_vector(
             vector, depth=depth, allowed=self.allowed_labels(filters), include_tests=include_tests
         )

@@ -104,9 +104,13 @@ def test_a_hit_matches_by_path_and_name_only(bench: ModuleType) -> None:
 
 
 def test_metrics_of_hand_made_results(bench: ModuleType) -> None:
-    hit, test_hit = {"test": False}, {"test": True}
+    hit, test_hit, twin_hit = (
+        {"test": False, "twins": 0},
+        {"test": True, "twins": 0},
+        {"test": False, "twins": 2},
+    )
     results = [
-        {"rank": 1, "hits": [hit, test_hit]},
+        {"rank": 1, "hits": [twin_hit, test_hit]},
         {"rank": 4, "hits": [test_hit, hit, hit, hit]},
         {"rank": None, "hits": [hit, hit]},
     ]
@@ -116,3 +120,4 @@ def test_metrics_of_hand_made_results(bench: ModuleType) -> None:
     assert found["recall@5"] == pytest.approx(2 / 3)
     assert found["recall@10"] == pytest.approx(2 / 3)
     assert found["test_share@10"] == pytest.approx(2 / 8)
+    assert (found["twins_in_top5"], found["queries_with_twins_in_top5"]) == (2, 1)
