@@ -80,11 +80,12 @@ def gold_rank(ranking: Sequence[int], gold: int, fallback: int) -> int:
 def runtime_rankings(
     benchmark: Benchmark, cascade: Cascade, depth: int = 100, rerank_depth: int = 10
 ) -> list[list[int]]:
-    """Per query, the code ids `Cascade.search` returns (the runtime's N and K), best first."""
+    """Per query, the code ids `Cascade.search` returns (the runtime's N and K), best first; a hit's
+    twins (near-copies shown with it as "also at") right after it, where the user sees them."""
     rankings = []
     for query in tqdm(benchmark.queries, desc="runtime pipeline", file=sys.stderr):
         result = cascade.search(query.text, limit=depth, retrieve_depth=depth, rerank_depth=rerank_depth)
-        rankings.append([int(hit.chunk.id) for hit in result.hits])
+        rankings.append([int(chunk.id) for hit in result.hits for chunk in (hit.chunk, *hit.twins)])
     return rankings
 
 
