@@ -236,17 +236,16 @@ class Indexer:
         only the same chunk (`Chunk.id`: path, name and code) has the same text."""
         output = np.zeros((len(chunks), self.encoder.dimension), dtype=np.float32)
         key: Literal["content_hash", "id"] = "id" if self.encoder.card.code_context else "content_hash"
-        known = self.store.stored_vectors(
-            key, (getattr(chunk, key) for chunk in chunks), self.encoder.dimension
-        )
+        keys = [getattr(chunk, key) for chunk in chunks]
+        known = self.store.stored_vectors(key, keys, self.encoder.dimension)
         missing: dict[str, list[int]] = {}
-        for position, chunk in enumerate(chunks):
-            vector = known.get(getattr(chunk, key))
+        for position, value in enumerate(keys):
+            vector = known.get(value)
             if vector is not None:
                 output[position] = vector
                 report.chunks_reused += 1
             else:
-                missing.setdefault(getattr(chunk, key), []).append(position)
+                missing.setdefault(value, []).append(position)
         if missing:
             embedded = self.encoder.encode_chunks([chunks[positions[0]] for positions in missing.values()])
             for row, positions in enumerate(missing.values()):

@@ -5,8 +5,8 @@ similarity of their words (identifiers, keywords and numbers; `async` and `await
 all that tells most sync/async pairs apart) is at least `TWIN_SIMILARITY`, both have at least
 `MIN_WORDS` words (short getters and setters look alike without being copies), they are of the same
 kind and language (a class with one method is not that method's twin, nor its twin's), and neither
-holds the other. The
-cascade keeps the best-ranked chunk of each group and lists the others as its twins ("also at").
+holds the other. The cascade keeps the best-ranked chunk of each group and lists the others as its
+twins ("also at").
 Only the first `TWIN_WINDOW` hits are compared, so a long result list costs no more than a short one.
 """
 
