@@ -16,13 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
+from ..chunk.code_unit import CodeUnit
 from ..config import default_onnx_threads
 from .folder import CARD_NAME, ModelError, ModelFolder
 
@@ -37,20 +37,7 @@ DEFAULT_BATCH_TOKENS = (
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
-class Located(Protocol):
-    """A chunk as the retriever reads it: `chunk.Chunk` or `index.store.StoredChunk`."""
-
-    @property
-    def path(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def text(self) -> str: ...
-
-
-def code_text(chunk: Located, context: Sequence[str]) -> str:
+def code_text(chunk: CodeUnit, context: Sequence[str]) -> str:
     """The text the retriever embeds for a chunk: its code, after one line of the context the card asks
     for (`code_context`: the path, the qualified name; a window has no name to give)."""
     values = {"path": chunk.path, "name": "" if chunk.kind == "window" else chunk.name}
@@ -176,7 +163,7 @@ class OnnxRetriever:
         """Embeddings of code chunks, truncated to the card's `max_code_tokens`."""
         return self._encode(texts, self.card.max_code_tokens, batch_tokens)
 
-    def encode_chunks(self, chunks: Sequence[Located]) -> NDArray[np.float32]:
+    def encode_chunks(self, chunks: Sequence[CodeUnit]) -> NDArray[np.float32]:
         """Embeddings of chunks as the card's recipe reads them (`code_text`)."""
         return self.encode_code([code_text(chunk, self.card.code_context) for chunk in chunks])
 

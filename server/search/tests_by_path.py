@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Protocol
+
+from ..chunk.code_unit import CodeUnit
 
 TEST_DIRECTORIES = frozenset({"test", "tests", "spec", "specs", "__tests__", "testing"})
 _TEST_FILE = re.compile(
@@ -48,21 +49,6 @@ _TEST_MARKS: dict[str, re.Pattern[str]] = {
 # Language -> frameworks that find tests by name: a method `test...` of a class `...Test(s)`.
 _TESTS_BY_NAME = frozenset({"php", "swift"})
 _TEST_CLASS = re.compile(r"Tests?$|TestCase$")
-
-
-class CodeUnit(Protocol):
-    """What the detectors read of a chunk (`chunker.Chunk`, `store.StoredChunk`)."""
-
-    @property
-    def path(self) -> str: ...
-    @property
-    def language(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def text(self) -> str: ...
 
 
 def is_test_path(path: str) -> bool:
