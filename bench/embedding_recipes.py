@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from codesieve.server.model.folder import ModelFolder, default_model_dir
+from real_queries import card_variant
+
+from codesieve.server.model.folder import default_model_dir
 
 CACHE = Path("~/.cache/codesieve-bench/recipes").expanduser()
 DEV = ("cosqa/dev", "csn_ruby/valid")
@@ -39,23 +40,8 @@ RECIPES: dict[str, dict[str, object]] = {
 
 
 def recipe_folder(model: Path, name: str) -> Path:
-    """A copy of `model` whose card has the recipe's changes (made once; the ONNX files are linked)."""
-    folder = CACHE / f"{ModelFolder.load(model).retriever_sha256[:12]}-{name}"
-    if not (folder / "model-card.json").exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(model, folder, copy_function=_link_or_copy)
-        card_path = folder / "model-card.json"
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        card_path.unlink()  # a link to the original: write a file of its own
-        card_path.write_text(json.dumps({**card, **RECIPES[name]}, indent=2) + "\n", encoding="utf-8")
-    return folder
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    try:
-        Path(target).hardlink_to(source)
-    except OSError:
-        shutil.copy2(source, target)
+    """A copy of `model` whose card has the recipe's changes (made once; `real_queries.card_variant`)."""
+    return card_variant(model, name, RECIPES[name], CACHE)
 
 
 def dev_mrr(folder: Path, benchmark: str, threads: int) -> float:

@@ -117,21 +117,29 @@ def fetch(package: Package, cache: Path = CACHE) -> Path:
     return top
 
 
-def with_lexical_weight(model: Path, weight: float, cache: Path = CACHE) -> Path:
-    """A copy of a model folder whose card sets `first_stage.lexical_weight` (made once, then reused)."""
+def card_variant(model: Path, tag: str, changes: dict[str, Any], cache: Path = CACHE) -> Path:
+    """A copy of a model folder whose card has `changes` (top-level keys) on it, named by the retriever and
+    `tag`: made once, checked to load as the runtime loads it, then reused."""
     card = ModelFolder.load(model).card
-    target = cache / "models" / f"{card.files['retriever.onnx'][:16]}-lexical-{weight:g}"
+    target = cache / "models" / f"{card.files['retriever.onnx'][:16]}-{tag}"
     if not (target / "model-card.json").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
         for name in card.files:
             shutil.copy2(model / name, staging / name)
-        data = card.to_json()
-        data["first_stage"] = {**data.get("first_stage", {}), "lexical_weight": weight}
+        data = {**card.to_json(), **changes}
         (staging / "model-card.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         ModelFolder.load(staging)  # the copy must load as the runtime will load it
         staging.rename(target)
     return target
+
+
+def with_lexical_weight(model: Path, weight: float, cache: Path = CACHE) -> Path:
+    """A copy of a model folder whose card sets `first_stage.lexical_weight`."""
+    first_stage = ModelFolder.load(model).card.extra.get("first_stage", {})
+    return card_variant(
+        model, f"lexical-{weight:g}", {"first_stage": {**first_stage, "lexical_weight": weight}}, cache
+    )
 
 
 def index_dir_for(model: Path, cache: Path = CACHE) -> Path:
