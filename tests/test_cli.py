@@ -193,18 +193,26 @@ def test_an_invalid_setting_flag_is_an_error_that_names_it(
     assert "Traceback" not in result.stderr
 
 
-def test_search_never_imports_torch(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+def assert_search_loads_no_module(arguments: list[str], loaded: str) -> None:
+    """`main(['search', *arguments])` in a fresh interpreter exits 0 and leaves no module `name` of
+    `sys.modules` for which the expression `loaded` holds."""
     script = (
         "import sys\n"
         "from codesieve.server.cli import main\n"
-        f"code = main(['search', 'parse config', {str(sample_workspace)!r}, '--model', {str(tiny_model)!r}, '-q'])\n"
-        "assert code == 0\n"
-        "loaded = [name for name in sys.modules if name.split('.')[0] in ('torch', 'transformers')"
-        " or name.startswith('codesieve.trainer') or name.startswith('codesieve.export')]\n"
+        f"assert main(['search', *{arguments!r}]) == 0\n"
+        f"loaded = [name for name in sys.modules if {loaded}]\n"
         "assert not loaded, loaded\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_search_never_imports_torch(sample_workspace: Path, tiny_model: Path, index_dir: Path) -> None:
+    assert_search_loads_no_module(
+        ["parse config", str(sample_workspace), "--model", str(tiny_model), "-q"],
+        "name.split('.')[0] in ('torch', 'transformers') or name.startswith('codesieve.trainer')"
+        " or name.startswith('codesieve.export')",
+    )
 
 
 def test_a_search_that_parses_nothing_loads_no_grammar(
@@ -212,17 +220,10 @@ def test_a_search_that_parses_nothing_loads_no_grammar(
 ) -> None:
     (sample_workspace / "util.c").write_text("int add(int a, int b) { return a + b; }\n", encoding="utf-8")
     assert codesieve("index", str(sample_workspace), "--model", str(tiny_model), "-q").returncode == 0
-    script = (
-        "import sys\n"
-        "from codesieve.server.cli import main\n"
-        f"code = main(['search', 'add two numbers', {str(sample_workspace)!r}, '--model', {str(tiny_model)!r},"
-        " '--no-update', '-q'])\n"
-        "assert code == 0\n"
-        "loaded = [name for name in sys.modules if name.startswith('tree_sitter_')]\n"
-        "assert not loaded, loaded\n"
+    assert_search_loads_no_module(
+        ["add two numbers", str(sample_workspace), "--model", str(tiny_model), "--no-update", "-q"],
+        "name.startswith('tree_sitter_')",
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
 
 
 def test_shipped_default_model_loads_and_searches(sample_workspace: Path, index_dir: Path) -> None:
