@@ -93,9 +93,10 @@ def code_embeddings(
     """(N, D) embeddings of the pool's codes, from the cache when this model already encoded this pool.
 
     Each code is read as the index reads a chunk (`encoders.code_text`): with the card's `code_context`,
-    after a line with the row's path (when the benchmark gives one) and its definition's name."""
-    context = model.card.code_context
-    codes = [code_text(replace(code_chunk(row), path=row.path), context) for row in benchmark.codebase]
+    after a line with the row's path (when the benchmark gives one) and its definition's name. The
+    rows are made chunks (their definitions parsed and named) only for a recipe with context, and only
+    when the cache misses."""
+    size = len(benchmark.codebase)
     cache = None
     if cache_dir is not None:
         name = (
@@ -104,8 +105,13 @@ def code_embeddings(
         cache = cache_dir / name
         if cache.exists():
             cached: NDArray[np.float32] = np.load(cache)
-            if cached.shape == (len(codes), model.card.dimension):
+            if cached.shape == (size, model.card.dimension):
                 return cached
+    context = model.card.code_context
+    codes = [
+        code_text(replace(code_chunk(row), path=row.path), context) if context else row.code
+        for row in benchmark.codebase
+    ]
     parts = []
     with tqdm(
         total=len(codes), desc="encoding codes", unit="code", file=sys.stderr, dynamic_ncols=True, leave=False
