@@ -94,6 +94,7 @@ def export_checkpoint(
         dimension=int(retriever_model.bert.config.hidden_size),
         max_query_tokens=int(config.get("max_query_tokens", 64)),
         max_code_tokens=int(config.get("max_code_tokens", 256)),
+        code_context=tuple(part for part in str(config.get("code_context", "")).split(",") if part),
         training=training,
         scores=scores or {},
     )

@@ -10,11 +10,20 @@ from pathlib import Path
 import pytest
 import torch
 
+from codesieve.server.model.encoders import TokenEncoder
 from codesieve.server.model.folder import ModelFolder
 from codesieve.trainer.checkpoints import CHECKPOINT, CONFIG_FILE, load_ranker, load_retriever, load_state
 from codesieve.trainer.cli import main
 from codesieve.trainer.config import RankerConfig, RetrieverConfig
-from codesieve.trainer.data import Pair, bucketed_batches, write_pairs
+from codesieve.trainer.data import (
+    Pair,
+    bucketed_batches,
+    embed,
+    read_pairs,
+    tokenize,
+    workspace_path,
+    write_pairs,
+)
 from codesieve.trainer.mining import mine_repository
 from codesieve.trainer.models import load_model
 from codesieve.trainer.ranker_dev import FUSION_WEIGHTS
@@ -24,7 +33,7 @@ from codesieve.trainer.train_ranker import (
     candidates_of,
     train_ranker,
 )
-from codesieve.trainer.train_retriever import train_retriever
+from codesieve.trainer.train_retriever import query_drift, train_retriever
 
 DATA = Path(__file__).parent / "data"
 
@@ -501,3 +510,50 @@ def test_training_takes_only_the_chosen_pair_sources(tiny_base_model: Path, tmp_
             _retriever_config(path, tmp_path / sources, tiny_base_model, max_steps=1, sources=sources)
         )
         assert json.loads((result / CONFIG_FILE).read_text())["data"]["count"] == count
+
+
+def test_corpus_paths_become_the_paths_a_checkout_has() -> None:
+    cases = {
+        "requests-2.34.2/src/requests/api.py": "src/requests/api.py",
+        "package/lib/rules/x.js": "lib/rules/x.js",
+        "usr/share/gocode/src/github.com/spf13/cobra/command.go": "command.go",
+        "usr/share/gocode/src/google.golang.org/grpc/server.go": "server.go",
+        "usr/share/cargo/registry/tokio-1.24.2/src/net/tcp.rs": "src/net/tcp.rs",
+        "usr/share/rubygems-integration/all/gems/rack-3.0.8/lib/rack/utils.rb": "lib/rack/utils.rb",
+        "usr/lib/ruby/vendor_ruby/sequel/model.rb": "lib/sequel/model.rb",
+    }
+    assert {path: workspace_path(path) for path in cases} == cases
+    pair = Pair(
+        id="p", query="q", code="def get(): pass", path="requests-2.34.2/src/api.py", name="Session.get"
+    )
+    assert pair.code_view("bare", ("path", "name")) == "src/api.py Session.get\ndef get(): pass"
+    assert pair.code_view("bare", ("name",)) == "Session.get\ndef get(): pass"
+    assert pair.code_view("bare") == "def get(): pass"
+
+
+def test_code_context_reaches_the_card_and_the_query_anchor_holds_queries_near_the_base(
+    pairs_file: Path, tiny_base_model: Path, tmp_path: Path
+) -> None:
+    base = load_model(tiny_base_model, "retriever")
+    tokens = TokenEncoder(tiny_base_model / "tokenizer.json")
+    queries = tokenize(tokens, [pair.query for pair in read_pairs(pairs_file)], 32)
+    anchor = embed(base, queries, torch.device("cpu"))
+    drift = {}
+    for weight in (0.0, 50.0):
+        run = tmp_path / f"anchor-{weight}"
+        config = _retriever_config(
+            pairs_file,
+            run,
+            tiny_base_model,
+            max_steps=6,
+            lr=3e-3,
+            code_context="path,name",
+            query_anchor=weight,
+        )
+        trained = load_model(train_retriever(config), "retriever")
+        drift[weight] = float(query_drift(embed(trained, queries, torch.device("cpu")), anchor))
+        assert main(["export", str(run), "--out", str(tmp_path / f"model-{weight}")]) == 0
+        assert ModelFolder.load(tmp_path / f"model-{weight}").card.code_context == ("path", "name")
+    assert drift[50.0] < drift[0.0] / 2, drift
+    with pytest.raises(ValueError, match="code context"):
+        train_retriever(_retriever_config(pairs_file, tmp_path / "bad", tiny_base_model, code_context="url"))

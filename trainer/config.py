@@ -132,6 +132,12 @@ class RetrieverConfig(LoopConfig):
     lr: float = option(2e-5, "AdamW peak learning rate")
     sources: str = option("docstring", "pair sources to train on, comma-separated: docstring, test-name")
     code_view: str = option("bare", "codes: bare (doc cut out) | doc (the doc less its summary kept)")
+    code_context: str = option(
+        "", 'a line before each code, as the card\'s code_context: "path", "name" or "path,name"; "" = none'
+    )
+    query_anchor: float = option(
+        0.0, "weight of 1 - cos(query, the base model's query): keeps the base's reading of queries; 0 = off"
+    )
     freeze_layers: int = option(0, "fix the embeddings and the first N layers (-1: embeddings only)")
     gradient_checkpointing: bool = option(
         False, "recompute layers in the backward pass: ~1 GB less, ~20% slower"

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from codesieve.server.model.encoders import TokenEncoder, pad
+from codesieve.server.model.encoders import TokenEncoder, pad, with_context
 
 from .benchmarks import Benchmark, CodeRow, Query, load_benchmark
 
@@ -30,6 +30,30 @@ BUCKET_WINDOW = 50  # batches' worth of examples sorted by length together befor
 
 
 CODE_VIEWS = ("bare", "doc")  # what `Pair.code_view` can show
+# Where a source archive keeps its project's files: the corpus's paths start inside the archive (an
+# sdist's or npm's top folder, a Debian package's install tree); a checkout starts below it.
+GO_HOSTS_WITH_OWNER = ("github.com", "gitlab.com", "bitbucket.org", "golang.org")
+
+
+def workspace_path(path: str) -> str:
+    """The path a corpus file has in its project's own checkout, which is what the index sees.
+
+    `requests-2.34.2/src/requests/api.py` -> `src/requests/api.py`; `package/lib/x.js` -> `lib/x.js`;
+    Debian trees: `usr/share/gocode/src/github.com/o/r/a.go` -> `a.go`,
+    `usr/share/cargo/registry/tokio-1.24.2/src/x.rs` -> `src/x.rs`,
+    `usr/share/rubygems-integration/all/gems/rack-3.0/lib/x.rb` -> `lib/x.rb`,
+    `usr/lib/ruby/vendor_ruby/sequel/x.rb` -> `lib/sequel/x.rb`."""
+    parts = path.split("/")
+    if parts[:3] == ["usr", "share", "gocode"] and len(parts) > 4:
+        rest = parts[4:]  # after src/: host/owner/repo or host/repo
+        return "/".join(rest[3 if rest[0] in GO_HOSTS_WITH_OWNER else 2 :])
+    if parts[:4] == ["usr", "share", "cargo", "registry"]:
+        return "/".join(parts[5:])
+    if parts[:5] == ["usr", "share", "rubygems-integration", "all", "gems"]:
+        return "/".join(parts[6:])
+    if parts[:4] == ["usr", "lib", "ruby", "vendor_ruby"]:
+        return "/".join(["lib", *parts[4:]])
+    return "/".join(parts[1:]) if len(parts) > 1 else path
 
 
 @dataclass(frozen=True)
@@ -45,9 +69,11 @@ class Pair:
     doc_code: str = ""  # the code with the rest of its doc (all but the summary sentence); "" = unknown
     source: str = "docstring"  # where the query came from: docstring (its summary) | test-name
 
-    def code_view(self, view: str) -> str:
-        """The code as training sees it: "bare" (no doc) or "doc" (the rest of the doc kept)."""
-        return (self.doc_code or self.code) if view == "doc" else self.code
+    def code_view(self, view: str, context: Sequence[str] = ()) -> str:
+        """The code as training sees it: "bare" (no doc) or "doc" (the rest of the doc kept), after the
+        line of `context` the index would put before it (`encoders.with_context`)."""
+        code = (self.doc_code or self.code) if view == "doc" else self.code
+        return with_context(code, context, workspace_path(self.path), self.name) if context else code
 
 
 def read_pairs(path: Path) -> list[Pair]:

@@ -107,11 +107,7 @@ def code_embeddings(
             cached: NDArray[np.float32] = np.load(cache)
             if cached.shape == (size, model.card.dimension):
                 return cached
-    context = model.card.code_context
-    codes = [
-        code_text(replace(code_chunk(row), path=row.path), context) if context else row.code
-        for row in benchmark.codebase
-    ]
+    codes = pool_texts(benchmark, model.card.code_context)
     parts = []
     with tqdm(
         total=len(codes), desc="encoding codes", unit="code", file=sys.stderr, dynamic_ncols=True, leave=False
@@ -126,6 +122,14 @@ def code_embeddings(
         np.save(temporary, embeddings)
         os.replace(temporary, cache)
     return embeddings
+
+
+def pool_texts(benchmark: Benchmark, context: Sequence[str]) -> list[str]:
+    """The pool's codes as the index would embed them: with `context`, each row is made a chunk (its
+    definition parsed and named) and written after the line of its path and name (`encoders.code_text`)."""
+    if not context:
+        return [row.code for row in benchmark.codebase]
+    return [code_text(replace(code_chunk(row), path=row.path), context) for row in benchmark.codebase]
 
 
 def top_order(scores: NDArray[np.float32] | NDArray[np.float64], depth: int) -> NDArray[np.int64]:

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from codesieve.server.model.encoders import TokenEncoder
-from codesieve.server.model.folder import sha256_file
+from codesieve.server.model.folder import CODE_CONTEXT_PARTS, sha256_file
 from codesieve.trainer.metrics import rank_of_gold_dot, retrieval_metrics
 
 from .checkpoints import (
@@ -52,6 +52,7 @@ from .data import (
     to_tensors,
     tokenize,
 )
+from .evaluate import pool_texts
 from .loop import Run, start, train
 from .losses.cosent import order_augmented_loss, teacher_labels
 from .losses.info_nce import duplicate_mask, info_nce
@@ -90,8 +91,19 @@ def check_config(config: RetrieverConfig) -> None:
         raise ValueError("teacher=ranker needs --teacher-model: a trained ranker checkpoint")
     if config.code_view not in CODE_VIEWS:
         raise ValueError(f"code view {config.code_view!r} unknown; choose one of {', '.join(CODE_VIEWS)}")
+    if unknown := set(code_context(config)) - set(CODE_CONTEXT_PARTS):
+        raise ValueError(
+            f"code context {', '.join(sorted(unknown))} unknown; give some of {', '.join(CODE_CONTEXT_PARTS)}"
+        )
+    if config.query_anchor < 0:
+        raise ValueError("query_anchor is a weight: 0 (off) or more")
     if config.batch_size < 2:
         raise ValueError("batch_size must be at least 2: in-batch negatives need another query")
+
+
+def code_context(config: RetrieverConfig) -> tuple[str, ...]:
+    """The parts of `--code-context`, in order."""
+    return tuple(part.strip() for part in config.code_context.split(",") if part.strip())
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -117,7 +129,11 @@ def load_training_data(config: RetrieverConfig, tokens: TokenEncoder) -> Trainin
     return TrainingData(
         pairs=pairs,
         queries=tokenize(tokens, [pair.query for pair in pairs], config.max_query_tokens),
-        codes=tokenize(tokens, [pair.code_view(config.code_view) for pair in pairs], config.max_code_tokens),
+        codes=tokenize(
+            tokens,
+            [pair.code_view(config.code_view, code_context(config)) for pair in pairs],
+            config.max_code_tokens,
+        ),
         keys=[code_key(pair.code) for pair in pairs],
         hard_negatives=torch.zeros(len(pairs), 0, dtype=torch.long),
     )
@@ -156,7 +172,7 @@ def load_dev(config: RetrieverConfig, tokens: TokenEncoder) -> tuple[Sequences, 
     gold = torch.as_tensor(benchmark.gold_positions()[: len(queries)])
     return (
         tokenize(tokens, [query.text for query in queries], config.max_query_tokens),
-        tokenize(tokens, [row.code for row in benchmark.codebase], config.max_code_tokens),
+        tokenize(tokens, pool_texts(benchmark, code_context(config)), config.max_code_tokens),
         gold,
     )
 
@@ -179,7 +195,7 @@ def dev_metrics(
 class Frozen:
     """Models that label or weight a batch and never train."""
 
-    base: DualEncoder | None = None  # estimator=base, teacher=base
+    base: DualEncoder | None = None  # estimator=base, teacher=base, query_anchor
     trained: DualEncoder | None = None  # estimator=trained
     ranker: CrossEncoder | None = None  # teacher=ranker
 
@@ -188,7 +204,10 @@ def load_frozen(config: RetrieverConfig, device: torch.device) -> Frozen:
     """Frozen deep copies (eval mode, no gradients) of the estimator or teacher the loss needs."""
     frozen = Frozen()
     soft = config.loss == "softinfonce"
-    if (soft and config.estimator == "base") or (config.loss == "oasis" and config.teacher == "base"):
+    wants_base = (soft and config.estimator == "base") or (
+        config.loss == "oasis" and config.teacher == "base"
+    )
+    if wants_base or config.query_anchor:
         base = load_retriever(Path(config.base_model) if config.base_model else base_model_dir())
         frozen.base = frozen_copy(base).to(device)
     if soft and config.estimator == "trained":
@@ -254,6 +273,12 @@ def batch_loss(
     return order_augmented_loss(
         query_emb, code_emb, labels, config.scale, config.w_ibn, config.w_cos, full_mask.to(device), hard_emb
     )
+
+
+def query_drift(query_emb: Tensor, base_emb: Tensor) -> Tensor:
+    """Mean 1 - cos between the trained model's query embeddings and the frozen base model's (both
+    L2-normalised): 0 while the queries read as the base reads them (docs/TRAINING.md, query anchor)."""
+    return (1 - (query_emb * base_emb).sum(dim=-1)).mean()
 
 
 def make_batch(data: TrainingData, indices: list[int]) -> dict[str, Any]:
@@ -325,7 +350,13 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
         code_emb = model(**to_tensors(batch["codes"] + batch["hard"], device))
         size = len(batch["queries"])
         hard_emb = code_emb[size:].reshape(size, config.hard_negatives, -1) if config.hard_negatives else None
-        return batch_loss(config, frozen, tokens, batch, query_emb, code_emb[:size], hard_emb, device)
+        loss = batch_loss(config, frozen, tokens, batch, query_emb, code_emb[:size], hard_emb, device)
+        if config.query_anchor:
+            assert frozen.base is not None
+            loss = loss + config.query_anchor * query_drift(
+                query_emb, embed(frozen.base, batch["queries"], device)
+            )
+        return loss
 
     run = Run(
         kind="retriever",

@@ -40,9 +40,15 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 def code_text(chunk: CodeUnit, context: Sequence[str]) -> str:
     """The text the retriever embeds for a chunk: its code, after one line of the context the card asks
     for (`code_context`: the path, the qualified name; a window has no name to give)."""
-    values = {"path": chunk.path, "name": "" if chunk.kind == "window" else chunk.name}
+    return with_context(chunk.text, context, chunk.path, "" if chunk.kind == "window" else chunk.name)
+
+
+def with_context(code: str, context: Sequence[str], path: str, name: str) -> str:
+    """`code` after one line of the `context` parts ("path", "name") that are not empty; the one
+    format of that line, for the index and for training alike."""
+    values = {"path": path, "name": name}
     header = " ".join(value for part in context if (value := values[part]))
-    return f"{header}\n{chunk.text}" if header else chunk.text
+    return f"{header}\n{code}" if header else code
 
 
 class TokenEncoder:

@@ -67,6 +67,15 @@ async function poll(fn, timeoutMs, intervalMs = 200) {
   }
 }
 
+// A JSON file another process may be rewriting: null while it is empty or half written.
+function readJson(file) {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf-8"));
+  } catch {
+    return null;
+  }
+}
+
 // A row's aria-label is "ICON-NAME  label, description, detail"; the label without the icon.
 const rowName = (text) =>
   (text || "").replace(/\$\([a-z0-9~-]+\)\s*/g, "").replace(/^\s*symbol-[a-z]+\s+/, "").split(",")[0].trim();
@@ -640,7 +649,7 @@ async function firstRun(page) {
   if (!shown) return;
   await wheelhouseInput.fill(WHEELHOUSE);
   await wheelhouseInput.press("Tab");
-  await poll(() => JSON.parse(fs.readFileSync(USER_SETTINGS, "utf-8"))["codesieve.setup.wheelhouse"] === WHEELHOUSE, 10000);
+  await poll(() => readJson(USER_SETTINGS)?.["codesieve.setup.wheelhouse"] === WHEELHOUSE, 10000);
   await page.waitForTimeout(1000);
   await runFromPalette(page, "CodeSieve: Set Up Python Environment");
   await statusBecomes(page, /setting up/, 30000);
@@ -694,7 +703,7 @@ async function firstRun(page) {
   const updating = await statusBecomes(page, /setting up/, 30000);
   const again = await statusBecomes(page, /CodeSieve: [\d,]+ chunks/, SETUP_TIMEOUT_MS);
   result.timings.updateSeconds = ((Date.now() - restarted) / 1000).toFixed(1); // from the restart command
-  const after = JSON.parse(fs.readFileSync(record, "utf-8"));
+  const after = (await poll(() => readJson(record), 10000)) || {};
   check(
     "a restart with another wheel recorded installs the carried one and gets back to ready",
     updating && again && after.sha256 === installed.sha256,
