@@ -49,6 +49,11 @@ def _recipe(info: dict[str, Any]) -> dict[str, Any]:
     return {key: info[key] for key in keep if key in info}
 
 
+def _chosen_fusion_weight(ranker_info: dict[str, Any]) -> float:
+    """The fusion weight the ranker's dev run chose (`best.fusion_weight`), else 0."""
+    return float(ranker_info.get("best", {}).get("fusion_weight", 0))
+
+
 def export_checkpoint(
     checkpoint: Path,
     out: Path,
@@ -60,7 +65,8 @@ def export_checkpoint(
     weight_type: WeightType = "int8",
 ) -> ExportResult:
     """Export the retriever in `checkpoint` (and the ranker there or in `ranker`) to `out`;
-    `corpus` (the corpus report's hashes) goes on the card beside the training data; `weight_type`
+    `corpus` (the corpus report's hashes) goes on the card beside the training data, with the fusion
+    weight the ranker's dev run chose; `weight_type`
     is the type of int8 weights (see `onnx_export.off_grid_weight_type` for a fine-tuned model)."""
     retriever_dir = find_model_dir(Path(checkpoint), "retriever")
     if retriever_dir is None:
@@ -82,10 +88,12 @@ def export_checkpoint(
     retriever_info = training_info(retriever_dir)
     config = retriever_info.get("config", {})
     training: dict[str, Any] = {"retriever": _recipe(retriever_info), "data": retriever_info.get("data", {})}
+    fusion_weight = 0.0
     if ranker_dir is not None:
         ranker_info = training_info(ranker_dir)
         training["ranker"] = _recipe(ranker_info)
         training["ranker_data"] = ranker_info.get("data", {})
+        fusion_weight = _chosen_fusion_weight(ranker_info)
     if corpus:
         training["corpus"] = corpus
     card = ModelCard(
@@ -95,6 +103,7 @@ def export_checkpoint(
         max_query_tokens=int(config.get("max_query_tokens", 64)),
         max_code_tokens=int(config.get("max_code_tokens", 256)),
         code_context=tuple(part for part in str(config.get("code_context", "")).split(",") if part),
+        fusion_weight=fusion_weight,
         training=training,
         scores=scores or {},
     )
@@ -140,9 +149,7 @@ def export_ranker_onto(
         )
     model = load_model(ranker_dir, "ranker")
     assert isinstance(model, CrossEncoder)
-    weight = (
-        fusion_weight if fusion_weight is not None else float(info.get("best", {}).get("fusion_weight", 0))
-    )
+    weight = fusion_weight if fusion_weight is not None else _chosen_fusion_weight(info)
     card = base.card
     training = {**card.training, "ranker": _recipe(info), "ranker_data": info.get("data", {})}
     extra = {key: value for key, value in card.extra.items() if key != "parity"}

@@ -352,6 +352,9 @@ def test_ranker_with_distillation_margin_and_two_dev_sets_records_the_fusion_wei
     ranking = torch.load(tmp_path / "ranker" / NEGATIVES_FILE)
     assert ranking["ranked"].shape[1] == 4  # the margin's 2 and the 2 negatives
     assert load_ranker(result).bert.config.num_hidden_layers == 1
+    # exported with its retriever, the card carries the fusion weight the dev run chose
+    assert main(["export", str(retriever), "--ranker", str(result), "--out", str(tmp_path / "folder")]) == 0
+    assert ModelFolder.load(tmp_path / "folder").card.fusion_weight == info["best"]["fusion_weight"]
 
 
 def test_mixed_negatives_take_the_ranking_window_after_the_margin_then_other_batch_codes() -> None:

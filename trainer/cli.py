@@ -146,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--fusion-weight",
         type=float,
-        help="with --onto: w of `ranker + w * cosine` (default: the one the ranker's dev run chose)",
+        help="with --onto: w of `ranker + w * first-stage score` (default: the one the ranker's dev run chose)",
     )
     export.add_argument(
         "--ranker", type=Path, help="ranker training folder (default: a ranker/ beside the retriever)"
