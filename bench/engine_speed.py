@@ -11,7 +11,7 @@ without and with reranking at N=100, K=10. Ends with the command that reproduces
     python bench/engine_speed.py --model /tmp/timing-model        # a model folder with a ranker
 
 A model folder without a ranker gives no rerank figures; for latency alone, build one with
-`python -m codesieve.export base --untrained-ranker --out /tmp/timing-model` (same size as a
+`trainer export --base --untrained-ranker --out /tmp/timing-model` (same size as a
 trained ranker, meaningless scores).
 """
 

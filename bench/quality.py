@@ -11,7 +11,7 @@ query against the benchmark's pool (BM25 scoring; query encoding plus nearest ne
 `Cascade.search`), single-threaded.
 
 The zero-shot model is the base weights exported the same way as the shipped ones (int8, fused);
-building it needs the `train` extra once (`python -m codesieve.export base`), then it is cached.
+building it needs the `train` extra once (`trainer export --base`), then it is cached.
 
     python bench/quality.py                       # the shipped default model
     python bench/quality.py --model DIR           # another model folder
@@ -51,7 +51,10 @@ def base_model() -> Path:
     """all-MiniLM-L6-v2 exported like a shipped model (built once, needs the train extra)."""
     folder = CACHE / "base-model"
     if not (folder / "model-card.json").exists():
-        subprocess.run([sys.executable, "-m", "codesieve.export", "base", "--out", str(folder)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "codesieve.trainer.cli", "export", "--base", "--out", str(folder)],
+            check=True,
+        )
     return folder
 
 

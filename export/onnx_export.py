@@ -42,10 +42,11 @@ from codesieve.server.model.folder import (
     RETRIEVER_FILE,
     TOKENIZER_FILE,
     ModelCard,
+    replace_folder,
     write_card,
 )
-from codesieve.trainer.checkpoints import replace_folder
-from codesieve.trainer.models import CrossEncoder, DualEncoder
+
+from .torch_model import OUTPUT_NAMES, TorchModel
 
 OPSET = 17
 WeightType = Literal["int8", "uint8"]
@@ -80,7 +81,7 @@ class ExportResult:
     parity: dict[str, Any]
 
 
-def export_graph(model: DualEncoder | CrossEncoder, path: Path) -> None:
+def export_graph(model: TorchModel, path: Path) -> None:
     """Write `model` as an fp32 ONNX graph with dynamic batch and sequence axes, attention fused."""
     model.eval()
     previous = model.bert.config._attn_implementation
@@ -89,7 +90,7 @@ def export_graph(model: DualEncoder | CrossEncoder, path: Path) -> None:
     inputs = tuple(
         torch.from_numpy(example[name]) for name in ("input_ids", "attention_mask", "token_type_ids")
     )
-    output_name = "embeddings" if isinstance(model, DualEncoder) else "scores"
+    output_name = OUTPUT_NAMES[model.kind]
     axes = {0: "batch", 1: "sequence"}
     with torch.no_grad():
         torch.onnx.export(
@@ -160,14 +161,14 @@ def _torch_outputs(model: torch.nn.Module, sequences: list[tuple[list[int], list
 
 
 def check_parity(
-    model: DualEncoder | CrossEncoder,
+    model: TorchModel,
     graph: Path,
     tokenizer: Path,
     max_tokens: int,
     texts: Sequence[str] = PARITY_TEXTS,
 ) -> dict[str, float]:
     """Compare torch and ONNX outputs on several batch sizes; raise ParityError below the bars."""
-    kind = "retriever" if isinstance(model, DualEncoder) else "ranker"
+    kind = model.kind
     session = open_session(graph, threads=1)
     sequences = _parity_sequences(TokenEncoder(tokenizer), kind, max_tokens, texts)
     cosines: list[float] = []
@@ -214,8 +215,8 @@ def _spearman(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def export_model_folder(
-    retriever: DualEncoder,
-    ranker: CrossEncoder | None,
+    retriever: TorchModel,
+    ranker: TorchModel | None,
     tokenizer_file: Path,
     out: Path,
     card: ModelCard,
@@ -259,7 +260,7 @@ def _staged_folder(out: Path) -> Iterator[Path]:
 
 
 def _export_graph_file(
-    model: DualEncoder | CrossEncoder, target: Path, quantize: bool, weight_type: WeightType = "int8"
+    model: TorchModel, target: Path, quantize: bool, weight_type: WeightType = "int8"
 ) -> None:
     """`model` as an ONNX graph at `target`: `weight_type` weights when `quantize`, else fp32."""
     fp32 = target.with_name(target.name + ".fp32")
@@ -272,7 +273,7 @@ def _export_graph_file(
 
 
 def export_ranker_beside(
-    ranker: CrossEncoder,
+    ranker: TorchModel,
     retriever_graph: Path,
     tokenizer_file: Path,
     out: Path,

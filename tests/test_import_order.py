@@ -1,4 +1,5 @@
-"""The layout is the pipeline: server/'s parts import only those before them, every import resolves, none is circular.
+"""The layout is the pipeline: server/'s parts import only those before them, the packages depend one way
+(trainer -> export -> server), every import resolves, none is circular.
 
 Imports are read from the source (every `import` statement, including ones inside functions), so the
 checks see what a reader sees, without importing anything.
@@ -32,6 +33,10 @@ PIPELINE_RANK = {
     "mcp_server": 8,
     "cli": 9,
 }
+
+
+# the packages in the order they depend on each other: each may import only those of lower rank (and itself)
+PACKAGE_RANK = {"codesieve.server": 0, "codesieve.export": 1, "codesieve.trainer": 2}
 
 
 def _module_names() -> dict[str, Path]:
@@ -124,6 +129,25 @@ def test_server_imports_neither_the_trainer_nor_export(imports: dict[str, set[st
     for module, targets in imports.items():
         if _part_of(module) is not None:
             assert not {t for t in targets if t.startswith(("codesieve.trainer", "codesieve.export"))}, module
+
+
+def _package_of(module: str) -> str | None:
+    """`codesieve.trainer.fit` -> `codesieve.trainer`; None outside the three packages."""
+    package = ".".join(module.split(".")[:2])
+    return package if package in PACKAGE_RANK else None
+
+
+def test_packages_depend_one_way(imports: dict[str, set[str]]) -> None:
+    backwards = sorted(
+        f"{module} imports {target}"
+        for module, targets in imports.items()
+        if (package := _package_of(module)) is not None
+        for target in targets
+        if (used := _package_of(target)) is not None and PACKAGE_RANK[used] > PACKAGE_RANK[package]
+    )
+    assert not backwards, "imports against trainer -> export -> server:\n" + "\n".join(backwards)
+    # the check sees a dependency that runs back: the trainer's models derive from the export's TorchModel
+    assert "codesieve.export.torch_model" in imports["codesieve.trainer.models"]
 
 
 def test_no_module_imports_itself_through_others(imports: dict[str, set[str]]) -> None:

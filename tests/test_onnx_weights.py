@@ -8,9 +8,9 @@ import pytest
 import torch
 from conftest import _tiny_bert_config, build_tiny_model
 
+from codesieve.export.onnx_weights import ParityError, check_against_runtime
 from codesieve.server.model.folder import ModelFolder
 from codesieve.trainer.checkpoints import retriever_from_model_folder
-from codesieve.trainer.onnx_weights import ParityError, check_against_runtime
 
 
 def _exported_weights(folder: Path, seed: int) -> dict[str, torch.Tensor]:

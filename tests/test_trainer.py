@@ -182,8 +182,8 @@ def test_export_takes_uint8_weights_when_signed_int8_misses_parity_and_says_what
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from codesieve.export import checkpoint
     from codesieve.export.onnx_export import ParityError
+    from codesieve.trainer import export_run as checkpoint
 
     out = tmp_path / "run"
     train_retriever(_retriever_config(pairs_file, out, tiny_base_model, max_steps=1))

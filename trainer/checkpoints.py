@@ -25,10 +25,10 @@ from typing import Any, TypeVar
 
 import torch
 
-from codesieve.server.model.folder import ModelFolder
+from codesieve.export.onnx_weights import bert_from_graph, check_against_runtime
+from codesieve.server.model.folder import ModelFolder, replace_folder
 
 from .models import CrossEncoder, DualEncoder, load_model, save_model
-from .onnx_weights import bert_from_graph, check_against_runtime
 from .seeding import rng_state
 
 CHECKPOINT = "checkpoint"
@@ -45,18 +45,6 @@ def frozen_copy(model: Model) -> Model:
     frozen = copy.deepcopy(model).eval()
     frozen.requires_grad_(False)
     return frozen
-
-
-def replace_folder(staging: Path, target: Path) -> None:
-    """Rename `staging` to `target`, replacing it (the old one is moved aside first, then removed)."""
-    old = target.with_name(target.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def save_weights(

@@ -162,6 +162,16 @@ def _parser() -> argparse.ArgumentParser:
         help="corpus-report.json of `corpus build`: records the manifest and pairs hashes on the card",
     )
     export.add_argument("--no-quantize", action="store_true", help="keep fp32 weights")
+    export.add_argument(
+        "--base",
+        action="store_true",
+        help="instead: the base all-MiniLM-L6-v2 alone, zero-shot (no CHECKPOINT)",
+    )
+    export.add_argument(
+        "--untrained-ranker",
+        action="store_true",
+        help="with --base: add a ranker whose head is untrained (latency benchmarks only)",
+    )
     _add_verbose(export)
 
     train = commands.add_parser("train", help="train one model from a pairs file, every switch exposed")
@@ -305,11 +315,20 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _run_export(args: argparse.Namespace) -> int:
     """Export; when signed int8 weights miss the parity check, unsigned (uint8, a zero point per
     channel, finer where a layer's weights are skewed) before giving up (`onnx_export`'s doc)."""
-    from codesieve.export.checkpoint import CheckpointError
     from codesieve.export.onnx_export import ParityError
     from codesieve.server.model.folder import ModelError
+    from codesieve.trainer.export_run import CheckpointError
 
-    onto = args.onto is not None or args.checkpoint is None
+    if args.base and (args.checkpoint is not None or args.onto is not None or args.ranker is not None):
+        print(
+            "trainer export: --base exports the base model alone: give no CHECKPOINT, --onto or --ranker",
+            file=sys.stderr,
+        )
+        return 2
+    if args.untrained_ranker and not args.base:
+        print("trainer export: --untrained-ranker goes with --base", file=sys.stderr)
+        return 2
+    onto = not args.base and (args.onto is not None or args.checkpoint is None)
     if onto and (args.onto is None or args.ranker is None or args.checkpoint is not None):
         print(
             "trainer export: give CHECKPOINT (a trained retriever), or --onto MODEL_DIR with --ranker",
@@ -342,8 +361,10 @@ def _run_export(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace, onto: bool, weight_type: WeightType) -> ExportResult:
     """One export as the command line asks for it, with `weight_type` int8 weights when quantised."""
-    from codesieve.export.checkpoint import export_checkpoint, export_ranker_onto
+    from codesieve.trainer.export_run import export_base, export_checkpoint, export_ranker_onto
 
+    if args.base:
+        return export_base(args.out, quantize=not args.no_quantize, untrained_ranker=args.untrained_ranker)
     scores = json.loads(args.scores.read_text(encoding="utf-8")) if args.scores else None
     if onto:
         return export_ranker_onto(

@@ -44,18 +44,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from codesieve.export.checkpoint import export_checkpoint
 from codesieve.export.onnx_export import ParityError, WeightType, off_grid_weight_type
 from codesieve.server.config import Settings
 from codesieve.server.model.encoders import OnnxRetriever
-from codesieve.server.model.folder import ModelCard, ModelError, ModelFolder, write_card
+from codesieve.server.model.folder import ModelCard, ModelError, ModelFolder, replace_folder, write_card
 from codesieve.server.workspace import WORKSPACE_MODEL, index_folder_for, resolve_model_dir
 
 from .benchmarks import Benchmark
-from .checkpoints import replace_folder, retriever_from_model_folder
+from .checkpoints import retriever_from_model_folder
 from .config import FitConfig, RankerConfig, RetrieverConfig
 from .data import Pair, read_pairs, split_by_file, write_pairs
 from .evaluate import code_embeddings
+from .export_run import export_checkpoint
 from .fit_checks import (
     Decision,
     ModelScores,

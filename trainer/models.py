@@ -21,6 +21,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel
 
+from codesieve.export.torch_model import TorchModel
+
 BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -41,8 +43,10 @@ def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
-class DualEncoder(nn.Module):
+class DualEncoder(TorchModel):
     """The retriever: one BERT that embeds queries and code into the same unit sphere."""
+
+    kind = "retriever"
 
     def __init__(self, bert: BertModel) -> None:
         super().__init__()
@@ -56,8 +60,10 @@ class DualEncoder(nn.Module):
         return nn.functional.normalize(mean_pool(hidden, attention_mask), dim=-1)
 
 
-class CrossEncoder(nn.Module):
+class CrossEncoder(TorchModel):
     """The ranker: BERT over a (query, code) pair, then a linear head and tanh."""
+
+    kind = "ranker"
 
     def __init__(self, bert: BertModel) -> None:
         super().__init__()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -308,3 +309,15 @@ class ModelFolder:
                         f"corrupt or was replaced. Re-export the model folder. {fix}"
                     )
         return cls(path=path, card=card, retriever_sha256=retriever_sha)
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Rename `staging` to `target`, replacing it (the old one is moved aside first, then removed)."""
+    old = target.with_name(target.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    if old.exists():
+        shutil.rmtree(old)

