@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from codesieve.export.onnx_export import weight_type_of
 from codesieve.server.model.encoders import TokenEncoder
 from codesieve.server.model.folder import ModelFolder
 from codesieve.trainer.checkpoints import CHECKPOINT, CONFIG_FILE, load_ranker, load_retriever, load_state
@@ -555,8 +556,11 @@ def test_code_context_reaches_the_card_and_the_query_anchor_holds_queries_near_t
         )
         trained = load_model(train_retriever(config), "retriever")
         drift[weight] = float(query_drift(embed(trained, queries, torch.device("cpu")), anchor))
-        assert main(["export", str(run), "--out", str(tmp_path / f"model-{weight}")]) == 0
-        assert ModelFolder.load(tmp_path / f"model-{weight}").card.code_context == ("path", "name")
+        weight_type = "uint8" if weight else "int8"
+        out = tmp_path / f"model-{weight}"
+        assert main(["export", str(run), "--out", str(out), "--weight-type", weight_type]) == 0
+        assert ModelFolder.load(out).card.code_context == ("path", "name")
+        assert weight_type_of(ModelFolder.load(out).retriever_path) == weight_type
     assert drift[50.0] < drift[0.0] / 2, drift
     with pytest.raises(ValueError, match="code context"):
         train_retriever(_retriever_config(pairs_file, tmp_path / "bad", tiny_base_model, code_context="url"))

@@ -163,6 +163,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--no-quantize", action="store_true", help="keep fp32 weights")
     export.add_argument(
+        "--weight-type",
+        choices=("int8", "uint8"),
+        help="int8 weight type (default: int8, uint8 when int8 misses parity); a model trained from an int8 "
+        "folder's weights needs the other type, or rounding puts it back on that folder's grid",
+    )
+    export.add_argument(
         "--base",
         action="store_true",
         help="instead: the base all-MiniLM-L6-v2 alone, zero-shot (no CHECKPOINT)",
@@ -337,9 +343,9 @@ def _run_export(args: argparse.Namespace) -> int:
         return 2
     try:
         try:
-            result = _export(args, onto, "int8")
+            result = _export(args, onto, args.weight_type or "int8")
         except ParityError as signed:
-            if onto or args.no_quantize:
+            if onto or args.no_quantize or args.weight_type:
                 raise
             print(
                 f"trainer export: signed int8 weights missed the parity check ({signed}); trying uint8",
