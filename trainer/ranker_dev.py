@@ -1,10 +1,10 @@
 """What the ranker's training loop measures: the cascade on dev splits, with the score fused.
 
-The trained retriever (a torch checkpoint, or a runtime model folder whose ONNX retriever is the
-one users run) ranks each dev pool once; the ranker then rescores each query's top K, and the
-cascade's final order inside those K is by ``ranker score + w · first-stage score``, as the runtime
-merges (the first-stage score of a dense first stage is the cosine's z-score over the query's top
-N = 100; R2PS fuses with the retriever on CoSQA). Every w of `FUSION_WEIGHTS` is scored from the
+The first stage ranks each dev pool once: a runtime model folder's is the runtime's own (`Cascade.search`
+without the ranker: the card's hybrid of cosine and lexical scores, twins folded), a torch checkpoint's
+the dense cosine (its score the cosine's z-score over the query's top N = 100). The ranker then rescores
+each query's top K, and the cascade's final order inside those K is by ``ranker score + w · first-stage
+score``, as the runtime merges (R2PS fuses with the retriever on CoSQA). Every w of `FUSION_WEIGHTS` is scored from the
 same ranker scores, so the weight is chosen on dev for free: w = 0 is the plain cascade, a large w
 the retriever's order.
 """
@@ -24,10 +24,12 @@ from codesieve.server.model.folder import CARD_NAME, ModelFolder
 from codesieve.server.search.first_stage import dense_first_stage
 from codesieve.trainer.metrics import rank_of_gold, retrieval_metrics
 
+from .benchmarks import Benchmark
 from .checkpoints import load_retriever
 from .data import embed, load_eval_set
 from .evaluate import FIRST_STAGE_DEPTH, cascade_ranks, code_embeddings, default_cache_dir, top_order
 from .models import CrossEncoder
+from .runtime_pipeline import gold_rank, runtime_cascade
 
 # on the first stage's z-scores: the ranker scores in [-1, 1], neighbours in the top K lie about
 # 0.1 to 0.5 standard deviations apart
@@ -97,27 +99,55 @@ def load_dev_set(
     gold = benchmark.gold_positions()[: len(queries)]
     codes = [row.code for row in benchmark.codebase]
     texts = [query.text for query in queries]
-    if is_runtime_folder(retriever):  # the pool's embeddings come from (and go to) `trainer eval`'s cache
-        folder = ModelFolder.load(retriever)
-        encoder = OnnxRetriever(folder, threads)
-        similarity = (
-            encoder.encode_queries(texts) @ code_embeddings(encoder, folder, benchmark, default_cache_dir()).T
+    code_ids = tokens.ids(codes, limits[1])
+    query_ids = tokens.ids(texts, limits[0])
+    if is_runtime_folder(retriever):
+        head, first_stage, ranks = _runtime_first_stage(
+            benchmark, texts, gold, ModelFolder.load(retriever), threads
         )
-    else:
-        query_emb, code_emb = retriever_embeddings(retriever, tokens, texts, codes, limits, device, threads)
-        similarity = (query_emb @ code_emb.T).numpy()
+        return DevSet(spec, query_ids, code_ids, gold, head[:, :depth], first_stage[:, :depth], ranks)
+    query_emb, code_emb = retriever_embeddings(retriever, tokens, texts, codes, limits, device, threads)
+    similarity = (query_emb @ code_emb.T).numpy()
     order = top_order(similarity, min(max(depth, FIRST_STAGE_DEPTH), len(codes)))
     first_stage = dense_first_stage(np.take_along_axis(similarity, order, axis=1), FIRST_STAGE_DEPTH)
-    head = order[:, :depth]
     return DevSet(
-        name=spec,
-        query_ids=tokens.ids([query.text for query in queries], limits[0]),
-        code_ids=tokens.ids(codes, limits[1]),
-        gold=gold,
-        head=head,
-        first_stage=first_stage[:, :depth],
-        retriever_ranks=rank_of_gold(similarity, gold),
+        spec,
+        query_ids,
+        code_ids,
+        gold,
+        order[:, :depth],
+        first_stage[:, :depth],
+        rank_of_gold(similarity, gold),
     )
+
+
+def _runtime_first_stage(
+    benchmark: Benchmark, texts: list[str], gold: NDArray[np.int64], folder: ModelFolder, threads: int
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """What the runtime's ranker would see: per query, the pool positions of `Cascade.search`'s first
+    stage (the card's hybrid of cosine and lexical scores, twins folded), their fused scores, and the
+    gold's rank in that list (past its end: one more than its length). The pool's embeddings come from
+    (and go to) `trainer eval`'s cache."""
+    encoder = OnnxRetriever(folder, threads)
+    cascade = runtime_cascade(
+        benchmark, folder, code_embeddings(encoder, folder, benchmark, default_cache_dir())
+    )
+    position = {str(row.id): index for index, row in enumerate(benchmark.codebase)}
+    depth = min(FIRST_STAGE_DEPTH, len(benchmark.codebase))
+    head = np.zeros((len(texts), depth), dtype=np.int64)
+    scores = np.zeros((len(texts), depth))
+    ranks = np.zeros(len(texts), dtype=np.int64)
+    for row, text in enumerate(texts):
+        hits = cascade.search(text, limit=depth, retrieve_depth=depth, rerank=False).hits
+        found = [position[hit.chunk.id] for hit in hits]
+        ranks[row] = gold_rank(found, int(gold[row]), depth + 1)
+        # a list that folded twins is shorter: the rest of the pool after it, each below the last score
+        taken = set(found)
+        rest = [index for index in range(len(position)) if index not in taken][: depth - len(found)]
+        head[row] = found + rest
+        last = hits[-1].score if hits else 0.0
+        scores[row] = [hit.score for hit in hits] + [last - 1 - step for step in range(len(rest))]
+    return head, scores, ranks
 
 
 def ranker_scores(
