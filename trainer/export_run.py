@@ -57,6 +57,20 @@ def _chosen_fusion_weight(ranker_info: dict[str, Any]) -> float:
     return float(ranker_info.get("best", {}).get("fusion_weight", 0))
 
 
+def _trained_dirs(checkpoint: Path, ranker: Path | None) -> tuple[Path, Path | None]:
+    """The saved retriever under `checkpoint`, and the ranker under `ranker` (else beside it, if any)."""
+    retriever_dir = find_model_dir(checkpoint, "retriever")
+    if retriever_dir is None:
+        raise CheckpointError(
+            f"{checkpoint} holds no trained retriever: give a folder made by `trainer train retriever` "
+            "(or its model/ subfolder) or a `trainer fit` work folder"
+        )
+    ranker_dir = find_model_dir(Path(ranker) if ranker is not None else checkpoint, "ranker")
+    if ranker is not None and ranker_dir is None:
+        raise CheckpointError(f"{ranker} holds no trained ranker (no codesieve-model.json of kind ranker)")
+    return retriever_dir, ranker_dir
+
+
 def export_checkpoint(
     checkpoint: Path,
     out: Path,
@@ -71,19 +85,7 @@ def export_checkpoint(
     `corpus` (the corpus report's hashes) goes on the card beside the training data, with the fusion
     weight the ranker's dev run chose; `weight_type`
     is the type of int8 weights (see `onnx_export.off_grid_weight_type` for a fine-tuned model)."""
-    retriever_dir = find_model_dir(Path(checkpoint), "retriever")
-    if retriever_dir is None:
-        raise CheckpointError(
-            f"{checkpoint} holds no trained retriever: give a folder made by `trainer train retriever` "
-            "(or its model/ subfolder) or a `trainer fit` work folder"
-        )
-    ranker_dir = (
-        find_model_dir(Path(ranker), "ranker")
-        if ranker is not None
-        else find_model_dir(Path(checkpoint), "ranker")
-    )
-    if ranker is not None and ranker_dir is None:
-        raise CheckpointError(f"{ranker} holds no trained ranker (no codesieve-model.json of kind ranker)")
+    retriever_dir, ranker_dir = _trained_dirs(Path(checkpoint), ranker)
     retriever_model = load_model(retriever_dir, "retriever")
     assert isinstance(retriever_model, DualEncoder)
     ranker_model = load_model(ranker_dir, "ranker") if ranker_dir is not None else None

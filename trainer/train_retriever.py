@@ -281,6 +281,18 @@ def query_drift(query_emb: Tensor, base_emb: Tensor) -> Tensor:
     return (1 - (query_emb * base_emb).sum(dim=-1)).mean()
 
 
+def anchor_term(
+    config: RetrieverConfig, frozen: Frozen, batch: dict[str, Any], query_emb: Tensor, device: torch.device
+) -> Tensor | float:
+    """The query anchor's share of the loss: its weight times the batch's `query_drift` (0 when off)."""
+    if not config.query_anchor:
+        return 0.0
+    assert frozen.base is not None
+    return config.query_anchor * query_drift(
+        query_emb, embed(frozen.base, batch["queries"], device).to(device)
+    )
+
+
 def make_batch(data: TrainingData, indices: list[int]) -> dict[str, Any]:
     """Token sequences, texts and duplicate keys of one batch and its hard negatives."""
     hard = data.hard_negatives[indices].tolist()
@@ -351,12 +363,7 @@ def train_retriever(config: RetrieverConfig, resume: bool = False) -> Path:
         size = len(batch["queries"])
         hard_emb = code_emb[size:].reshape(size, config.hard_negatives, -1) if config.hard_negatives else None
         loss = batch_loss(config, frozen, tokens, batch, query_emb, code_emb[:size], hard_emb, device)
-        if config.query_anchor:
-            assert frozen.base is not None
-            loss = loss + config.query_anchor * query_drift(
-                query_emb, embed(frozen.base, batch["queries"], device)
-            )
-        return loss
+        return loss + anchor_term(config, frozen, batch, query_emb, device)
 
     run = Run(
         kind="retriever",
