@@ -15,6 +15,7 @@ building it needs the `train` extra once (`trainer export --base`), then it is c
 
     python bench/quality.py                       # the shipped default model
     python bench/quality.py --model DIR           # another model folder
+    python bench/quality.py --model OLD --model NEW   # two models, one run
 
 The find-similar set is built on first use (it downloads its pinned archives once).
 """
@@ -98,14 +99,17 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--model", type=Path, default=default_model_dir(), help="model folder (default: shipped)"
+        "--model",
+        type=Path,
+        action="append",
+        help="model folder, repeatable: rows for each, in one run (default: the shipped one)",
     )
     parser.add_argument(
         "--base", type=Path, help="zero-shot model folder (default: built once from the base)"
     )
     args = parser.parse_args()
     base = args.base or base_model()
-    shipped = ModelFolder.load(args.model)
+    models = args.model or [default_model_dir()]
     rows: dict[str, dict[str, str]] = {}
     cache = default_cache_dir()
     ensure_set(FIND_SIMILAR_MANIFEST, find_similar_folder())
@@ -116,18 +120,20 @@ def main() -> int:
         found = evaluate(benchmark, None, bm25=True).rows["bm25"]
         zero = evaluate(benchmark, base, rerank_depths=(), threads=1, cache_dir=cache).rows["retriever"]
         text_queries = benchmark.query_kind == "text"
-        ours = evaluate(
-            benchmark, args.model, rerank_depths=(), threads=1, cache_dir=cache, runtime=text_queries
-        ).rows
         zero_ms, _ = latencies(benchmark, base, runtime=False)
-        ours_ms, searched_ms = latencies(benchmark, args.model, runtime=text_queries)
-        systems = {
-            "BM25": (found, bm25_ms),
-            "all-MiniLM-L6-v2 zero-shot": (zero, zero_ms),
-            f"CodeSieve retriever ({shipped.card.name})": (ours["retriever"], ours_ms),
+        systems = {"BM25": (found, bm25_ms), "all-MiniLM-L6-v2 zero-shot": (zero, zero_ms)}
+        for model in models:
+            name = ModelFolder.load(model).card.name
+            ours = evaluate(
+                benchmark, model, rerank_depths=(), threads=1, cache_dir=cache, runtime=text_queries
+            ).rows
+            ours_ms, searched_ms = latencies(benchmark, model, runtime=text_queries)
+            systems[f"CodeSieve retriever ({name})"] = (ours["retriever"], ours_ms)
             # find similar runs the retriever alone
-            "`codesieve search` by default": (ours.get("runtime", ours["retriever"]), searched_ms or ours_ms),
-        }
+            systems[f"`codesieve search` with {name}"] = (
+                ours.get("runtime", ours["retriever"]),
+                searched_ms or ours_ms,
+            )
         for system, (metrics, ms) in systems.items():
             rows.setdefault(system, {})[label] = (
                 f"{metrics['mrr']:.3f} | {metrics['recall@1']:.3f} / {metrics['recall@10']:.3f} | {ms:.2f} ms"
