@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from codesieve.server.model.encoders import OnnxRetriever
-from codesieve.server.model.folder import CARD_NAME, FIRST_STAGE, ModelFolder
+from codesieve.server.model.folder import CARD_NAME, FIRST_STAGE, ModelFolder, SearchSettings
 from codesieve.server.search.first_stage import rank
 from codesieve.trainer.data import load_eval_set
 from codesieve.trainer.evaluate import code_embeddings, default_cache_dir
@@ -50,7 +50,10 @@ def dev_grid(model_dir: Path, sets: list[str], threads: int) -> dict[str, dict[s
         for weight in GRID:
             ranks = [
                 gold_rank(
-                    [int(hit.chunk.id) for hit in rank(options, weight)[:DEPTH]],
+                    [
+                        int(hit.chunk.id)
+                        for hit in rank(options, SearchSettings(lexical_weight=weight))[:DEPTH]
+                    ],
                     query.code_id,
                     int(retriever_ranks[row]),
                 )

@@ -3,7 +3,7 @@
 Chunks real source files (the corpus sources that `python -m codesieve.trainer.corpus build`
 downloads) until the index holds about CHUNKS chunks, stores them with random unit vectors (the
 lexical side never reads them; no model is needed), and times, over engine_speed's queries, the
-store's `lexical_search` (FTS5 BM25, top `LEXICAL_DEPTH`) and the whole first
+store's `lexical_search` (FTS5 BM25, top `SearchSettings.lexical_depth`) and the whole first
 stage with and without it (`FirstStage.candidates`, query embedding excluded).
 
     python bench/lexical_speed.py --chunks 100000
@@ -27,9 +27,10 @@ from codesieve.server.index import store as store_module
 from codesieve.server.index.lexical import query_words
 from codesieve.server.index.store import ChunkStore, FileRecord, FileUpdate
 from codesieve.server.index.vector_index import VectorIndex
+from codesieve.server.model.folder import SearchSettings
 from codesieve.server.scan.safe_read import SourceError, read_source
 from codesieve.server.scan.walk import scan_workspace
-from codesieve.server.search.first_stage import LEXICAL_DEPTH, FirstStage
+from codesieve.server.search.first_stage import FirstStage
 
 SOURCES = Path.home() / ".cache" / "codesieve-corpus" / "sources"
 DIMENSION = 384
@@ -78,7 +79,7 @@ def main() -> int:
     store.reset("lexical-speed", str(SOURCES))
     count = fill(store, args.chunks, rng)
     vectors, _, _ = VectorIndex.open(None, store, DIMENSION)
-    stage = FirstStage(vectors, store, 0.1)
+    stage = FirstStage(vectors, store, SearchSettings(lexical_weight=0.1))
     print(f"{count} chunks, {len(QUERIES) * 3} queries; p50 / p95")
     for cap in args.max_postings:
         store_module.MAX_SCORED_POSTINGS = cap
@@ -87,7 +88,7 @@ def main() -> int:
             vector = rng.standard_normal(DIMENSION).astype(np.float32)
             vector /= np.linalg.norm(vector)
             started = time.perf_counter()
-            store.lexical_search(query_words(query), LEXICAL_DEPTH)
+            store.lexical_search(query_words(query), stage.settings.lexical_depth)
             lexical.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             stage.candidates(query, vector, depth=DEPTH, lexical=False)
@@ -96,7 +97,7 @@ def main() -> int:
             stage.candidates(query, vector, depth=DEPTH)
             hybrid.append((time.perf_counter() - started) * 1000)
         print(f"at most {cap} postings scored:")
-        print(f"  lexical_search (FTS5, top {LEXICAL_DEPTH}): {milliseconds(lexical)}")
+        print(f"  lexical_search (FTS5, top {stage.settings.lexical_depth}): {milliseconds(lexical)}")
         print(f"  first stage, dense only: {milliseconds(dense_only)}")
         print(f"  first stage, dense + lexical: {milliseconds(hybrid)}")
     print("reproduce: python " + " ".join(shlex.quote(arg) for arg in sys.argv))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from engine_speed import bench_config, fetch_package
@@ -58,7 +59,8 @@ def measure(workspace: Workspace, lexical_weight: float, include_tests: bool) ->
 
     An answer outside the first stage's candidates counts as rank infinity.
     """
-    workspace.cascade.first_stage.lexical_weight = lexical_weight
+    stage = workspace.cascade.first_stage
+    stage.settings = replace(stage.settings, lexical_weight=lexical_weight)
     depth = workspace.config.retrieve_depth
     tests, reciprocal, found = 0, 0.0, 0
     for query, answers in QUERIES.items():

@@ -163,9 +163,7 @@ class Workspace:
                 "length or of the wrong size) and were embedded again."
             )
             self.seen_generation = self.store.generation
-        self.cascade = Cascade(
-            self.retriever, self.ranker, self.vectors, self.store, self.model.card.lexical_weight
-        )
+        self.cascade = Cascade(self.retriever, self.ranker, self.vectors, self.store, self.model.card.search)
 
     def _open_store(self) -> ChunkStore:
         """This process's index database, the one another process writes, or one in memory."""

@@ -15,7 +15,7 @@ from indexcheck import assert_consistent, open_workspace
 
 from codesieve.server.index.lexical import chunk_words, definition_tokens, query_words, symbol_of
 from codesieve.server.index.store import StoredChunk
-from codesieve.server.model.folder import ModelError, ModelFolder
+from codesieve.server.model.folder import ModelError, ModelFolder, SearchSettings
 from codesieve.server.search.first_stage import Candidate, dense_first_stage, rank, z_scores
 from codesieve.server.search.tests_by_path import is_test_path
 
@@ -54,12 +54,17 @@ def test_is_test_path(path: str, is_test: bool) -> None:
 
 def test_implementation_ranks_ahead_of_test_code_of_similar_relevance() -> None:
     found = spread_out(candidate("tests/test_net.py", 0.62), candidate("src/net.py", 0.60))
-    assert [hit.chunk.path for hit in rank(found, 0.0)[:2]] == ["src/net.py", "tests/test_net.py"]
+    assert [hit.chunk.path for hit in rank(found, SearchSettings(lexical_weight=0.0))[:2]] == [
+        "src/net.py",
+        "tests/test_net.py",
+    ]
 
 
 def test_include_tests_ranks_test_code_like_any_other() -> None:
     found = spread_out(candidate("tests/test_net.py", 0.62), candidate("src/net.py", 0.60))
-    assert [hit.chunk.path for hit in rank(found, 0.0, include_tests=True)[:2]] == [
+    assert [
+        hit.chunk.path for hit in rank(found, SearchSettings(lexical_weight=0.0), include_tests=True)[:2]
+    ] == [
         "tests/test_net.py",
         "src/net.py",
     ]
@@ -67,23 +72,23 @@ def test_include_tests_ranks_test_code_like_any_other() -> None:
 
 def test_clearly_more_relevant_test_code_keeps_its_place() -> None:
     found = spread_out(candidate("tests/test_net.py", 0.95), candidate("src/net.py", 0.40))
-    assert rank(found, 0.0)[0].chunk.path == "tests/test_net.py"
+    assert rank(found, SearchSettings(lexical_weight=0.0))[0].chunk.path == "tests/test_net.py"
 
 
 def test_lexical_weight_zero_is_the_dense_order() -> None:
     found = spread_out(candidate("a.py", 0.60), candidate("b.py", 0.59, lexical=40.0))
-    assert [hit.chunk.path for hit in rank(found, 0.0)[:2]] == ["a.py", "b.py"]
+    assert [hit.chunk.path for hit in rank(found, SearchSettings(lexical_weight=0.0))[:2]] == ["a.py", "b.py"]
 
 
 def test_lexical_weight_lifts_a_strong_word_match_over_a_close_cosine() -> None:
     found = spread_out(candidate("a.py", 0.60), candidate("b.py", 0.59, lexical=40.0))
-    assert [hit.chunk.path for hit in rank(found, 0.1)[:2]] == ["b.py", "a.py"]
+    assert [hit.chunk.path for hit in rank(found, SearchSettings(lexical_weight=0.1))[:2]] == ["b.py", "a.py"]
 
 
 def test_definitions_of_a_name_come_first() -> None:
     named = Candidate(candidate("src/utils.py", 0.30).chunk, 0.30, 5.0, defines=True)
     found = [candidate("src/other.py", 0.70, 9.0), named]
-    assert rank(found, 0.1)[0].chunk is named.chunk
+    assert rank(found, SearchSettings(lexical_weight=0.1))[0].chunk is named.chunk
 
 
 def test_z_scores_of_equal_values_are_zero() -> None:
@@ -211,7 +216,7 @@ def test_the_model_card_gives_the_lexical_weight(tiny_model: Path, tmp_path: Pat
 
 def test_each_ranked_candidate_carries_the_score_that_orders_it() -> None:
     found = [candidate("a.py", 0.2), candidate("b.py", 0.9), candidate("tests/test_c.py", 0.95)]
-    ranked = rank(found, 0.0)
+    ranked = rank(found, SearchSettings(lexical_weight=0.0))
     assert [item.chunk.path for item in ranked] == ["b.py", "tests/test_c.py", "a.py"]
     scores = [item.score for item in ranked]
     assert scores == sorted(scores, reverse=True)

@@ -66,7 +66,7 @@ def runtime_cascade(
         store.apply(updates, [])
     vectors, _, _ = VectorIndex.open(None, store, model.card.dimension)
     ranker = OnnxRanker(model, threads) if model.ranker_path else None
-    return Cascade(OnnxRetriever(model, threads), ranker, vectors, store, model.card.lexical_weight)
+    return Cascade(OnnxRetriever(model, threads), ranker, vectors, store, model.card.search)
 
 
 def gold_rank(ranking: Sequence[int], gold: int, fallback: int) -> int:

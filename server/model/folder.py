@@ -48,6 +48,29 @@ def sha256_file(path: Path) -> str:
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    """Every setting of how a search ranks, in one place; the cascade gets them once (`ModelCard.search`).
+
+    The two weights are chosen on the dev splits for each model and stored on its card; the other two
+    are the rules' own settings, the same for every model."""
+
+    lexical_weight: float = 0.0  # w: (1 - w) * z(cosine) + w * z(BM25) in the first stage (card: first_stage)
+    fusion_weight: float = 0.0  # a reranked hit scores `ranker + fusion_weight * first-stage score`
+    # How far test code moves down, in standard deviations of the fused score: a test chunk ranks ahead
+    # of an implementation only when it is clearly more relevant. Set on requests 2.32.3's own tests
+    # (bench/test_share.py), never on the benchmarks, which hold no tests.
+    test_penalty: float = 1.0
+    # BM25 scores are read for the lexical top this many (the top N of them become candidates): a dense
+    # candidate below them counts as holding no query word. SQLite scores every match either way; reading
+    # scores for chosen chunks costs a query each (FTS5 cannot look up a list of rows at once).
+    lexical_depth: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lexical_weight <= 1.0:
+            raise ValueError(f"lexical_weight must lie in [0, 1], got {self.lexical_weight}")
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """The parsed `model-card.json`; unknown keys are kept in `extra`."""
 
@@ -95,6 +118,11 @@ class ModelCard:
     def lexical_weight(self) -> float:
         """The first stage's weight on the lexical score, in [0, 1]; 0 (dense only) when absent."""
         return float(self.extra.get(FIRST_STAGE, {}).get("lexical_weight", 0.0))
+
+    @property
+    def search(self) -> SearchSettings:
+        """How search ranks with this model: the card's two weights, and the rules' fixed settings."""
+        return SearchSettings(lexical_weight=self.lexical_weight, fusion_weight=self.fusion_weight)
 
     @classmethod
     def from_json(cls, data: Any) -> ModelCard:

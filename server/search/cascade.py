@@ -26,6 +26,7 @@ from ..index.lexical import symbol_of
 from ..index.store import ChunkStore, StoredChunk
 from ..index.vector_index import VectorIndex
 from ..model.encoders import OnnxRanker, OnnxRetriever
+from ..model.folder import SearchSettings
 from .first_stage import Candidate, FirstStage, rank
 from .twins import twin_leaders
 
@@ -151,13 +152,14 @@ class Cascade:
         ranker: OnnxRanker | None,
         vectors: VectorIndex,
         store: ChunkStore,
-        lexical_weight: float = 0.0,
+        settings: SearchSettings | None = None,
     ) -> None:
         self.retriever = retriever
         self.ranker = ranker
         self.vectors = vectors
         self.store = store
-        self.first_stage = FirstStage(vectors, store, lexical_weight)
+        self.settings = settings or SearchSettings()
+        self.first_stage = FirstStage(vectors, store, self.settings)
 
     def search(
         self,
@@ -197,7 +199,7 @@ class Cascade:
             started = time.perf_counter()
             head = result.hits[:rerank_depth]
             scores = self.ranker.score(query, [hit.chunk.text for hit in head])
-            result.hits = merge_reranked(result.hits, scores, self.ranker.card.fusion_weight)
+            result.hits = merge_reranked(result.hits, scores, self.settings.fusion_weight)
             result.stats.reranked = len(head)
             result.stats.rerank_ms = (time.perf_counter() - started) * 1000
         result.hits = collapse_twins(result.hits)[:limit]
@@ -224,6 +226,8 @@ class Cascade:
                 "retrieve",
                 candidate.cosine,
             )
-            for candidate in (found if include_tests else rank(found, 0.0))
+            for candidate in (
+                found if include_tests else rank(found, replace(self.settings, lexical_weight=0.0))
+            )
         ]
         return SearchResult(hits=hits, stats=SearchStats(retrieved=len(hits)))

@@ -3,12 +3,13 @@
 Candidates are the vector index's top N by cosine and the lexical index's top N by BM25 (FTS5 over
 the words of `lexical.py`), both among the chunks the filters allow. Each candidate gets both
 scores: its cosine (from its stored vector when only the lexical side found it) and its BM25 score
-(0 when it holds none of the query's words, or ranks below the lexical top `LEXICAL_DEPTH`). Per query, each score becomes a z-score over the
+(0 when it holds none of the query's words, or ranks below the lexical top `lexical_depth`). Per query, each score becomes a z-score over the
 candidates, and the first-stage score is
 
-    score = (1 - w) * z(cosine) + w * z(bm25) - TEST_PENALTY * is_test
+    score = (1 - w) * z(cosine) + w * z(bm25) - test_penalty * is_test
 
-where w is the model card's `lexical_weight` (absent: 0, dense only, and no BM25 is computed;
+with the model's `SearchSettings` (`model/folder.py`): w is the card's `lexical_weight` (absent: 0, dense
+only, and no BM25 is computed;
 `bench/hybrid_weight.py` chooses it on the dev splits) and `is_test` is 1 for test code
 (`tests_by_path.py`: test files, and definitions marked as tests) unless the search includes tests. Candidates come out best first, ties in dense
 order. A query that is a name (`should_bypass_proxies`, `HTTPAdapter.send`) puts the definitions of
@@ -29,16 +30,9 @@ from numpy.typing import NDArray
 from ..index.lexical import query_words, symbol_of
 from ..index.store import ChunkStore, StoredChunk
 from ..index.vector_index import VectorIndex
+from ..model.folder import SearchSettings
 from .tests_by_path import is_test_code
 
-# How far test code moves down, in standard deviations of the fused score: a test chunk ranks ahead
-# of an implementation only when it is clearly more relevant. Set on requests 2.32.3's own tests
-# (bench/test_share.py), never on the benchmarks, which hold no tests.
-TEST_PENALTY = 1.0
-# BM25 scores are read for the lexical top this many (the top N of them become candidates): a dense
-# candidate below them counts as holding no query word. SQLite scores every match either way; reading
-# scores for chosen chunks costs a query each (FTS5 cannot look up a list of rows at once).
-LEXICAL_DEPTH = 1000
 # How far the definitions of a name typed as the query score above the best other candidate, so that
 # the score shown is the one that orders the list.
 DEFINITION_MARGIN = 0.01
@@ -80,26 +74,27 @@ def dense_first_stage(cosines: NDArray[np.floating[Any]], over: int = 100) -> ND
 
 
 def fused_scores(
-    candidates: Sequence[Candidate], lexical_weight: float, include_tests: bool
+    candidates: Sequence[Candidate], settings: SearchSettings, include_tests: bool
 ) -> NDArray[np.float64]:
     """The first-stage score of each candidate (see the module doc)."""
     scores = z_scores(np.array([candidate.cosine for candidate in candidates], dtype=np.float64))
-    if lexical_weight > 0:
+    weight = settings.lexical_weight
+    if weight > 0:
         lexical = z_scores(np.array([candidate.lexical for candidate in candidates], dtype=np.float64))
-        scores = (1.0 - lexical_weight) * scores + lexical_weight * lexical
+        scores = (1.0 - weight) * scores + weight * lexical
     if not include_tests:
-        scores = scores - TEST_PENALTY * np.array(
+        scores = scores - settings.test_penalty * np.array(
             [is_test_code(candidate.chunk) for candidate in candidates], dtype=np.float64
         )
     return scores
 
 
 def rank(
-    candidates: Sequence[Candidate], lexical_weight: float, include_tests: bool = False
+    candidates: Sequence[Candidate], settings: SearchSettings, include_tests: bool = False
 ) -> list[Candidate]:
     """Definitions of the query's name first, then the rest, each by first-stage score (which each
     candidate then carries: the definitions' lifted above the rest's); ties keep order."""
-    scores = fused_scores(candidates, lexical_weight, include_tests)
+    scores = fused_scores(candidates, settings, include_tests)
     defines = np.array([candidate.defines for candidate in candidates], dtype=bool)
     if defines.any() and not defines.all():  # lift the definitions above the rest, keeping their order
         scores[defines] += max(0.0, float(scores[~defines].max() - scores[defines].min())) + DEFINITION_MARGIN
@@ -112,12 +107,10 @@ def rank(
 class FirstStage:
     """Dense and lexical candidates of a query from one index, and their fused order."""
 
-    def __init__(self, vectors: VectorIndex, store: ChunkStore, lexical_weight: float = 0.0) -> None:
-        if not 0.0 <= lexical_weight <= 1.0:
-            raise ValueError(f"lexical_weight must lie in [0, 1], got {lexical_weight}")
+    def __init__(self, vectors: VectorIndex, store: ChunkStore, settings: SearchSettings) -> None:
         self.vectors = vectors
         self.store = store
-        self.lexical_weight = lexical_weight
+        self.settings = settings
 
     def search(
         self,
@@ -129,8 +122,9 @@ class FirstStage:
         include_tests: bool = False,
     ) -> list[Candidate]:
         """The candidates of `query` (embedded as `vector`), best first."""
-        found = self.candidates(query, vector, depth=depth, allowed=allowed, lexical=self.lexical_weight > 0)
-        return rank(found, self.lexical_weight, include_tests)
+        lexical = self.settings.lexical_weight > 0
+        found = self.candidates(query, vector, depth=depth, allowed=allowed, lexical=lexical)
+        return rank(found, self.settings, include_tests)
 
     def candidates(
         self,
@@ -173,9 +167,9 @@ class FirstStage:
         return set(sorted(labels)[:depth])
 
     def _lexical_matches(self, query: str, allowed: Sequence[int] | None) -> dict[int, float]:
-        """BM25 of the lexical top LEXICAL_DEPTH among `allowed` (all matches when filtered)."""
+        """BM25 of the lexical top `lexical_depth` among `allowed` (all matches when filtered)."""
         if allowed is None:
-            return self.store.lexical_search(query_words(query), LEXICAL_DEPTH)
+            return self.store.lexical_search(query_words(query), self.settings.lexical_depth)
         permitted = set(allowed)
         matches = self.store.lexical_search(query_words(query), None)
         return {label: score for label, score in matches.items() if label in permitted}
