@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The trainer ablation of METHODS.md §5, sized for a 2-core CPU: every retriever row trains for the same
+# The trainer ablation (every loss and sampler of docs/TRAINING.md against BM25 and zero-shot), sized for a 2-core CPU: every retriever row trains for the same
 # number of steps on the same corpus sample, is exported int8 and evaluated on the dev splits (selection)
 # and the test splits (reporting); the rankers train on top of the retriever the dev splits pick.
 #

@@ -2,7 +2,7 @@
 
     python bench/ablation_table.py [WORK]        # default WORK: ~/.cache/codesieve-ablation
 
-One row per system of METHODS.md §5: BM25 and the base model zero-shot (evaluated here; the base is
+One row per system of the ablation (docs/TRAINING.md): BM25 and the base model zero-shot (evaluated here; the base is
 exported once into ~/.cache/codesieve-bench/base-model), then every trained run in WORK (its eval
 JSON files and the training time its trainer recorded). Dev columns chose the runs; test columns
 are for reporting.

@@ -1,6 +1,6 @@
 """Human-style queries from package documentation: (section title, the first code block under it).
 
-Issue 12's third source of short supervision, measured before it is built into the corpus: the
+A third source of short, human-style supervision, measured before it is built into the corpus: the
 reStructuredText and Markdown files of the corpus's unpacked sources (`~/.cache/codesieve-corpus/
 sources`, the packages of data/corpus/manifest.json only) give a pair for each section title of 2
 to 14 words ("Following Redirects", "ETA and Countdown") and the first code block of 2 to 40 lines

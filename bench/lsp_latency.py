@@ -5,7 +5,7 @@ Measures: the time from `initialize` to the first answered `codeSearch/find`; p5
 loop runs alongside, so the index updates under the searches; `--edit-period 0` turns it off); for
 the reranked finds, p50/p95 of each stage as the server reports it (`stats.retrieveMs`: query
 encoding and the first stage; `stats.rerankMs`: the ranker over the top K) next to the total the
-client waited; whether a reranked find's p50 is within the budget (BUDGET_MS, issue 13); and the
+client waited; whether a reranked find's p50 is within the budget (BUDGET_MS: what a command-palette search can take); and the
 server process's resident memory (peak and at the end). It prints the figures and the command that
 reproduces them.
 

@@ -1,4 +1,4 @@
-"""Time the inputs of issue 14 that used to stop indexing: a long .gitignore, and sources that are
+"""Time the inputs that used to stop indexing: a long .gitignore, and sources that are
 slow to parse or nest definitions deeply. No model is needed: this is the scan and the chunker.
 Every language with a grammar gets a run of comment lines after a statement (what took
 tree-sitter-python quadratic time) and definitions nested `--nesting` deep; a name in 20,000 parts

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The retriever runs of issue 12 (docs/BENCHMARKS.md, "Training the way the runtime indexes"), one
+# The retriever runs behind the shipped model and its alternatives (docs/BENCHMARKS.md, "Training the way the runtime indexes"), one
 # command each, resumable: a run that stopped continues with `--resume` (this script does so when the
 # run's checkpoint exists). Each run is exported to int8 ONNX and scored on the dev splits through the
 # runtime encoders. One torch thread a run; run two at once on two cores with `RUNS="a b"` in two shells.
@@ -59,7 +59,7 @@ declare -A ARGS=(
   [doc12k-sections]="--pairs $W/doc12k-sections.jsonl --sources docstring,doc-section --code-view doc --freeze-layers=-1 --max-steps 200"
   # ten times the shipped model's steps, from the base model, over every docstring pair of the 256-package corpus (0.76 epoch)
   [steps2000]="--pairs $W/doc256.jsonl --code-view doc --freeze-layers=-1 --max-steps 2000"
-  # issue 25: the shipped model (read back out of its ONNX graph) 500 steps more, on codes that carry the
+  # context and query anchor (BENCHMARKS "Training with the index's context"): the shipped model (read back out of its ONNX graph) 500 steps more, on codes that carry the
   # line the index puts before them (path and qualified name); the second keeps its queries near the base
   # model's (query anchor: 10 x mean(1 - cos) to the frozen base's query embeddings)
   [ctx500]="--pairs $W/doc256.jsonl --init $W/shipped-torch --code-view doc --code-context path,name --freeze-layers=-1 --max-steps 500 --seed 1"

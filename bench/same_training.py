@@ -1,4 +1,4 @@
-"""Does this checkout train exactly the weights another commit trains? (docs/BENCHMARKS.md, issue 11)
+"""Does this checkout train exactly the weights another commit trains? (docs/BENCHMARKS.md: a restructuring must not change what trains)
 
     python bench/same_training.py main
 

@@ -597,7 +597,7 @@ def test_any_text_chunks_cleanly(language: str, text: str) -> None:
     assert_well_formed(chunks, text)
 
 
-# pathological sources (issue 14): bounded work, bounded output ----------------------------------------
+# pathological sources, which real workspaces hold (generated, minified): bounded work, bounded output ----------------------------------------
 COMMENT_RUN = "def first():\n    return 1\n\nx = 1\n" + "# a comment line\n" * 20_000
 
 

@@ -1,4 +1,4 @@
-"""An index damaged on disk, or on a disk this process cannot write (issue 14): what is read is
+"""An index damaged on disk, or on a disk this process cannot write: what is read is
 checked, what cannot be written is left exactly as it was."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the language server lets a client reach (issue 14): files inside its workspace folders only,
+"""What the language server lets a client reach, since a client names the paths: files inside its workspace folders only,
 and each of their files once.
 
 A client names files by URI in findSimilar, the `codeSearch.findSimilar` command, code actions,

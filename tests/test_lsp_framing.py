@@ -1,4 +1,4 @@
-"""The base protocol's framing and the LSP lifecycle (issue 14).
+"""The base protocol's framing and the LSP lifecycle, as any client drives them.
 
 What must hold: what can be answered is answered, per the LSP spec; what cannot be framed ends the
 process with one log line and exit status 1, so that the client can restart it, instead of a crash

@@ -1,4 +1,4 @@
-"""Fuzzed LSP params, and an open document too large to read, against one real server (issue 14).
+"""Fuzzed LSP params, and an open document too large to read, against one real server: a client may send anything.
 
 One `codesieve serve` over stdio indexes a copy of the chunking samples with the tiny test model.
 Hypothesis sends it requests and notifications with params of any shape; each request must get an

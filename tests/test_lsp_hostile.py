@@ -1,4 +1,4 @@
-"""Oversized and malformed input over LSP (issue 7): each gets a clear error or a bounded answer,
+"""Oversized and malformed input over LSP, from a buggy or hostile client: each gets a clear error or a bounded answer,
 and the server stays up and keeps answering.
 
 Every case is followed by `assert_alive`: a normal search still answers, and an exact copy of a

@@ -1,4 +1,4 @@
-"""`codesieve serve --tcp` (issue 14): loopback only, and a token before anything is answered."""
+"""`codesieve serve --tcp`, which any local process can reach: loopback only, and a token before anything is answered."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A model folder is checked completely when it is loaded (issue 14): its card field by field, its
+"""A model folder is checked completely when it is loaded, since a copied or half-written folder must not be searched with: its card field by field, its
 files' permissions, and what its graphs output, before any index is opened. Each problem is one
 message naming the file and the field, never a traceback and never a wiped index."""
 

@@ -526,7 +526,7 @@ def test_gitignore_semantics_match_git(files: set[str], root_rules: list[str], s
         assert set(paths(scan(root))) == {rel for rel in listing.split("\0") if rel.endswith(".py")}
 
 
-# ignore files that git accepts but Python's re does not, and long ones (issue 14) ---------------------
+# ignore files that git accepts but Python's re does not, and long ones, which stalled indexing ---------------------
 def test_an_ignore_line_that_python_re_rejects_is_skipped_with_one_warning(
     ws: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
