@@ -218,7 +218,7 @@ def _split_location(location: str) -> tuple[Path, int]:
 
 def _indexed_root_of(file: Path, config: Settings) -> Path:
     """The nearest folder above `file` that CodeSieve has indexed; never a folder indexed unasked."""
-    from .workspace import index_folder_for
+    from .locations import index_folder_for
 
     for folder in file.parents:
         if (index_folder_for(folder, config) / "index.db").is_file():
@@ -246,8 +246,8 @@ def command_similar(args: argparse.Namespace) -> int:
 
 def _unindexed_status(root: Path, config: Settings) -> dict[str, Any] | None:
     """The status of a folder with no index yet, read without creating anything; None once it has one."""
+    from .locations import index_folder_for, resolve_model_dir
     from .model.folder import ModelFolder
-    from .workspace import index_folder_for, resolve_model_dir
 
     if not root.is_dir():
         raise WorkspaceError(f"{root} is not a folder")

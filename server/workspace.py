@@ -14,7 +14,6 @@ written (read-only, disk full) gives a warning and an index in memory for the se
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sqlite3
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import platformdirs
 from filelock import FileLock, Timeout
 
 if TYPE_CHECKING:
@@ -38,15 +36,15 @@ from .index.store import SCHEMA_VERSION, UPGRADABLE_SCHEMAS, ChunkStore
 from .index.vector_index import BACKEND as VECTOR_BACKEND
 from .index.vector_index import VectorIndex
 from .languages import language_for_path
+from .locations import index_folder_for, index_root, resolve_model_dir
 from .model.encoders import OnnxRanker, OnnxRetriever
-from .model.folder import DigestCache, ModelError, ModelFolder, default_model_dir
+from .model.folder import DigestCache, ModelError, ModelFolder
 from .scan.safe_read import SourceError, read_source
 from .scan.walk import scan_workspace
 from .search.cascade import Cascade, Hit, SearchResult, collapse_twins
 from .search.twins import TWIN_WINDOW
 
 OPEN_DOCUMENT_FACTOR = 4  # an editor's unsaved text is read up to this many times max_file_size
-WORKSPACE_MODEL = "model"  # subfolder of a workspace's index folder where `trainer fit` installs
 WRITER_LOCK = "writer.lock"
 DIGESTS_FILE = "model-digests.json"  # in the index root: the model files' hashes (model.folder.DigestCache)
 SHARED = (
@@ -88,33 +86,9 @@ def path_globs(patterns: Sequence[str], role: str) -> GitIgnoreSpec:
     return GitIgnoreSpec.from_lines(patterns)
 
 
-def index_root(config: Settings) -> Path:
-    """Where indexes live: the setting, else $CODESIEVE_INDEX_DIR, else the user cache directory."""
-    if config.index_dir is not None:
-        return config.index_dir
-    if os.environ.get("CODESIEVE_INDEX_DIR"):
-        return Path(os.environ["CODESIEVE_INDEX_DIR"]).expanduser()
-    return Path(platformdirs.user_cache_dir("codesieve")) / "indexes"
-
-
-def index_folder_for(root: Path, config: Settings) -> Path:
-    """The index folder of one workspace: named for the folder, keyed by its real path."""
-    key = hashlib.sha1(os.fsencode(root.resolve())).hexdigest()[:12]
-    name = re.sub(r"[^\w.-]", "_", root.resolve().name, flags=re.ASCII)[:64]  # hnswlib wants UTF-8 paths
-    return index_root(config) / f"{name or 'root'}-{key}"
-
-
 def open_document_limit(max_file_size: int) -> int:
     """The most characters of an open document that find-similar and code actions read."""
     return OPEN_DOCUMENT_FACTOR * max_file_size
-
-
-def resolve_model_dir(root: Path, config: Settings) -> Path:
-    """The model folder to use for this workspace (see the module doc for the order)."""
-    if config.model is not None:
-        return config.model
-    installed = index_folder_for(root, config) / WORKSPACE_MODEL
-    return installed if (installed / "model-card.json").exists() else default_model_dir()
 
 
 # Find similar reads this many nearest chunks when test code goes after implementation, so that the

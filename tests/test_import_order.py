@@ -25,6 +25,7 @@ PIPELINE_RANK = {
     "scan": 1,
     "chunk": 2,
     "model": 3,
+    "locations": 4,
     "index": 4,
     "search": 5,
     "workspace": 6,

@@ -21,8 +21,9 @@ import pytest
 from conftest import build_tiny_model
 
 from codesieve.server.config import Settings
+from codesieve.server.locations import WORKSPACE_MODEL, index_folder_for, resolve_model_dir
 from codesieve.server.model.folder import ModelFolder
-from codesieve.server.workspace import WORKSPACE_MODEL, Workspace, index_folder_for, resolve_model_dir
+from codesieve.server.workspace import Workspace
 from codesieve.trainer.cli import main
 from codesieve.trainer.data import Pair
 

@@ -46,9 +46,9 @@ from typing import Any
 
 from codesieve.export.onnx_export import ParityError, WeightType, off_grid_weight_type
 from codesieve.server.config import Settings
+from codesieve.server.locations import WORKSPACE_MODEL, index_folder_for, resolve_model_dir
 from codesieve.server.model.encoders import OnnxRetriever
 from codesieve.server.model.folder import ModelCard, ModelError, ModelFolder, replace_folder, write_card
-from codesieve.server.workspace import WORKSPACE_MODEL, index_folder_for, resolve_model_dir
 
 from .benchmarks import Benchmark
 from .checkpoints import retriever_from_model_folder

@@ -29,8 +29,9 @@ from ..chunk.chunker import Chunk
 from ..config import Settings, from_mapping
 from ..errors import WorkspaceError
 from ..index.indexer import IndexReport
+from ..locations import index_root
 from ..search.cascade import Hit, SearchResult, SearchStats, merge_ranked_lists
-from ..workspace import SHARED, combined_state, combined_status, index_root, real_path
+from ..workspace import SHARED, combined_state, combined_status, real_path
 from .indexed_folder import IndexedFolder, apply_changes, chunk_around, describe
 from .protocol import (
     INDEX_STATUS,
