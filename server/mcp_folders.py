@@ -151,8 +151,9 @@ class SearchedFolder:
         status: dict[str, Any] = {"root": str(self.root), "state": self.state}
         if self.workspace is not None:
             summary = self.workspace.summary()
-            status |= {key: summary[key] for key in ("files", "chunks", "model", "warnings")}
-            status |= {"index_path": summary["indexPath"], "shared_index": summary["sharedIndex"]}
+            status |= {"files": summary.files, "chunks": summary.chunks, "model": summary.model}
+            status |= {"warnings": list(summary.warnings), "index_path": summary.index_path}
+            status["shared_index"] = summary.shared_index
         else:
             status |= {"files": 0, "chunks": 0, "model": None, "warnings": [], "index_path": None}
             status["shared_index"] = False

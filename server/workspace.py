@@ -18,7 +18,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,33 @@ SHARED = (
     "Another CodeSieve process writes this workspace's index: this one searches the same index and "
     "takes over the writing when that process ends."
 )  # a fact about the session, not a problem: `shared` holds it, `warnings` does not
+
+
+@dataclass(frozen=True)
+class WorkspaceSummary:
+    """What every status shows of an open workspace (the CLI's, the language server's, MCP's)."""
+
+    model: str
+    index_path: str
+    shared_index: bool  # another process writes the index: this one reads it
+    ranker: bool
+    vector_search: str  # hnswlib, or exact search with numpy
+    files: int
+    chunks: int
+    warnings: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary's part of a status, in the JSON's names."""
+        return {
+            "model": self.model,
+            "indexPath": self.index_path,
+            "sharedIndex": self.shared_index,
+            "ranker": self.ranker,
+            "vectorSearch": self.vector_search,
+            "files": self.files,
+            "chunks": self.chunks,
+            "warnings": list(self.warnings),
+        }
 
 
 @dataclass(frozen=True)
@@ -374,24 +401,24 @@ class Workspace:
         return self.similar_to(chunk.text, limit=limit, exclude=chunk, include_tests=include_tests)
 
     # status ------------------------------------------------------------------------------------
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> WorkspaceSummary:
         """What every status shows of this workspace: its model, its index and their warnings."""
-        return {
-            "model": self.model.card.name,
-            "indexPath": str(self.folder),
-            "sharedIndex": self.shared,
-            "ranker": self.ranker is not None,
-            "vectorSearch": VECTOR_BACKEND,
-            "files": len(self.store.files()),
-            "chunks": self.store.chunk_count(),
-            "warnings": list(self.warnings),
-        }
+        return WorkspaceSummary(
+            model=self.model.card.name,
+            index_path=str(self.folder),
+            shared_index=self.shared,
+            ranker=self.ranker is not None,
+            vector_search=VECTOR_BACKEND,
+            files=len(self.store.files()),
+            chunks=self.store.chunk_count(),
+            warnings=tuple(self.warnings),
+        )
 
     def status(self, check_staleness: bool = False) -> dict[str, Any]:
         """Model, index size and location; with `check_staleness`, how many files changed on disk."""
         status: dict[str, Any] = {
             "root": str(self.root),
-            **self.summary(),
+            **self.summary().to_json(),
             "modelPath": str(self.model.path),
             "indexBytes": sum(path.stat().st_size for path in self.folder.glob("*") if path.is_file()),
         }
@@ -458,27 +485,6 @@ def chunk_in_file(root: Path, relpath: str, line: int, text: str | None, max_fil
     return chunk
 
 
-def folder_status(
-    uri: str,
-    root: Path,
-    state: str,
-    workspace: Workspace | None,
-    synced_at: str | None = None,
-    last_error: str | None = None,
-) -> dict[str, Any]:
-    """One served folder's status: its state, and its workspace's summary once it is open."""
-    status: dict[str, Any] = {"uri": uri, "root": str(root), "state": state}
-    if synced_at:
-        status["lastSynced"] = synced_at
-    if workspace is not None:
-        status |= workspace.summary()
-    else:
-        status |= {"files": 0, "chunks": 0, "model": None, "indexPath": None}
-    if last_error:
-        status["lastError"] = last_error
-    return status
-
-
 def combined_state(states: Sequence[str]) -> str:
     """One state for many folders: indexing while any is, error only when all are."""
     if any(state == "indexing" for state in states):
@@ -486,31 +492,6 @@ def combined_state(states: Sequence[str]) -> str:
     if states and all(state == "error" for state in states):
         return "error"
     return "ready"
-
-
-def combined_status(
-    folders: Sequence[dict[str, Any]], index_path: str, nested: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """The status of several folders (from `folder_status`): totals, and each folder's own; `nested`
-    maps a folder inside another (URI) to the one serving it."""
-    status: dict[str, Any] = {
-        "state": combined_state([folder["state"] for folder in folders]),
-        "files": sum(folder["files"] for folder in folders),
-        "chunks": sum(folder["chunks"] for folder in folders),
-        "model": next((folder["model"] for folder in folders if folder["model"]), None),
-        "ranker": any(folder.get("ranker", False) for folder in folders),
-        "indexPath": folders[0]["indexPath"] if len(folders) == 1 else index_path,
-        "folders": list(folders),
-    }
-    if nested:
-        status["nestedFolders"] = [{"uri": inner, "servedBy": outer} for inner, outer in nested.items()]
-    synced = [folder["lastSynced"] for folder in folders if folder.get("lastSynced")]
-    if synced:
-        status["lastSynced"] = max(synced)
-    errors = [folder["lastError"] for folder in folders if folder.get("lastError")]
-    if errors:
-        status["lastError"] = "; ".join(errors)
-    return status
 
 
 def _same_chunk(hit: Hit, chunk: Chunk) -> bool:

@@ -21,7 +21,8 @@ from ..chunk.chunker import Chunk
 from ..config import Settings
 from ..errors import WorkspaceError
 from ..index.indexer import IndexReport
-from ..workspace import Workspace, chunk_in_file, describe_error, folder_status, real_path
+from ..workspace import Workspace, chunk_in_file, describe_error, real_path
+from .status import FolderStatus
 
 DEBOUNCE_SECONDS = 0.3
 
@@ -135,6 +136,7 @@ class IndexedFolder:
             await self.run(workspace.close)
         self._worker.shutdown(wait=False)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> FolderStatus:
         """This folder's part of `codeSearch/status` (reads the store: call off the event loop)."""
-        return folder_status(self.uri, self.root, self.state, self.workspace, self.synced_at, self.last_error)
+        summary = self.workspace.summary() if self.workspace is not None else None
+        return FolderStatus(self.uri, str(self.root), self.state, summary, self.synced_at, self.last_error)

@@ -31,7 +31,7 @@ from ..errors import WorkspaceError
 from ..index.indexer import IndexReport
 from ..locations import index_root
 from ..search.cascade import Hit, SearchResult, SearchStats, merge_ranked_lists
-from ..workspace import SHARED, combined_state, combined_status, real_path
+from ..workspace import SHARED, combined_state, real_path
 from .indexed_folder import IndexedFolder, apply_changes, chunk_around, describe
 from .protocol import (
     INDEX_STATUS,
@@ -44,6 +44,7 @@ from .protocol import (
     shown,
     uri_of,
 )
+from .status import ServerStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -226,7 +227,7 @@ class WorkspaceFolders:
     # status ------------------------------------------------------------------------------------
     def _status_now(self) -> dict[str, Any]:
         folders = [folder.status() for folder in list(self.folders.values())]
-        return combined_status(folders, str(index_root(self.config)), self.nested)
+        return ServerStatus(folders, str(index_root(self.config)), self.nested).to_json()
 
     async def status(self) -> dict[str, Any]:
         """The `codeSearch/status` payload."""
