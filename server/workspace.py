@@ -132,14 +132,25 @@ class Workspace:
             raise WorkspaceError(f"{root} is not a folder")
         self.config = config or Settings()
         self.folder = index_folder_for(self.root, self.config)
-        digests = DigestCache(index_root(self.config) / DIGESTS_FILE)
-        self.model = ModelFolder.load(resolve_model_dir(self.root, self.config), digests=digests)
-        self.retriever = OnnxRetriever(self.model, self.config.threads)
-        self.ranker = OnnxRanker(self.model, self.config.threads) if self.model.ranker_path else None
         self.warnings: list[str] = []
         self.writer_lock: FileLock | None = None
         self.shared = False  # reading an index that another process writes
         self.copied = False  # searching a copy, in memory, of an index in a folder this one cannot write
+        digests = DigestCache(index_root(self.config) / DIGESTS_FILE)
+        self._load_model(digests)
+        self._open_index()
+        self._open_vectors(digests)
+        self.cascade = Cascade(self.retriever, self.ranker, self.vectors, self.store, self.model.card.search)
+
+    def _load_model(self, digests: DigestCache) -> None:
+        """The model folder this workspace uses (`locations.resolve_model_dir`), checked, and its encoders."""
+        self.model = ModelFolder.load(resolve_model_dir(self.root, self.config), digests=digests)
+        self.retriever = OnnxRetriever(self.model, self.config.threads)
+        self.ranker = OnnxRanker(self.model, self.config.threads) if self.model.ranker_path else None
+
+    def _open_index(self) -> None:
+        """The index database (written by this process, shared, or in memory), emptied when it was made
+        with another model or schema."""
         self.store = self._open_store()
         if self.store.recovered_from is not None:
             self.warnings.append(
@@ -151,6 +162,10 @@ class Workspace:
         if not self.shared:
             self._reset_if_stale()
         self.seen_generation = self.store.generation
+
+    def _open_vectors(self, digests: DigestCache) -> None:
+        """The vector index (from its snapshot, else rebuilt from the stored vectors), and the indexer,
+        which embeds again any stored vector found damaged."""
         snapshots = self.folder if self.store.path is not None or self.copied else None
         self.vectors, _, self.loaded_how = VectorIndex.open(
             snapshots, self.store, self.model.card.dimension, writer=self.owns_folder, digests=digests
@@ -164,7 +179,6 @@ class Workspace:
                 "length or of the wrong size) and were embedded again."
             )
             self.seen_generation = self.store.generation
-        self.cascade = Cascade(self.retriever, self.ranker, self.vectors, self.store, self.model.card.search)
 
     def _open_store(self) -> ChunkStore:
         """This process's index database, the one another process writes, or one in memory."""
