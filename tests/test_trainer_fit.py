@@ -111,7 +111,13 @@ def test_fit_installs_a_candidate_better_on_the_repository(
     shutil.copytree(start_model, start)
     card_file = start / "model-card.json"
     card_file.write_text(
-        json.dumps({**json.loads(card_file.read_text()), "first_stage": {"lexical_weight": 0.15}})
+        json.dumps(
+            {
+                **json.loads(card_file.read_text()),
+                "first_stage": {"lexical_weight": 0.15},
+                "code_context": ["path"],
+            }
+        )
     )
     code = _fit(repo, "--model", str(start), "--general-check", str(check), *NO_REPLAY, report=report)
     captured = capsys.readouterr()
@@ -140,6 +146,8 @@ def test_fit_installs_a_candidate_better_on_the_repository(
     assert card["scores"]["fit"]["candidate"]["general"]["rows"]["retriever"]["mrr"] == 1.0
     assert card["first_stage"] == {"lexical_weight": 0.15}  # the search settings of the model it replaces
     assert card["training"]["retriever"]["config"]["gradient_checkpointing"] is True  # the memory bound
+    assert card["code_context"] == ["path"]  # trained, and embedded, with the line the current model reads
+    assert card["training"]["retriever"]["config"]["code_view"] == "doc"
 
     workspace = Workspace(repo)
     try:

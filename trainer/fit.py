@@ -244,6 +244,8 @@ def _train_retriever(
         max_steps=planned,
         max_query_tokens=card.max_query_tokens,
         max_code_tokens=card.max_code_tokens,
+        code_view="doc",  # the chunk as the index embeds it, as the shipped model trained
+        code_context=",".join(card.code_context),  # the line the index puts before each chunk, if any
         seed=config.seed,
         threads=config.threads,
         checkpoint_every=25,
