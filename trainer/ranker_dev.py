@@ -1,11 +1,11 @@
 """What the ranker's training loop measures: the cascade on dev splits, with the score fused.
 
-The first stage ranks each dev pool once: a runtime model folder's is the runtime's own (`Cascade.search`
-without the ranker: the card's hybrid of cosine and lexical scores, twins folded), a torch checkpoint's
-the dense cosine (its score the cosine's z-score over the query's top N = 100). The ranker then rescores
-each query's top K, and the cascade's final order inside those K is by ``ranker score + w · first-stage
-score``, as the runtime merges (R2PS fuses with the retriever on CoSQA). Every w of `FUSION_WEIGHTS` is scored from the
-same ranker scores, so the weight is chosen on dev for free: w = 0 is the plain cascade, a large w
+The first stage ranks each dev pool once: a runtime model folder's is the runtime's own
+(`Cascade.search` without the ranker: the card's hybrid of cosine and lexical scores, twins folded), a
+torch checkpoint's the dense cosine (its score the cosine's z-score over the query's top N = 100). The
+ranker then rescores each query's top K, and the cascade's final order inside those K is by
+``ranker score + w · first-stage score``, as the runtime merges (R2PS fuses with the retriever on
+CoSQA). Every w of `FUSION_WEIGHTS` is scored from the same ranker scores, so the weight is chosen on dev for free: w = 0 is the plain cascade, a large w
 the retriever's order.
 """
 
@@ -129,9 +129,8 @@ def _runtime_first_stage(
     gold's rank in that list (past its end: one more than its length). The pool's embeddings come from
     (and go to) `trainer eval`'s cache."""
     encoder = OnnxRetriever(folder, threads)
-    cascade = runtime_cascade(
-        benchmark, folder, code_embeddings(encoder, folder, benchmark, default_cache_dir())
-    )
+    codes = code_embeddings(encoder, folder, benchmark, default_cache_dir())
+    cascade = runtime_cascade(benchmark, folder, codes, threads)
     position = {str(row.id): index for index, row in enumerate(benchmark.codebase)}
     depth = min(FIRST_STAGE_DEPTH, len(benchmark.codebase))
     head = np.zeros((len(texts), depth), dtype=np.int64)
