@@ -33,6 +33,7 @@ from transformers import BertConfig, BertModel
 from codesieve.server.model.encoders import OnnxRetriever, TokenEncoder, pad
 from codesieve.server.model.folder import ModelFolder
 
+from .onnx_export import MIN_MEAN_COSINE, MIN_WORST_COSINE  # the export's own parity bars
 from .torch_model import TorchModel
 
 Array = NDArray[np.float32]
@@ -198,8 +199,6 @@ PARITY_TEXTS = (
     "class LRUCache:\n    def __init__(self, capacity):\n        self.capacity = capacity\n" * 8,
     "sort",
 )
-MIN_MEAN_COSINE = 0.99  # the bars of the export's parity check (export/onnx_export.py)
-MIN_WORST_COSINE = 0.97
 
 
 class ParityError(GraphWeightsError):

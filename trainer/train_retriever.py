@@ -126,12 +126,13 @@ def load_training_data(config: RetrieverConfig, tokens: TokenEncoder) -> Trainin
         pairs = pairs[: config.max_pairs]
     if len(pairs) < 2:
         raise ValueError(f"{config.pairs} holds {len(pairs)} pairs; training needs at least 2")
+    context = code_context(config)
     return TrainingData(
         pairs=pairs,
         queries=tokenize(tokens, [pair.query for pair in pairs], config.max_query_tokens),
         codes=tokenize(
             tokens,
-            [pair.code_view(config.code_view, code_context(config)) for pair in pairs],
+            [pair.code_view(config.code_view, context) for pair in pairs],
             config.max_code_tokens,
         ),
         keys=[code_key(pair.code) for pair in pairs],
