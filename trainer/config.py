@@ -78,6 +78,11 @@ def config_from_json(cls: type[Config], data: dict[str, Any]) -> Config:
     return cls(**{key: value for key, value in data.items() if key in names})
 
 
+def code_context_parts(value: str) -> tuple[str, ...]:
+    """The parts of a `code_context` setting ("path,name" -> ("path", "name")), in order."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 @dataclass
 class LoopConfig:
     """The settings of every training run: the loop's (optimiser, schedule, checkpoints, time limit,

@@ -19,9 +19,9 @@ import torch
 from codesieve.export.onnx_export import ExportResult, WeightType, export_model_folder, export_ranker_beside
 from codesieve.server.model.folder import RETRIEVER_FILE, TOKENIZER_FILE, ModelCard, ModelFolder
 
-from .models import BASE_MODEL_NAME, CrossEncoder, DualEncoder, base_model_dir, load_bert, load_model
+from .config import code_context_parts
+from .models import BASE_MODEL_NAME, MARKER, CrossEncoder, DualEncoder, base_model_dir, load_bert, load_model
 
-MARKER = "codesieve-model.json"
 TRAINING_INFO = "train-config.json"
 
 
@@ -65,10 +65,16 @@ def _trained_dirs(checkpoint: Path, ranker: Path | None) -> tuple[Path, Path | N
             f"{checkpoint} holds no trained retriever: give a folder made by `trainer train retriever` "
             "(or its model/ subfolder) or a `trainer fit` work folder"
         )
-    ranker_dir = find_model_dir(Path(ranker) if ranker is not None else checkpoint, "ranker")
-    if ranker is not None and ranker_dir is None:
-        raise CheckpointError(f"{ranker} holds no trained ranker (no codesieve-model.json of kind ranker)")
+    ranker_dir = _saved_ranker(ranker) if ranker is not None else find_model_dir(checkpoint, "ranker")
     return retriever_dir, ranker_dir
+
+
+def _saved_ranker(ranker: Path) -> Path:
+    """The saved ranker under `ranker`; CheckpointError when there is none."""
+    found = find_model_dir(Path(ranker), "ranker")
+    if found is None:
+        raise CheckpointError(f"{ranker} holds no trained ranker (no {MARKER} of kind ranker)")
+    return found
 
 
 def export_checkpoint(
@@ -107,7 +113,7 @@ def export_checkpoint(
         dimension=int(retriever_model.bert.config.hidden_size),
         max_query_tokens=int(config.get("max_query_tokens", 64)),
         max_code_tokens=int(config.get("max_code_tokens", 256)),
-        code_context=tuple(part for part in str(config.get("code_context", "")).split(",") if part),
+        code_context=code_context_parts(str(config.get("code_context", ""))),
         fusion_weight=fusion_weight,
         training=training,
         scores=scores or {},
@@ -140,9 +146,7 @@ def export_ranker_onto(
     retriever's.
     """
     base = ModelFolder.load(Path(model_folder))
-    ranker_dir = find_model_dir(Path(ranker), "ranker")
-    if ranker_dir is None:
-        raise CheckpointError(f"{ranker} holds no trained ranker (no codesieve-model.json of kind ranker)")
+    ranker_dir = _saved_ranker(ranker)
     info = training_info(ranker_dir)
     config = info.get("config", {})
     limits = (int(config.get("max_query_tokens", 64)), int(config.get("max_code_tokens", 256)))

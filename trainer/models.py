@@ -24,6 +24,7 @@ from transformers import BertConfig, BertModel
 from codesieve.export.torch_model import TorchModel
 
 BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MARKER = "codesieve-model.json"  # in a saved model folder: {"kind": "retriever" | "ranker"}
 
 
 def base_model_dir() -> Path:
@@ -101,7 +102,7 @@ def load_bert(folder: Path) -> BertModel:
 
 
 def _is_codesieve_folder(folder: Path) -> bool:
-    return (folder / "codesieve-model.json").exists()
+    return (folder / MARKER).exists()
 
 
 def load_model(folder: Path, kind: str) -> DualEncoder | CrossEncoder:
@@ -115,7 +116,7 @@ def load_model(folder: Path, kind: str) -> DualEncoder | CrossEncoder:
     bert = load_bert(folder)
     model: DualEncoder | CrossEncoder = DualEncoder(bert) if kind == "retriever" else CrossEncoder(bert)
     if _is_codesieve_folder(folder):
-        marker = json.loads((folder / "codesieve-model.json").read_text())
+        marker = json.loads((folder / MARKER).read_text())
         weights = load_file(str(folder / "model.safetensors"))
         if marker.get("kind") == "retriever" and kind == "ranker":
             model.bert.load_state_dict({name[len("bert.") :]: value for name, value in weights.items()})
@@ -135,4 +136,4 @@ def save_model(model: DualEncoder | CrossEncoder, folder: Path, tokenizer_file: 
     save_file(state, str(folder / "model.safetensors"))
     if tokenizer_file.resolve() != (folder / "tokenizer.json").resolve():
         shutil.copyfile(tokenizer_file, folder / "tokenizer.json")
-    (folder / "codesieve-model.json").write_text(json.dumps({"kind": kind}) + "\n")
+    (folder / MARKER).write_text(json.dumps({"kind": kind}) + "\n")

@@ -41,7 +41,7 @@ from .checkpoints import (
     load_retriever,
     load_state,
 )
-from .config import RetrieverConfig
+from .config import RetrieverConfig, code_context_parts
 from .data import (
     CODE_VIEWS,
     Pair,
@@ -91,7 +91,7 @@ def check_config(config: RetrieverConfig) -> None:
         raise ValueError("teacher=ranker needs --teacher-model: a trained ranker checkpoint")
     if config.code_view not in CODE_VIEWS:
         raise ValueError(f"code view {config.code_view!r} unknown; choose one of {', '.join(CODE_VIEWS)}")
-    if unknown := set(code_context(config)) - set(CODE_CONTEXT_PARTS):
+    if unknown := set(code_context_parts(config.code_context)) - set(CODE_CONTEXT_PARTS):
         raise ValueError(
             f"code context {', '.join(sorted(unknown))} unknown; give some of {', '.join(CODE_CONTEXT_PARTS)}"
         )
@@ -99,11 +99,6 @@ def check_config(config: RetrieverConfig) -> None:
         raise ValueError("query_anchor is a weight: 0 (off) or more")
     if config.batch_size < 2:
         raise ValueError("batch_size must be at least 2: in-batch negatives need another query")
-
-
-def code_context(config: RetrieverConfig) -> tuple[str, ...]:
-    """The parts of `--code-context`, in order."""
-    return tuple(part.strip() for part in config.code_context.split(",") if part.strip())
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -126,7 +121,7 @@ def load_training_data(config: RetrieverConfig, tokens: TokenEncoder) -> Trainin
         pairs = pairs[: config.max_pairs]
     if len(pairs) < 2:
         raise ValueError(f"{config.pairs} holds {len(pairs)} pairs; training needs at least 2")
-    context = code_context(config)
+    context = code_context_parts(config.code_context)
     return TrainingData(
         pairs=pairs,
         queries=tokenize(tokens, [pair.query for pair in pairs], config.max_query_tokens),
@@ -173,7 +168,9 @@ def load_dev(config: RetrieverConfig, tokens: TokenEncoder) -> tuple[Sequences, 
     gold = torch.as_tensor(benchmark.gold_positions()[: len(queries)])
     return (
         tokenize(tokens, [query.text for query in queries], config.max_query_tokens),
-        tokenize(tokens, pool_texts(benchmark, code_context(config)), config.max_code_tokens),
+        tokenize(
+            tokens, pool_texts(benchmark, code_context_parts(config.code_context)), config.max_code_tokens
+        ),
         gold,
     )
 
