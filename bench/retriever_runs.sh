@@ -66,6 +66,8 @@ declare -A ARGS=(
   [ctx500-anchor]="--pairs $W/doc256.jsonl --init $W/shipped-torch --code-view doc --code-context path,name --query-anchor 10 --freeze-layers=-1 --max-steps 500 --seed 1"
   # then 300 steps more from ctx500, reading 256 code tokens, with a lighter query anchor
   [ctx256-anchor3]="--pairs $W/doc256.jsonl --init $W/ctx500/model --code-view doc --code-context path,name --max-code-tokens 256 --query-anchor 3 --freeze-layers=-1 --max-steps 300 --seed 2"
+  # and 300 steps more of the same from ctx256-anchor3
+  [ctx256-more]="--pairs $W/doc256.jsonl --init $W/ctx256-anchor3/model --code-view doc --code-context path,name --max-code-tokens 256 --query-anchor 3 --freeze-layers=-1 --max-steps 300 --seed 3"
 )
 if [ ! -e "$W/shipped-torch" ]; then
   python -c 'import sys; from pathlib import Path; from codesieve.trainer.checkpoints import retriever_from_model_folder
@@ -79,8 +81,8 @@ for run in ${RUNS:-doc12k doc12k-tests long}; do
     # shellcheck disable=SC2086
     trainer train retriever "${COMMON[@]}" ${ARGS[$run]} --out "$W/$run"
   fi
-  # the runs from the shipped model start from its int8 weights: exported with the other weight type
-  trainer export "$W/$run" --out "$W/$run-model" --name "$run" $([[ $run == ctx* ]] && echo --weight-type uint8)
+  # the runs from the shipped model start from its int8 weights: exported onto another grid (a zero point per channel)
+  trainer export "$W/$run" --out "$W/$run-model" --name "$run" $([[ $run == ctx* ]] && echo --weight-type int8-asym)
   for set in cosqa/dev csn_ruby/valid; do
     trainer eval --benchmark "$set" --model "$W/$run-model" --threads 1
   done

@@ -5,14 +5,15 @@ and fuses (attention, embedding + LayerNorm, bias + GELU, skip + LayerNorm): abo
 embedding and 17% faster reranking on this CPU than the unfused SDPA trace.
 
 Quantisation is ONNX Runtime's dynamic int8 with per-channel weight scales: per-tensor int8 loses
-too much on MiniLM (cosine to fp32 about 0.94, against 0.99 per channel). Weights are signed int8
-(symmetric, the faster kernels) unless asked for as uint8 (asymmetric, with a zero point per
-channel). A model fine-tuned from an int8 folder needs the other type (`off_grid_weight_type`): its
+too much on MiniLM (cosine to fp32 about 0.94, against 0.99 per channel). Three weight types:
+signed int8, symmetric (`int8`, the default) or with a zero point per channel (`int8-asym`), both on
+the fast kernels; and uint8 with a zero point (`uint8`), as exact as `int8-asym` but about half as fast
+on this CPU. A model fine-tuned from an int8 folder needs another grid (`off_grid_weight_type`): its
 training started from the folder's dequantised weights, which lie on that folder's grid, and moved
 them by a few percent of a step, so quantising it onto the same grid again rounds nearly every weight
 back to where it started and the export reproduces the starting model, not the fine-tuned one (the
 `trainer fit` runs of docs/BENCHMARKS.md kept 1 to 7% of the fit's movement that way, and missed
-parity). The parity check runs
+parity). A zero point moves the grid, so symmetric and asymmetric weights take turns. The parity check runs
 the torch model and the int8 graph on the same inputs at several batch sizes and lengths, and
 fails the export when the mean embedding cosine falls below 0.99 (or any single one below 0.97),
 or when the ranker's order disagrees with torch's (Spearman below 0.9) by more than noise (some
@@ -49,8 +50,13 @@ from codesieve.server.model.folder import (
 from .torch_model import OUTPUT_NAMES, TorchModel
 
 OPSET = 17
-WeightType = Literal["int8", "uint8"]
-QUANT_TYPES = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+WeightType = Literal["int8", "int8-asym", "uint8"]
+# the quantised type, and whether its grid is symmetric about zero (no zero point)
+QUANT_TYPES = {
+    "int8": (QuantType.QInt8, True),
+    "int8-asym": (QuantType.QInt8, False),
+    "uint8": (QuantType.QUInt8, False),
+}
 MIN_MEAN_COSINE = 0.99
 MIN_WORST_COSINE = 0.97
 MIN_RANK_CORRELATION = 0.9
@@ -118,30 +124,36 @@ def export_graph(model: TorchModel, path: Path) -> None:
 
 def quantize_int8(source: Path, target: Path, weight_type: WeightType = "int8") -> None:
     """Dynamic int8 quantisation of MatMul/Gemm weights with one scale per output channel."""
+    quant_type, symmetric = QUANT_TYPES[weight_type]
     quantize_dynamic(
         str(source),
         str(target),
         per_channel=True,
-        weight_type=QUANT_TYPES[weight_type],
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused ops have no inferred types
+        weight_type=quant_type,
+        # fused ops have no inferred types
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "WeightSymmetric": symmetric},
     )
 
 
 def weight_type_of(graph: Path) -> WeightType | None:
     """The type of a graph's quantised weights, or None when they are fp32."""
     model = onnx.load(str(graph))
-    types = {tensor.name: tensor.data_type for tensor in model.graph.initializer}
+    tensors = {tensor.name: tensor for tensor in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type in ("MatMulInteger", "QAttention"):
-            return "uint8" if types.get(node.input[1]) == onnx.TensorProto.UINT8 else "int8"
+            if tensors[node.input[1]].data_type == onnx.TensorProto.UINT8:
+                return "uint8"
+            zero_point = tensors.get(node.input[3 if node.op_type == "MatMulInteger" else 7])
+            asymmetric = zero_point is not None and np.any(onnx.numpy_helper.to_array(zero_point))
+            return "int8-asym" if asymmetric else "int8"
     return None
 
 
 def off_grid_weight_type(start: Path) -> WeightType:
-    """The weight type for a model fine-tuned from the retriever graph `start`: one whose grid the
-    starting weights do not lie on, so that rounding keeps the fine-tuning (uint8, the more exact of
-    the two on CPUs without VNNI, unless the start's weights are uint8 already)."""
-    return "int8" if weight_type_of(start) == "uint8" else "uint8"
+    """The weight type for a model fine-tuned from the retriever graph `start`: a fast signed type
+    whose grid the starting weights do not lie on, so that rounding keeps the fine-tuning (with a zero
+    point from a symmetric or fp32 start, without one from an asymmetric start)."""
+    return "int8" if weight_type_of(start) in ("int8-asym", "uint8") else "int8-asym"
 
 
 def _parity_sequences(
@@ -300,8 +312,9 @@ def export_ranker_beside(
 def _quantization_label(quantize: bool, weight_type: WeightType = "int8") -> str:
     if not quantize:
         return "none (fp32)"
-    if weight_type == "uint8":
-        return "int8 dynamic, per-channel asymmetric uint8 weights (onnxruntime)"
+    if weight_type != "int8":
+        kind = "int8" if weight_type == "int8-asym" else "uint8"
+        return f"int8 dynamic, per-channel asymmetric {kind} weights (onnxruntime)"
     return "int8 dynamic, per-channel weights (onnxruntime)"
 
 

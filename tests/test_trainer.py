@@ -176,7 +176,7 @@ def test_train_and_export_print_no_library_noise_unless_verbose(
     assert caplog.records  # the exporter's and quantiser's own words are still there on request
 
 
-def test_export_takes_uint8_weights_when_signed_int8_misses_parity_and_says_what_to_do_when_both_do(
+def test_export_takes_asymmetric_weights_when_symmetric_int8_misses_parity_and_says_what_to_do_when_both_do(
     pairs_file: Path,
     tiny_base_model: Path,
     tmp_path: Path,
@@ -197,9 +197,12 @@ def test_export_takes_uint8_weights_when_signed_int8_misses_parity_and_says_what
 
     monkeypatch.setattr(checkpoint, "export_checkpoint", parity_missed_for)
     assert main(["export", str(out), "--out", str(tmp_path / "model")]) == 0
-    assert "uint8" in json.loads((tmp_path / "model" / "model-card.json").read_text())["quantization"]
-    assert "signed int8 weights missed the parity check" in capsys.readouterr().err
-    missing.add("uint8")
+    assert (
+        "asymmetric int8" in json.loads((tmp_path / "model" / "model-card.json").read_text())["quantization"]
+    )
+    assert weight_type_of(tmp_path / "model" / "retriever.onnx") == "int8-asym"
+    assert "symmetric int8 weights missed the parity check" in capsys.readouterr().err
+    missing.add("int8-asym")
     assert main(["export", str(out), "--out", str(tmp_path / "other")]) == 2
     said = capsys.readouterr().err
     assert "--no-quantize exports fp32" in said and "Traceback" not in said, said
@@ -543,7 +546,7 @@ def test_code_context_reaches_the_card_and_the_query_anchor_holds_queries_near_t
     queries = tokenize(tokens, [pair.query for pair in read_pairs(pairs_file)], 32)
     anchor = embed(base, queries, torch.device("cpu"))
     drift = {}
-    for weight in (0.0, 50.0):
+    for weight, weight_type in ((0.0, "int8"), (50.0, "int8-asym")):
         run = tmp_path / f"anchor-{weight}"
         config = _retriever_config(
             pairs_file,
@@ -556,7 +559,6 @@ def test_code_context_reaches_the_card_and_the_query_anchor_holds_queries_near_t
         )
         trained = load_model(train_retriever(config), "retriever")
         drift[weight] = float(query_drift(embed(trained, queries, torch.device("cpu")), anchor))
-        weight_type = "uint8" if weight else "int8"
         out = tmp_path / f"model-{weight}"
         assert main(["export", str(run), "--out", str(out), "--weight-type", weight_type]) == 0
         assert ModelFolder.load(out).card.code_context == ("path", "name")

@@ -164,9 +164,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--no-quantize", action="store_true", help="keep fp32 weights")
     export.add_argument(
         "--weight-type",
-        choices=("int8", "uint8"),
-        help="int8 weight type (default: int8, uint8 when int8 misses parity); a model trained from an int8 "
-        "folder's weights needs the other type, or rounding puts it back on that folder's grid",
+        choices=("int8", "int8-asym", "uint8"),  # onnx_export.WeightType, without loading torch
+        help="int8 weight type: int8 (symmetric), int8-asym (a zero point per channel) or uint8 (as exact as "
+        "int8-asym, slower). Default: int8, int8-asym when int8 misses parity. A model trained from an int8 "
+        "folder's weights needs the other grid (int8-asym from int8), or rounding puts it back on that folder's",
     )
     export.add_argument(
         "--base",
@@ -319,7 +320,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    """Export; when signed int8 weights miss the parity check, unsigned (uint8, a zero point per
+    """Export; when symmetric int8 weights miss the parity check, asymmetric ones (a zero point per
     channel, finer where a layer's weights are skewed) before giving up (`onnx_export`'s doc)."""
     from codesieve.export.onnx_export import ParityError
     from codesieve.server.model.folder import ModelError
@@ -348,10 +349,10 @@ def _run_export(args: argparse.Namespace) -> int:
             if onto or args.no_quantize or args.weight_type:
                 raise
             print(
-                f"trainer export: signed int8 weights missed the parity check ({signed}); trying uint8",
+                f"trainer export: symmetric int8 weights missed the parity check ({signed}); trying int8-asym",
                 file=sys.stderr,
             )
-            result = _export(args, onto, "uint8")
+            result = _export(args, onto, "int8-asym")
     except ParityError as error:
         print(
             f"trainer export: {error}. Nothing was written; --no-quantize exports fp32 weights (exact, larger, slower).",

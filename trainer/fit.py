@@ -12,8 +12,8 @@ the last one that did):
    from the shipped replay sample (`general_pairs`), so that it does not forget (InfoNCE,
    in-batch negatives, the current model's token limits); steps grow with the pairs, capped by
    `max_steps` and by the time budget;
-4. export the candidate (ONNX, int8, parity check, model card), with weights of the other int8
-   type than the current model's (`onnx_export.off_grid_weight_type`: on the same grid, rounding
+4. export the candidate (ONNX, int8, parity check, model card), with int8 weights on another
+   grid than the current model's (`onnx_export.off_grid_weight_type`: on the same grid, rounding
    would undo the fine-tuning);
 5. the ranker, only with ``--ranker on``: trained on the candidate's ranking-based negatives, its
    fusion weight chosen on half of the held-out pairs, and kept only when the cascade beats the
