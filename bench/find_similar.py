@@ -14,6 +14,7 @@ the top 100), single-threaded.
     python bench/find_similar.py --build                  # download and build the set (once)
     python bench/find_similar.py --model DIR [--model DIR2 ...] [--bm25]
     python bench/find_similar.py --names-visible --model DIR ... [--bm25]   # own names left in
+    python bench/find_similar.py --model DIR --rerank-depth 5 --rerank-depth 10  # DIR's ranker on code
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ def main() -> int:
         action="store_true",
         help="the same set with each query's own name left in (built beside it): what hiding it does",
     )
+    parser.add_argument(
+        "--rerank-depth",
+        type=int,
+        action="append",
+        metavar="K",
+        help="also the cascade's row at depth K for a model with a ranker, repeatable (search never reranks "
+        "find similar: this measures whether it should)",
+    )
     args = parser.parse_args()
     folder = find_similar_folder()
     if args.names_visible:
@@ -64,7 +73,7 @@ def main() -> int:
         print(f"find_similar: {error}", file=sys.stderr)
         return 2
     benchmark = load_find_similar(folder)
-    rows: list[tuple[str, dict[str, float], float]] = []
+    rows: list[tuple[str, dict[str, float], float | None]] = []
     if args.bm25:
         found = evaluate(benchmark, None, bm25=True).rows["bm25"]
         rows.append(
@@ -75,15 +84,15 @@ def main() -> int:
             )
         )
     for model_dir in args.model or [default_model_dir()]:
-        metrics = evaluate(benchmark, model_dir, rerank_depths=(), threads=1, cache_dir=default_cache_dir())
-        retrieval_ms, _ = latencies(benchmark, model_dir, runtime=False)
-        rows.append(
-            (
-                f"{ModelFolder.load(model_dir).card.name} ({model_dir})",
-                metrics.rows["retriever"],
-                retrieval_ms,
-            )
+        depths = args.rerank_depth or []
+        metrics = evaluate(
+            benchmark, model_dir, rerank_depths=depths, threads=1, cache_dir=default_cache_dir()
         )
+        retrieval_ms, _ = latencies(benchmark, model_dir, runtime=False)
+        name = f"{ModelFolder.load(model_dir).card.name} ({model_dir})"
+        rows.append((name, metrics.rows["retriever"], retrieval_ms))
+        # the ranker reading the code at the cursor as its query (cut to the card's query tokens)
+        rows += [(f"{name}, cascade K={depth}", metrics.rows[f"cascade@{depth}"], None) for depth in depths]
     print(
         f"find similar, set {folder.name}: {len(benchmark.queries)} queries, pool of {len(benchmark.codebase)}; "
         f"machine: {platform.machine()}, Python {platform.python_version()}, ONNX Runtime 1 thread"
@@ -93,7 +102,7 @@ def main() -> int:
     for system, metrics, ms in rows:
         print(
             f"| {system} | {metrics['mrr']:.3f} | {metrics['recall@1']:.3f} | "
-            f"{metrics['recall@10']:.3f} | {ms:.2f} ms |"
+            f"{metrics['recall@10']:.3f} | {'not timed' if ms is None else f'{ms:.2f} ms'} |"
         )
     print("reproduce: python " + " ".join(shlex.quote(arg) for arg in sys.argv))
     return 0

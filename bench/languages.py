@@ -3,7 +3,8 @@
 For each language split into definitions since the grammars of C, C++, C#, PHP, Kotlin, Swift, Lua and
 shell came in, one real project, pinned by version and sha256 and fetched once with its registry's
 own client into ~/.cache/codesieve-bench: PyPI, npm or Debian (`apt-get download`; run `apt-get
-update` first if the pin is newer than the package lists). Universal Ctags (`apt-get install
+update` first if the pin is newer than the package lists; a source package's original archive comes
+from the Debian pool over HTTP, since Debian builds Scala packages into jars). Universal Ctags (`apt-get install
 universal-ctags`) tags the same files, forced to the same language, with the kinds the chunker makes
 chunks of (functions, methods, classes, structs, unions, enums, interfaces, traits, objects; not
 namespaces, which qualify names, nor fields, properties, macros or variables).
@@ -18,8 +19,10 @@ names keep their table, `M.add`: its last part is compared; `operator ()` is `op
 name** is a tag not found where a chunk's definition line (its first line that is not a comment,
 attribute or blank) is the tag's line: the chunker gave that definition another name. A **wrong
 qualifier** is a found tag whose ctags scope ends in another name than the part before the chunk's
-own (Kotlin's package scopes aside: like Java's, packages qualify no names). Ctags has no Swift parser in Debian 12's 5.9: Swift gets chunk counts and speed only, and
-Scala none (no registry here carries Scala sources). Chunking speed is one thread, best of three
+own (Kotlin's package scopes aside: like Java's, packages qualify no names). Ctags 5.9 has no Swift or
+Scala parser: for those two a line pattern is the reference (`REFERENCE`: a line that declares a
+`func`/`def`, `class`, `struct`, `enum`, `protocol`, `trait` or `object`, modifiers before it), which
+checks names but gives no scopes. Chunking speed is one thread, best of three
 passes over the files read into memory: chunks a second, windows included. Embedding costs the same
 per chunk in every language (`bench/cli_speed.py`: about 100 a second at one thread).
 
@@ -39,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,9 +56,18 @@ PASSES = 3
 NOT_CODE = re.compile(r"^\s*(//|/\*|\*|#|--|@|\[|$)")  # comment, attribute or decorator, blank
 
 
+# The reference for the languages ctags 5.9 cannot parse: one declaration a line, the name after its keyword.
+MODIFIERS = r"(?:(?:@\w+(?:\([^)]*\))?|[a-z]+(?:\[\w.]+\])?|case)\s+)*"
+REFERENCE = {
+    "swift": re.compile(rf"^\s*{MODIFIERS}(?:func|class|struct|enum|protocol|actor)\s+([A-Za-z_]\w*)"),
+    "scala": re.compile(rf"^\s*{MODIFIERS}(?:def|class|trait|object)\s+([A-Za-z_]\w*|`[^`]+`|[^\s\w\[(:]+)"),
+}
+DEBIAN_POOL = "http://deb.debian.org/debian/pool/main"
+
+
 @dataclass(frozen=True)
 class Project:
-    registry: str  # pypi | npm | debian
+    registry: str  # pypi | npm | debian | debian-source (the pool's original archive)
     name: str
     version: str
     sha256: str  # of the archive the registry's client downloads
@@ -70,6 +83,8 @@ PROJECTS: dict[str, Project] = {
     "php": Project("debian", "php-monolog", "2.9.1-1", "f8a26688b521e33cf6ef73b75ae5eac0cb026d986a336161456dd37dbb710681", "PHP", "cift"),
     "kotlin": Project("npm", "expo-modules-core", "2.5.0", "2c9e84e55906407f4761deebb99dd7b4004701661b88df390c4569d65ce3ad8c", "Kotlin", "ciom", ctags_noise=r"^(?!.*\b(fun|class|interface|object)\b)"),
     "swift": Project("npm", "@capacitor/ios", "7.4.3", "9f21078815684e66fd9f5f542796652c251a378dcb41eee417540f2f5714b629", None),
+    # json4s 3.2.10 as Debian 12 packages it (Apache-2.0): Debian has no Scala compiler, but keeps its sources
+    "scala": Project("debian-source", "json4s", "3.5.1+really3.2.10", "7b0dd89a60bddd59152a90d8756f91afd89bd614e492f060c5910367354b4cc1", None),
     "lua": Project("debian", "lua-penlight", "1.13.1-3", "69918434ee650d06aa470d49ba05a1a16ae43e66b8216e135cc5075f7d5d9ff3", "Lua", "f", ctags_noise=r"^(?!.*(\bfunction\s+[\w.:]+\s*\(|=\s*function\s*\())"),
     # dracut-core is built per architecture: this is the amd64 package's digest
     "shell": Project("debian", "dracut-core", "059-4", "d0598a5f7b5dcdd1172303a9da4c156a2b6df75fd85a97bc3d228bfafa5f39f9", "Sh", "f"),
@@ -89,7 +104,13 @@ def fetch(project: Project) -> Path:
     folder = CACHE / f"{project.name.replace('/', '+')}-{project.version}"
     if not (folder / ".complete").exists():
         with tempfile.TemporaryDirectory() as download:
-            archive = fetch_archive(project.registry, project.name, project.version, Path(download))
+            if project.registry == "debian-source":
+                archive = Path(download) / f"{project.name}_{project.version}.orig.tar.xz"
+                url = f"{DEBIAN_POOL}/{project.name[0]}/{project.name}/{archive.name}"
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    archive.write_bytes(response.read())
+            else:
+                archive = fetch_archive(project.registry, project.name, project.version, Path(download))
             digest = hashlib.sha256(archive.read_bytes()).hexdigest()
             if digest != project.sha256:
                 sys.exit(f"{archive.name}: sha256 {digest}, pinned {project.sha256}; not used")
@@ -139,6 +160,16 @@ def ctags(folder: Path, paths: list[str], project: Project) -> tuple[list[Tag], 
         scope = "" if in_package else re.split(r"::|[.\\:]", entry.get("scope", ""))[-1]
         tags.append(Tag(entry["path"], entry["name"], int(entry["line"]), scope))
     return tags, noise
+
+
+def line_tags(files: dict[str, str], pattern: re.Pattern[str]) -> list[Tag]:
+    """The line pattern's tags: each line that declares a definition, with its name and no scope."""
+    return [
+        Tag(path, match.group(1), number, "")
+        for path, text in files.items()
+        for number, line in enumerate(text.split("\n"), 1)
+        if (match := pattern.match(line))
+    ]
 
 
 def last_part(name: str) -> str:
@@ -220,12 +251,17 @@ def main() -> int:
         windows = definitions.pop("window", 0)
         size = sum(len(text.encode("utf-8", "surrogateescape")) for text in files.values())
         coverage = wrong = "–"
-        if project.ctags_language is not None:
-            tags, noise = ctags(folder, sorted(files), project)
+        if project.ctags_language is not None or language in REFERENCE:
+            if project.ctags_language is not None:
+                tags, noise = ctags(folder, sorted(files), project)
+            else:
+                tags, noise = line_tags(files, REFERENCE[language]), 0
             result = compare(tags, chunks, args.examples)
             found, tagged = int(result["found"]), len(tags)  # type: ignore[call-overload]
-            coverage = f"{found}/{tagged} = {found / max(tagged, 1):.1%}" + (
-                f" ({noise} noise)" if noise else ""
+            coverage = (
+                f"{found}/{tagged} = {found / max(tagged, 1):.1%}"
+                + (f" ({noise} noise)" if noise else "")
+                + ("" if project.ctags_language else " (line pattern)")
             )
             wrong = f"{result['wrong_name']} / {result['wrong_scope']}"
             details.append((language, result["examples"]))

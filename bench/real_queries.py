@@ -176,7 +176,7 @@ def run_cli(arguments: list[str], folder: Path) -> str:
 
 
 def search(query: str, folder: Path, flags: list[str]) -> list[dict[str, Any]]:
-    """The top DEPTH hits of one `codesieve search --json --no-update`."""
+    """The top DEPTH hits of one `codesieve search --json --no-update` (`flags` may end with search's own)."""
     output = run_cli(["search", "--json", "--limit", str(DEPTH), "--no-update", *flags, query, "."], folder)
     hits: list[dict[str, Any]] = json.loads(output)["hits"]
     return hits
@@ -219,8 +219,10 @@ def run_system(
     queries: Sequence[RealQuery],
     folders: dict[str, tuple[Path, list[str]]],
     index_root: Path | None,
+    rerank_depth: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Index each project with the system's model, then run its queries one process each."""
+    """Index each project with the system's model, then run its queries one process each (a model
+    with a ranker reranks the top `rerank_depth`, else search's default)."""
     index_dir = index_root or index_dir_for(system.model)
     results = []
     for repo, (folder, exclude) in folders.items():
@@ -229,7 +231,8 @@ def run_system(
         run_cli(["index", *flags, "."], folder)
         print(f"{system.label}: {repo} indexed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         for query in (query for query in queries if query.repo == repo):
-            hits = search(query.query, folder, flags)
+            depth = [] if rerank_depth is None else ["--rerank-depth", str(rerank_depth)]
+            hits = search(query.query, folder, flags + depth)
             results.append(
                 {
                     "id": query.id,
@@ -324,6 +327,9 @@ def main() -> int:
         "--index-dir", type=Path, help="index folder for every row (default: one per retriever)"
     )
     parser.add_argument("--json", type=Path, help="write every query's hits and the metrics here")
+    parser.add_argument(
+        "--rerank-depth", type=int, metavar="K", help="a model with a ranker reranks its top K (default 10)"
+    )
     args = parser.parse_args()
 
     packages, excludes = load_projects()
@@ -333,7 +339,7 @@ def main() -> int:
     rows = []
     report: dict[str, Any] = {"date": date.today().isoformat(), "machine": platform.machine(), "systems": []}
     for system in systems_of(args):
-        results = run_system(system, queries, folders, args.index_dir)
+        results = run_system(system, queries, folders, args.index_dir, args.rerank_depth)
         groups = summary(results)
         rows.append((system.label, groups))
         report["systems"].append(

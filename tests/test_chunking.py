@@ -177,6 +177,8 @@ EXPECTED_CHUNKS: dict[str, list[tuple[str, str, int, int]]] = {
         ("class", "Valid", 27, 29),
         ("method", "Valid.isValid", 28, 28),
         ("function", "topLevel", 31, 31),
+        ("class", "syntax", 33, 36),
+        ("method", "syntax.validNel", 35, 35),
     ],
     "sample.lua": [
         ("method", "List.__tostring", 4, 4),
@@ -260,6 +262,7 @@ EXPECTED_DOCS: dict[str, dict[str, str]] = {
     "Sample.scala": {
         "Validated": "/** A validated value: valid or invalid. */",
         "Validated.fold": "/** Fold both sides. */",
+        "syntax": "/** Syntax for any value. */",
     },
     "sample.lua": {
         "List.new": "--- Create a list from a table.\n-- @param t a table",

@@ -271,7 +271,7 @@ def evaluate(
             dtype=np.int64,
         )
         record("runtime", ranks, searched)
-    if model.ranker_path is None or not rerank_depths or code_queries:
+    if model.ranker_path is None or not rerank_depths:
         return result
     deepest = min(max(rerank_depths), len(ids))
     ranker_scores = rerank_scores(OnnxRanker(model, threads), benchmark, order[:, :deepest])

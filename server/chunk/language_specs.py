@@ -288,6 +288,7 @@ _SPECS: Mapping[str, LanguageSpec] = {
                 "trait_definition",
                 "enum_definition",
                 "given_definition",
+                "package_object",
             }
         ),
         comments=frozenset({"comment", "block_comment"}),

@@ -29,3 +29,8 @@ case class Valid[+A](a: A) extends Validated[Nothing, A] {
 }
 
 def topLevel(x: Int): Int = x
+
+/** Syntax for any value. */
+package object syntax {
+  def validNel[A](a: A): Validated[Nothing, A] = Valid(a)
+}
