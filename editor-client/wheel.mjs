@@ -18,6 +18,9 @@ const backend = spawnSync(python, ["-c", "import setuptools, sys; sys.exit(int(s
 const isolation = backend.status === 0 ? ["--no-build-isolation"] : [];
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out);
+// pip builds in the tree, and setuptools copies into build/lib without removing what is gone from the
+// source: a module deleted since the last build would ship in the wheel
+rmSync(join(root, "build"), { recursive: true, force: true });
 const args = ["-m", "pip", "wheel", "--no-deps", "-q", ...isolation, "--wheel-dir", out, root];
 const build = spawnSync(python, args, { stdio: ["ignore", "inherit", "inherit"] });
 const wheels = readdirSync(out).filter((name) => /^codesieve-.+\.whl$/.test(name));
