@@ -1,7 +1,7 @@
 """The wire format of CodeSieve's LSP extensions: parsing their params, shaping their results.
 
 Everything here is pure (no I/O, no server state), so the handlers in `server.py` and the
-folders in `workspace_folders.py` share one definition of what a hit, a status and a find request look
+workspace folders' parts (`folder_set.py`, `folder_search.py`) share one definition of what a hit, a status and a find request look
 like on the wire. docs/PROTOCOL.md describes the same shapes with examples.
 """
 

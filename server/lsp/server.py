@@ -1,7 +1,8 @@
 """CodeSieve's language server: the handlers. docs/PROTOCOL.md is the contract they implement.
 
 Each handler takes `(server, params)`, says in one line what it answers, and hands the work to
-`WorkspaceFolders` (workspace_folders.py), which runs blocking Workspace calls off the event loop. The wire format of
+`WorkspaceFolders` (workspace_folders.py) or to one of its parts (the folder set, the search, the status,
+the change watcher), which run blocking Workspace calls off the event loop. The wire format of
 the `codeSearch/*` extensions lives in protocol.py. Only protocol goes to stdout: `serve`
 moves file descriptor 1 to stderr before anything else can print. Over stdio the log goes to the client as
 window/logMessage, each line with its level, from `initialize` on (client_log.py); otherwise to stderr.
@@ -109,7 +110,7 @@ def initialize(server: CodeSieveServer, params: types.InitializeParams) -> None:
         settings = {
             name: value for name, value in section.items() if name != TOKEN_OPTION
         }  # tcp.py's, not a setting
-        _, errors = server.workspace_folders.apply_settings(settings)
+        _, errors = server.workspace_folders.folders.apply_settings(settings)
         server.pending_messages.extend(errors)
     folders = [folder.uri for folder in params.workspace_folders or []]
     for uri in folders or ([params.root_uri] if params.root_uri else []):
@@ -136,11 +137,11 @@ async def initialized(server: CodeSieveServer, params: types.InitializedParams) 
         )
         try:
             await server.client_register_capability_async(types.RegistrationParams([registration]))
-            server.workspace_folders.watched_by_client = True
+            server.workspace_folders.changes.watched_by_client = True
         except Exception as error:
             log.warning("the client did not register the file watcher (%s); polling instead", error)
-    if not server.workspace_folders.watched_by_client:
-        server.workspace_folders.start_polling()
+    if not server.workspace_folders.changes.watched_by_client:
+        server.workspace_folders.changes.start_polling()
 
 
 @SERVER.feature(types.SHUTDOWN)
@@ -152,7 +153,7 @@ async def shutdown(server: CodeSieveServer, params: None) -> None:
 @SERVER.feature(types.EXIT)
 def exit_(server: CodeSieveServer, params: None) -> None:
     """Ask running syncs to stop, so the process can exit promptly."""
-    for folder in server.workspace_folders.folders.values():
+    for folder in server.workspace_folders.folders.served.values():
         folder.closing.set()
 
 
@@ -175,7 +176,7 @@ async def change_configuration(server: CodeSieveServer, params: types.DidChangeC
         items = [types.ConfigurationItem(section=SETTINGS_SECTION)]
         pulled = await server.workspace_configuration_async(types.ConfigurationParams(items))
         section = _section(pulled[0]) if pulled else None
-    changed, errors = server.workspace_folders.apply_settings(section or {})
+    changed, errors = server.workspace_folders.folders.apply_settings(section or {})
     server.warn(errors)
     if changed:
         await server.workspace_folders.reopen()
@@ -199,26 +200,26 @@ def _file_changed(server: CodeSieveServer, uri: str) -> None:
     if local_path(uri) is None:  # an untitled buffer, a remote file: nothing on disk to index
         log.debug("ignored a change to %s: not a file:// URI", uri[:200])
         return
-    server.workspace_folders.file_changed(uri)
+    server.workspace_folders.changes.file_changed(uri)
 
 
 # requests --------------------------------------------------------------------------------------
 @SERVER.feature(FIND)
 async def find(server: CodeSieveServer, params: Any) -> dict[str, Any]:
     """Search every folder for code that does what the query says."""
-    return await server.workspace_folders.find(parse_find(params))
+    return await server.workspace_folders.search.find(parse_find(params))
 
 
 @SERVER.feature(FIND_SIMILAR)
 async def find_similar(server: CodeSieveServer, params: Any) -> dict[str, Any]:
     """Code similar to the function at a position (as edited) or to a given snippet."""
-    return await server.workspace_folders.find_similar(parse_find_similar(params))
+    return await server.workspace_folders.search.find_similar(parse_find_similar(params))
 
 
 @SERVER.feature(STATUS)
 async def status(server: CodeSieveServer, params: Any) -> dict[str, Any]:
     """State, size, model and index location, aggregated and per folder."""
-    return await server.workspace_folders.status()
+    return await server.workspace_folders.reporter.status()
 
 
 @SERVER.feature(
@@ -236,7 +237,7 @@ async def code_action(
     position = params.range.start
     if local_path(params.text_document.uri) is None:  # an untitled buffer: nothing to search from
         return None
-    if await server.workspace_folders.chunk_at(params.text_document.uri, position.line) is None:
+    if await server.workspace_folders.search.chunk_at(params.text_document.uri, position.line) is None:
         return None
     arguments = [params.text_document.uri, {"line": position.line, "character": position.character}]
     command = types.Command(title=CODE_ACTION_TITLE, command=COMMAND_FIND_SIMILAR, arguments=arguments)
@@ -256,7 +257,7 @@ async def find_command(server: CodeSieveServer, *arguments: Any) -> dict[str, An
             "codeSearch.find takes [query] or [query, {limit, rerank, includeTests, include, exclude, languages}]"
         )
     options = arguments[1] if len(arguments) > 1 and isinstance(arguments[1], Mapping) else {}
-    return await server.workspace_folders.find(parse_find({**options, "query": arguments[0]}))
+    return await server.workspace_folders.search.find(parse_find({**options, "query": arguments[0]}))
 
 
 @SERVER.command(COMMAND_FIND_SIMILAR)
@@ -268,14 +269,14 @@ async def find_similar_command(server: CodeSieveServer, *arguments: Any) -> dict
         "textDocument": {"uri": arguments[0]},
         "position": {"line": line_of(arguments[1]), "character": 0},
     }
-    return await server.workspace_folders.find_similar(parse_find_similar(params))
+    return await server.workspace_folders.search.find_similar(parse_find_similar(params))
 
 
 @SERVER.command(COMMAND_REINDEX)
 async def reindex_command(server: CodeSieveServer, *arguments: Any) -> dict[str, Any]:
     """`codeSearch.reindex`: reopen every folder (retrying a failed model) and sync it."""
     await server.workspace_folders.reopen()
-    return {"started": sorted(server.workspace_folders.folders)}
+    return {"started": sorted(server.workspace_folders.folders.served)}
 
 
 # entry point -----------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ def serve(tcp: str | None = None, config: Settings | None = None, token_file: Pa
     logging.basicConfig(level=level, handlers=[handler])
     if level != "DEBUG":  # pygls logs every message it sends at INFO
         logging.getLogger("pygls").setLevel(logging.WARNING)
-    SERVER.workspace_folders.base = SERVER.workspace_folders.config = config or Settings()
+    SERVER.workspace_folders.folders.base = SERVER.workspace_folders.folders.config = config or Settings()
     try:
         if address is None or token is None:
             SERVER.start_io(sys.stdin.buffer, protocol_out)
@@ -314,6 +315,6 @@ def serve(tcp: str | None = None, config: Settings | None = None, token_file: Pa
             log.info("TCP clients must send the token in %s as initializationOptions.token", token_file)
             serve_tcp(SERVER, *address, token)
     finally:
-        for folder in SERVER.workspace_folders.folders.values():
+        for folder in SERVER.workspace_folders.folders.served.values():
             folder.closing.set()
     return SERVER.exit_code
