@@ -82,7 +82,7 @@ VERSION="$("$NODE" -p "require('$EXT/package.json').version")"
 VSIX="$EXT/codesieve-$VERSION.vsix"
 # A hash of everything that goes into the .vsix, the wheel's sources included: rebuild only when it changed.
 SOURCES_HASH="$(cd "$EXT" && { find src media ../server ../trainer ../export ../codesieve -type f -not -path '*/__pycache__/*' -print0
-  for f in package.json package-lock.json tsconfig.json esbuild.mjs wheel.mjs .vscodeignore README.md CHANGELOG.md LICENSE \
+  for f in package.json package-lock.json tsconfig.json eslint.config.mjs esbuild.mjs wheel.mjs .vscodeignore README.md CHANGELOG.md LICENSE \
     ../pyproject.toml ../README.md; do if [ -f "$f" ]; then printf "%s\0" "$f"; fi; done; } |
   sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 export PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"  # builds the wheel the .vsix carries (wheel.mjs)

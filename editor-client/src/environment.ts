@@ -8,6 +8,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as vscode from "vscode";
+import { log } from "./log/logging";
 import { runProcess, RunResult } from "./process";
 import { pythonFromPythonExtension } from "./pythonExtension";
 import { wheelhouseSetting } from "./settings";
@@ -28,6 +29,8 @@ export interface SetupOutcome {
 }
 
 export type SetupAction = "Retry" | "Show Log" | "Open Settings" | "Download Python";
+
+type SetupProgress = vscode.Progress<{ message?: string; increment?: number }>;
 
 /** A setup that failed, with what the user can do next (`setting`: the one Open Settings shows). */
 export class SetupError extends Error {
@@ -76,9 +79,9 @@ export class OwnEnvironment {
   constructor(
     storage: string,
     private readonly extensionPath: string,
-    private readonly log: (message: string) => void,
   ) {
     this.folder = path.join(storage, "env");
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the one environment ownEnvironmentPython and bundledWheel answer for
     current = this;
   }
 
@@ -138,37 +141,11 @@ export class OwnEnvironment {
     );
   }
 
-  private async install(
-    upgrading: boolean,
-    progress: vscode.Progress<{ message?: string; increment?: number }>,
-    cancel: vscode.CancellationToken,
-  ): Promise<SetupOutcome> {
-    const wheel = this.wheel();
-    if (!wheel) {
-      throw new SetupError(
-        "CodeSieve: this build of the extension carries no CodeSieve wheel (wheel/ is empty), so it cannot set up " +
-          "its environment. Install the .vsix that `npm run package` makes, or set codesieve.pythonPath.",
-        ["Open Settings"],
-        "codesieve.pythonPath",
-      );
-    }
+  private async install(upgrading: boolean, progress: SetupProgress, cancel: vscode.CancellationToken): Promise<SetupOutcome> {
+    const wheel = this.wheelToInstall();
     const sources = this.sources();
-    const step = async (message: string, increment: number, command: string, args: string[]): Promise<RunResult> => {
-      progress.report({ message, increment });
-      this.log(`setup: ${[command, ...args].join(" ")}`);
-      const result = await runProcess(command, args, {
-        cwd: path.dirname(this.folder), // not the workspace, nor the extension host's: a `codesieve` folder there would shadow the package
-        timeoutMs: PIP_TIMEOUT_MS,
-        cancel,
-        onLine: (line) => {
-          this.log(`  ${line}`);
-          const shown = /^\s*(Collecting|Downloading|Processing|Installing collected packages|Building wheel)\b.*/.exec(line);
-          if (shown) progress.report({ message: `${message}: ${shown[0].trim().slice(0, 90)}` });
-        },
-      });
-      if (result.stopped === "cancelled" || cancel.isCancellationRequested) throw new vscode.CancellationError();
-      return result;
-    };
+    const step = (message: string, increment: number, command: string, args: string[]): Promise<RunResult> =>
+      this.step(progress, cancel, message, increment, command, args);
 
     let basePython = this.stamp()?.basePython ?? "";
     fs.mkdirSync(path.dirname(this.folder), { recursive: true });
@@ -181,7 +158,7 @@ export class OwnEnvironment {
     }
     const pip = [this.python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"];
     const pipStep = (message: string, increment: number, ...args: string[]): Promise<RunResult> =>
-      step(message, increment, pip[0] as string, [...pip.slice(1), ...args]);
+      step(message, increment, pip[0], [...pip.slice(1), ...args]);
     if (upgrading) {
       const replaced = await pipStep("installing the new CodeSieve wheel", 10, "--force-reinstall", "--no-deps", wheel);
       if (replaced.code !== 0) throw this.pipFailed(replaced, sources);
@@ -191,7 +168,7 @@ export class OwnEnvironment {
     const hnsw = await pipStep("adding hnswlib (fast approximate search; optional)", 15, ...sources, `${wheel}[hnsw]`);
     const hnswlib = hnsw.code === 0;
     if (!hnswlib) {
-      this.log(
+      log.warn(
         "setup: hnswlib did not install (it has no wheel for this machine, and building it needs a C++ compiler): " +
           "the server searches exactly with numpy instead, with the same results, slower on very large indexes",
       );
@@ -206,8 +183,48 @@ export class OwnEnvironment {
     }
     const stamp: Stamp = { wheel: path.basename(wheel), sha256: sha256(wheel), basePython, hnswlib, installedAt: new Date().toISOString() };
     fs.writeFileSync(this.stampFile, JSON.stringify(stamp, null, 2));
-    this.log(`setup: CodeSieve's environment is ready at ${this.folder} (${stamp.wheel}, hnswlib: ${hnswlib ? "yes" : "no"})`);
+    log.info(`setup: CodeSieve's environment is ready at ${this.folder} (${stamp.wheel}, hnswlib: ${hnswlib ? "yes" : "no"})`);
     return { python: this.python, hnswlib };
+  }
+
+  /** The wheel this extension carries, which the setup installs; a SetupError when this build has none. */
+  private wheelToInstall(): string {
+    const wheel = this.wheel();
+    if (wheel) return wheel;
+    throw new SetupError(
+      "CodeSieve: this build of the extension carries no CodeSieve wheel (wheel/ is empty), so it cannot set up " +
+        "its environment. Install the .vsix that `npm run package` makes, or set codesieve.pythonPath.",
+      ["Open Settings"],
+      "codesieve.pythonPath",
+    );
+  }
+
+  /**
+   * One step of the setup: its message in the notification, its command and output in the CodeSieve output
+   * (pip's lines that say what it fetches also in the notification). Throws CancellationError once cancelled.
+   */
+  private async step(
+    progress: SetupProgress,
+    cancel: vscode.CancellationToken,
+    message: string,
+    increment: number,
+    command: string,
+    args: string[],
+  ): Promise<RunResult> {
+    progress.report({ message, increment });
+    log.info(`setup: ${[command, ...args].join(" ")}`);
+    const result = await runProcess(command, args, {
+      cwd: path.dirname(this.folder), // not the workspace, nor the extension host's: a `codesieve` folder there would shadow the package
+      timeoutMs: PIP_TIMEOUT_MS,
+      cancel,
+      onLine: (line) => {
+        log.info(`  ${line}`); // pip's own log: the messages on a failure point to it
+        const shown = /^\s*(Collecting|Downloading|Processing|Installing collected packages|Building wheel)\b.*/.exec(line);
+        if (shown) progress.report({ message: `${message}: ${shown[0].trim().slice(0, 90)}` });
+      },
+    });
+    if (result.stopped === "cancelled" || cancel.isCancellationRequested) throw new vscode.CancellationError();
+    return result;
   }
 
   /** pip's arguments that say where packages come from: the index, or only the wheelhouse folder. */

@@ -1,6 +1,7 @@
 // Offers `codesieve mcp` to VS Code's agent mode: an MCP server definition provider (VS Code 1.101+).
 import * as vscode from "vscode";
 import manifest from "../package.json";
+import { log } from "./log/logging";
 import { LaunchError, resolveMcpLaunch } from "./python";
 import { PROCESS_SETTINGS, SECTION, mcpEnabled, serverSettings } from "./settings";
 
@@ -56,11 +57,11 @@ function settingsArguments(settings: Record<string, unknown>): string[] {
  * `<python> -m codesieve.server.cli mcp <workspace folders>` with the language server's Python, so
  * both share each folder's index; it changes with the settings and the workspace folders.
  */
-export function registerMcpServer(log: (message: string) => void): McpServerRegistration | undefined {
+export function registerMcpServer(): McpServerRegistration | undefined {
   const api = vscode as unknown as McpApi;
   const Definition = api.McpStdioServerDefinition;
   if (typeof api.lm?.registerMcpServerDefinitionProvider !== "function" || typeof Definition !== "function") {
-    log(
+    log.info(
       `agent mode is unavailable: VS Code ${vscode.version} has no MCP server definition API (1.101+), ` +
         "so CodeSieve's MCP server is not offered to it (the README's \"Coding agents\" shows .vscode/mcp.json)",
     );
@@ -71,7 +72,7 @@ export function registerMcpServer(log: (message: string) => void): McpServerRegi
     onDidChangeMcpServerDefinitions: changed.event,
     provideMcpServerDefinitions: async () => {
       if (!mcpEnabled()) {
-        log("MCP server for agent mode: off (codesieve.mcp.enabled is false)");
+        log.info("MCP server for agent mode: off (codesieve.mcp.enabled is false)");
         return [];
       }
       const folders = (vscode.workspace.workspaceFolders ?? []).filter((folder) => folder.uri.scheme === "file");
@@ -81,18 +82,18 @@ export function registerMcpServer(log: (message: string) => void): McpServerRegi
         launch = await resolveMcpLaunch(folders[0]?.uri);
       } catch (error) {
         if (!(error instanceof LaunchError)) throw error;
-        log(`MCP server for agent mode: none, ${error.message}`);
+        log.warn(`MCP server for agent mode: none, ${error.message}`);
         return [];
       }
       const args = [...launch.args, ...folders.map((folder) => folder.uri.fsPath), ...settingsArguments(serverSettings())];
       const definition = new Definition("CodeSieve", launch.command, args, {}, manifest.version);
       definition.cwd = folders[0]?.uri;
-      log(`MCP server for agent mode: ${[launch.command, ...args].join(" ")} (from ${launch.source})`);
+      log.info(`MCP server for agent mode: ${[launch.command, ...args].join(" ")} (from ${launch.source})`);
       return [definition];
     },
   };
   const registration = api.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, provider);
-  log(`registered MCP server definition provider ${MCP_PROVIDER_ID}`);
+  log.info(`registered MCP server definition provider ${MCP_PROVIDER_ID}`);
   const subscriptions = [
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (MCP_SETTINGS.some((name) => event.affectsConfiguration(`${SECTION}.${name}`))) changed.fire();
@@ -101,7 +102,9 @@ export function registerMcpServer(log: (message: string) => void): McpServerRegi
   ];
   return {
     refresh: () => changed.fire(),
-    dispose: () => [registration, changed, ...subscriptions].forEach((item) => item.dispose()),
+    dispose: () => {
+      for (const item of [registration, changed, ...subscriptions]) item.dispose();
+    },
   };
 }
 

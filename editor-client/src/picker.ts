@@ -198,6 +198,7 @@ const findCodePlaceholder = (includeTests: boolean): string =>
  * ranker (the first answer's `stats.ranker` says), the reranked list in its place. One list a query otherwise.
  * The beaker button flips `includeTests` (kept in `state`, the workspace's) and asks again.
  */
+// eslint-disable-next-line max-lines-per-function -- Long on purpose: its handlers share the query's state (debounce timer, generation, pending request)
 export function showFindCode(client: LanguageClient, state: vscode.Memento, initialQuery = ""): void {
   let includeTests = state.get<boolean>(INCLUDE_TESTS_KEY, false) === true;
   const picker = new ResultsPicker(client, findCodeTitle(includeTests), findCodePlaceholder(includeTests));

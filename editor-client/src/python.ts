@@ -126,7 +126,7 @@ export async function resolvePython(folder?: vscode.Uri): Promise<PythonCandidat
   throw new LaunchError(
     "CodeSieve: no Python with the codesieve package was found (codesieve.pythonPath is not set; tried " +
       `${tried.join("; ")}). ${setUp}codesieve.pythonPath to a Python that has codesieve installed, or install it ` +
-      `in the workspace's .venv (${installCommand(VENV_PYTHONS[0] as string)}).`,
+      `in the workspace's .venv (${installCommand(VENV_PYTHONS[0])}).`,
     bundledWheel() ? "setup" : "pythonPath",
     detail,
   );
@@ -172,7 +172,7 @@ export async function resolveServerLaunch(folder?: vscode.Uri): Promise<ServerLa
   const override = serverCommandSetting();
   if (override) {
     const [command, ...args] = override;
-    return { command: command as string, args, source: "codesieve.serverCommand" };
+    return { command, args, source: "codesieve.serverCommand" };
   }
   return pythonLaunch(folder, "serve");
 }
@@ -193,7 +193,7 @@ export async function resolveMcpLaunch(folder?: vscode.Uri): Promise<ServerLaunc
   const serve = override?.indexOf("serve") ?? -1;
   if (override && serve > 0) {
     const [command, ...args] = [...override.slice(0, serve), "mcp"];
-    return { command: command as string, args, source: "codesieve.serverCommand" };
+    return { command, args, source: "codesieve.serverCommand" };
   }
   return pythonLaunch(folder, "mcp");
 }

@@ -1,51 +1,38 @@
-// The Python extension (ms-python.python), when installed: the interpreter selected there, and its changes.
+// The Python extension (ms-python.python), through its typed API (@vscode/python-extension): the
+// interpreter selected there, and its changes. It is optional: when it is not installed, is disabled or
+// fails, these answer nothing and the other places a Python comes from are tried (python.ts).
+import { PythonExtension } from "@vscode/python-extension";
 import * as vscode from "vscode";
 
-interface PythonEnvironmentsApi {
-  getActiveEnvironmentPath?: (resource?: vscode.Uri) => { path?: string } | undefined;
-  onDidChangeActiveEnvironmentPath?: vscode.Event<unknown>;
-  resolveEnvironment?: (
-    env: unknown,
-  ) => Promise<{ executable?: { uri?: vscode.Uri } } | undefined> | { executable?: { uri?: vscode.Uri } } | undefined;
-}
-
-interface PythonExtensionApi {
-  environments?: PythonEnvironmentsApi;
-  settings?: { getExecutionDetails?: (resource?: vscode.Uri) => { execCommand?: string[] } | undefined };
-}
-
-/** The interpreter selected in the Python extension (ms-python.python), if it is installed. */
-export async function pythonFromPythonExtension(resource?: vscode.Uri): Promise<string | undefined> {
-  const extension = vscode.extensions.getExtension<PythonExtensionApi>("ms-python.python");
-  if (!extension) return undefined;
+/** The Python extension's API (activating it if needed), or undefined when it is not installed or fails. */
+async function pythonExtensionApi(): Promise<PythonExtension | undefined> {
   try {
-    const api = extension.isActive ? extension.exports : await extension.activate();
-    const environments = api?.environments;
-    if (environments?.getActiveEnvironmentPath) {
-      const active = environments.getActiveEnvironmentPath(resource);
-      if (active && environments.resolveEnvironment) {
-        const resolved = await environments.resolveEnvironment(active);
-        const path = resolved?.executable?.uri?.fsPath;
-        if (path) return path;
-      }
-      if (active?.path) return active.path;
-    }
-    const command = api?.settings?.getExecutionDetails?.(resource)?.execCommand;
-    if (command && command.length > 0) return command[0];
+    return await PythonExtension.api();
   } catch {
-    // The Python extension failing is no reason not to fall back to python3.
+    return undefined; // not installed, disabled, or its activation failed
   }
-  return undefined;
+}
+
+/** The interpreter selected in the Python extension, if it is installed. */
+export async function pythonFromPythonExtension(resource?: vscode.Uri): Promise<string | undefined> {
+  const api = await pythonExtensionApi();
+  if (!api) return undefined;
+  try {
+    const active = api.environments.getActiveEnvironmentPath(resource);
+    const resolved = await api.environments.resolveEnvironment(active);
+    // An environment it cannot resolve still has its path: the executable, or the environment's folder.
+    return resolved?.executable.uri?.fsPath || active.path || undefined;
+  } catch {
+    return undefined; // the Python extension failing is no reason not to fall back to python3
+  }
 }
 
 /** Calls `listener` when the interpreter selected in the Python extension changes (if it is installed). */
 export async function onPythonExtensionInterpreterChange(listener: () => void): Promise<vscode.Disposable | undefined> {
-  const extension = vscode.extensions.getExtension<PythonExtensionApi>("ms-python.python");
-  if (!extension) return undefined;
+  const api = await pythonExtensionApi();
   try {
-    const api = extension.isActive ? extension.exports : await extension.activate();
-    return api?.environments?.onDidChangeActiveEnvironmentPath?.(() => listener());
+    return api?.environments.onDidChangeActiveEnvironmentPath(() => listener());
   } catch {
-    return undefined;
+    return undefined; // a Python extension older than its environments API: its changes go unnoticed
   }
 }

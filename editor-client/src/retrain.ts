@@ -6,8 +6,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as vscode from "vscode";
-import { ClientController } from "./client";
+import { log } from "./log/logging";
 import { LaunchError, resolvePython } from "./python";
+import type { Server } from "./server";
 import { serverSettings } from "./settings";
 
 /** What `trainer fit --report` writes (trainer/cli.py). */
@@ -19,7 +20,7 @@ interface FitReport {
 }
 
 /** Picks the folder, runs the fit, then acts on its report. */
-export async function retrain(clients: ClientController): Promise<void> {
+export async function retrain(server: Server): Promise<void> {
   const folders = vscode.workspace.workspaceFolders ?? [];
   const folder =
     folders.length > 1
@@ -29,17 +30,17 @@ export async function retrain(clients: ClientController): Promise<void> {
     if (folders.length === 0) void vscode.window.showInformationMessage("CodeSieve: open a folder to train on first.");
     return;
   }
-  await fit(clients, folder, []);
+  await fit(server, folder, []);
 }
 
-async function fit(clients: ClientController, folder: vscode.WorkspaceFolder, flags: string[]): Promise<void> {
+async function fit(server: Server, folder: vscode.WorkspaceFolder, flags: string[]): Promise<void> {
   let python: string;
   try {
     python = (await resolvePython(folder.uri)).python;
   } catch (error) {
     if (!(error instanceof LaunchError)) throw error;
     const choice = await vscode.window.showErrorMessage(error.message, "Open Settings");
-    await clients.handleFix(choice);
+    await server.handleFix(choice);
     return;
   }
   const reportPath = path.join(os.tmpdir(), `codesieve-fit-${process.pid}-${Date.now()}.json`);
@@ -47,7 +48,7 @@ async function fit(clients: ClientController, folder: vscode.WorkspaceFolder, fl
   const indexDir = serverSettings(folder.uri).indexDir;
   const where = typeof indexDir === "string" ? ["--index-dir", indexDir] : [];
   const args = ["-m", "codesieve.trainer.cli", "fit", folder.uri.fsPath, "--report", reportPath, ...where, ...flags];
-  const exitCode = await runTask(clients, folder, `Retrain on ${folder.name}`, python, args);
+  const exitCode = await runTask(folder, `Retrain on ${folder.name}`, python, args);
   const report = readReport(reportPath);
   if (!report) {
     void vscode.window.showErrorMessage(
@@ -55,27 +56,27 @@ async function fit(clients: ClientController, folder: vscode.WorkspaceFolder, fl
     );
     return;
   }
-  if (report.table) clients.log(`retraining on ${folder.name}:\n${report.table}\n${report.message ?? ""}`);
-  await act(clients, folder, report);
+  if (report.table) log.info(`retraining on ${folder.name}:\n${report.table}\n${report.message ?? ""}`);
+  await act(server, folder, report);
 }
 
-async function act(clients: ClientController, folder: vscode.WorkspaceFolder, report: FitReport): Promise<void> {
+async function act(server: Server, folder: vscode.WorkspaceFolder, report: FitReport): Promise<void> {
   const message = `CodeSieve: ${report.message ?? report.status}`;
   const detail = report.table ? { modal: true, detail: `${report.table}\n\n${report.message ?? ""}` } : { modal: false };
   switch (report.status) {
     case "installed": {
-      await clients.restart("a new model was trained");
+      await server.restart("a new model was trained");
       void vscode.window.showInformationMessage(`${message} The index is being rebuilt with it.`, detail);
       return;
     }
     case "kept": {
       const choice = await vscode.window.showInformationMessage(message, detail, "Install Anyway");
-      if (choice === "Install Anyway") await fit(clients, folder, ["--resume", "--force"]);
+      if (choice === "Install Anyway") await fit(server, folder, ["--resume", "--force"]);
       return;
     }
     case "too-few-pairs": {
       const choice = await vscode.window.showWarningMessage(message, { modal: true }, "Train Anyway");
-      if (choice === "Train Anyway") await fit(clients, folder, ["--force"]);
+      if (choice === "Train Anyway") await fit(server, folder, ["--force"]);
       return;
     }
     case "missing-extras": {
@@ -87,13 +88,13 @@ async function act(clients: ClientController, folder: vscode.WorkspaceFolder, re
       );
       if (choice !== "Install") return;
       for (const [command, ...args] of commands) {
-        const code = await runTask(clients, folder, "Install the training dependencies", command, args);
+        const code = await runTask(folder, "Install the training dependencies", command, args);
         if (code !== 0) {
           void vscode.window.showErrorMessage("CodeSieve: installing the training dependencies failed; the terminal shows why.");
           return;
         }
       }
-      await fit(clients, folder, []);
+      await fit(server, folder, []);
       return;
     }
     default:
@@ -103,7 +104,6 @@ async function act(clients: ClientController, folder: vscode.WorkspaceFolder, re
 
 /** Runs one process as a terminal task and resolves with its exit code. */
 async function runTask(
-  clients: ClientController,
   folder: vscode.WorkspaceFolder,
   name: string,
   command: string,
@@ -112,7 +112,7 @@ async function runTask(
   const execution = new vscode.ProcessExecution(command, args, { cwd: folder.uri.fsPath });
   const task = new vscode.Task({ type: "codesieve", task: "retrain" }, folder, name, "CodeSieve", execution, []);
   task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, panel: vscode.TaskPanelKind.Dedicated, clear: true };
-  clients.log(`${name}: ${[command, ...args].join(" ")}`);
+  log.info(`${name}: ${[command, ...args].join(" ")}`);
   return new Promise((resolve) => {
     let running: vscode.TaskExecution | undefined;
     const ended = new Map<vscode.TaskExecution, number | undefined>(); // ends seen before executeTask resolved
