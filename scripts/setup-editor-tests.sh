@@ -11,7 +11,7 @@
 #                    the checkout's .venv/bin/python) + esbuild bundle + vsce package in editor-client/
 #
 # Cache folder: $CODESIEVE_E2E_CACHE, default ~/.cache/codesieve-e2e. Prints KEY=VALUE lines at the end
-# (NODE, CODE_SERVER_ENTRY, NODE_PATH, VSIX) that tests/test_vscode_e2e.py reads.
+# (NODE, CODE_SERVER_ENTRY, NODE_PATH, VSIX) that tests/e2e/test_vscode.py reads.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +22,7 @@ NODE_MAJOR="24"
 mkdir -p "$CACHE"
 
 log() { echo "setup-editor-tests: $*" >&2; }
-# Exit 75: a tool could not be installed on this machine (tests/test_vscode_e2e.py then skips); any other
+# Exit 75: a tool could not be installed on this machine (tests/e2e/test_vscode.py then skips); any other
 # failure (the extension does not build, say) is an error.
 unavailable() { log "cannot install $*"; exit 75; }
 

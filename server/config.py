@@ -5,7 +5,7 @@ field name in camelCase (`index_dir` is `indexDir`), its type says how a value i
 integer's or a number's bounds are in the field's metadata. The CLI and the language server
 (`initializationOptions`, `workspace/didChangeConfiguration`) both go through `from_mapping`. An
 invalid value never stops the server: the default stays, with a message that says what was wrong.
-editor-client/package.json declares the same settings; tests/test_settings.py compares the two.
+editor-client/package.json declares the same settings; tests/cli/test_settings.py compares the two.
 """
 
 from __future__ import annotations

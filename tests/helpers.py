@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, overload
 
+TESTS = Path(__file__).resolve().parent  # the tests' root: data/, e2e/ and the shared modules
+REPO = TESTS.parent
+
 
 def write(root: Path, relpath: str, content: str | bytes = "x = 1\n") -> Path:
     """Create a file (and its parents) under root; text is written as UTF-8, newlines as given."""

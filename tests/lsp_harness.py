@@ -1,6 +1,6 @@
 """The LSP client the protocol tests drive `codesieve serve` with (pytest-lsp over stdio).
 
-Shared by test_lsp.py (the contract) and test_lsp_hostile.py (oversized and malformed input).
+Shared by lsp/test_lsp_requests.py (the contract) and lsp/test_lsp_hostile.py (oversized and malformed input).
 The client keeps custom payloads as plain JSON, records what the server sends (index statuses,
 registrations, its stderr) and can send messages no typed client would: raw JSON-RPC requests
 with params of any shape, and bytes that are not JSON at all.

@@ -275,8 +275,15 @@ def evaluate(
         return result
     deepest = min(max(rerank_depths), len(ids))
     ranker_scores = rerank_scores(OnnxRanker(model, threads), benchmark, order[:, :deepest])
-    first_stage = dense_first_stage(np.take_along_axis(similarity, order, axis=1), FIRST_STAGE_DEPTH)
-    fused = ranker_scores + model.card.fusion_weight * first_stage[:, :deepest]
+    cosines = np.take_along_axis(similarity, order, axis=1)
+    kept = np.isfinite(
+        cosines
+    )  # a code query's own text is left out (-inf): it must not enter the statistics
+    floor = np.min(np.where(kept, cosines, np.inf), axis=1, keepdims=True)
+    first_stage = dense_first_stage(np.where(kept, cosines, floor), FIRST_STAGE_DEPTH)
+    fused = np.where(
+        kept[:, :deepest], ranker_scores + model.card.fusion_weight * first_stage[:, :deepest], -np.inf
+    )
     for depth in sorted(set(rerank_depths)):
         used = min(depth, deepest)  # a depth past the pool reranks the whole pool
         ranks = cascade_ranks(retriever_ranks, order, fused, gold, used)

@@ -17,7 +17,7 @@ export const PROCESS_SETTINGS = ["pythonPath", "serverCommand"] as const;
 /**
  * The settings the server reads: every `codesieve.*` setting package.json declares, but the client's.
  * The server checks them (its answer to an invalid value is a message and the default), so the names
- * are declared in package.json and in server/config.py only; tests/test_settings.py compares the two.
+ * are declared in package.json and in server/config.py only; tests/cli/test_settings.py compares the two.
  */
 export const SERVER_SETTINGS: readonly string[] = Object.keys(manifest.contributes.configuration.properties)
   .map((key) => key.slice(SECTION.length + 1))

@@ -1,5 +1,5 @@
 -- Headless Neovim drives `codesieve serve` the way a user's config would (see
--- tests/test_neovim_e2e.py, which sets these variables and checks the JSON this writes):
+-- tests/e2e/test_neovim.py, which sets these variables and checks the JSON this writes):
 --   CODESIEVE_E2E_PYTHON  the Python that has codesieve installed
 --   CODESIEVE_E2E_ROOT    the workspace folder; CODESIEVE_E2E_FILE a file in it to open
 --   CODESIEVE_E2E_LINE    a 0-based line inside a function of that file

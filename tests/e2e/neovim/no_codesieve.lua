@@ -1,5 +1,5 @@
 -- Headless Neovim with editor-client/nvim given Pythons that cannot run the server (see
--- tests/test_neovim_e2e.py, which sets these variables and checks the JSON this writes):
+-- tests/e2e/test_neovim.py, which sets these variables and checks the JSON this writes):
 --   CODESIEVE_E2E_PLUGIN   editor-client/nvim
 --   CODESIEVE_E2E_PYTHONS  Pythons without codesieve, separated by newlines: each is set up in turn
 --   CODESIEVE_E2E_FILES    as many files to open, one per Python, separated by newlines

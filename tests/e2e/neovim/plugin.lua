@@ -1,5 +1,5 @@
 -- Headless Neovim with editor-client/nvim set up as docs/PROTOCOL.md says (see
--- tests/test_neovim_e2e.py, which sets these variables and checks the JSON this writes):
+-- tests/e2e/test_neovim.py, which sets these variables and checks the JSON this writes):
 --   CODESIEVE_E2E_PLUGIN  editor-client/nvim;  CODESIEVE_E2E_PYTHON  a Python with codesieve
 --   CODESIEVE_E2E_FILE    a file of the workspace (a .git folder marks its root)
 --   CODESIEVE_E2E_LINE    a 1-based line inside a function of that file

@@ -1,5 +1,5 @@
 // Drives code-server (VS Code in the browser) in headless Chromium with playwright-core and checks the
-// CodeSieve extension end to end. Started by tests/test_vscode_e2e.py, which starts code-server with
+// CodeSieve extension end to end. Started by tests/e2e/test_vscode.py, which starts code-server with
 // the .vsix installed and a workspace open; this script only uses the UI, like a person would.
 //
 // Environment: CS_URL (code-server base URL), CS_FOLDER (the workspace folder), ARTIFACTS (where the
@@ -36,7 +36,7 @@ const FETCH_QUERY = "async def fetch(url: str) -> bytes: 'Fetch a URL; naïve an
 const FETCH_LINE = 49;
 const NEW_FUNCTION = "def quokka_zebra_checksum(values): return sum(values) * 7919";
 // MODE "discovery": the text of tests/test_headers.py's function, which selfcheck.py has a near copy of
-// (test_vscode_e2e.py writes both); with one result shown, the copy is listed until tests are included.
+// (e2e/test_vscode.py writes both); with one result shown, the copy is listed until tests are included.
 const TEST_QUERY = 'def test_parse_header(): key, value = "Host: example.org".split(":", 1) ' +
   'assert (key.strip(), value.strip()) == ("Host", "example.org")';
 

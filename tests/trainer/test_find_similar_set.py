@@ -254,9 +254,12 @@ def test_a_code_query_never_finds_its_own_text(tiny_model: Path) -> None:
         name="find_similar/test",
         query_kind="code",
     )
-    result = evaluate(benchmark, tiny_model, rerank_depths=(10,), keep_rankings=True, cache_dir=None)
-    assert set(result.rows) == {"retriever"}  # find similar is retriever only
+    result = evaluate(benchmark, tiny_model, rerank_depths=(), keep_rankings=True, cache_dir=None)
+    assert set(result.rows) == {"retriever"}  # as search runs find similar: the retriever alone
     assert result.rankings["retriever"][0][-1] == 0  # its identical embedding would rank first
+    # the ranker on code queries, when asked for (bench/find_similar.py --rerank-depth): the same pool
+    reranked = evaluate(benchmark, tiny_model, rerank_depths=(2,), keep_rankings=True, cache_dir=None)
+    assert reranked.rankings["cascade@2"][0][-1] == 0
 
 
 # Real code, a few lines each: Python-Markdown 3.3.7 (BSD-3-Clause), markdown-it 10.0.0 and

@@ -11,30 +11,29 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 from wheelhouse import build_wheel, offline_pip_env, runtime_wheelhouse
 
 import codesieve
 from codesieve.server.lsp.server import CodeSieveServer
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def test_every_package_folder_is_listed_in_pyproject() -> None:
     """A sub-package missing from the list would be left out of the wheel (the editable install hides it)."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
-    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     folders = {"server", "trainer", "export"}
     assert all(setuptools["package-dir"][f"codesieve.{folder}"] == folder for folder in folders)
     packages = {
-        "codesieve." + ".".join(init.parent.relative_to(ROOT).parts)
+        "codesieve." + ".".join(init.parent.relative_to(REPO).parts)
         for folder in folders
-        for init in (ROOT / folder).rglob("__init__.py")
+        for init in (REPO / folder).rglob("__init__.py")
     }
     assert packages - set(setuptools["packages"]) == set(), "add these to pyproject's packages"
 
 
 def test_the_package_the_language_server_and_the_extension_have_one_version() -> None:
-    manifest = json.loads((ROOT / "editor-client" / "package.json").read_text(encoding="utf-8"))
+    manifest = json.loads((REPO / "editor-client" / "package.json").read_text(encoding="utf-8"))
     assert manifest["version"] == codesieve.__version__ == importlib.metadata.version("codesieve")
     assert CodeSieveServer().version == codesieve.__version__
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import random
-from pathlib import Path
 
 import pytest
-from helpers import lines_of
+from helpers import TESTS, lines_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,9 +14,9 @@ from codesieve.server.chunk.chunker import MAX_CHUNK_LINES, Chunk, chunk_at_line
 from codesieve.server.chunk.language_specs import definition_query
 from codesieve.server.languages import language_for_path, parser_for
 
-DATA = Path(__file__).parent / "data" / "chunking"  # also the workspace of the engine, LSP and editor tests
+DATA = TESTS / "data" / "chunking"  # also the workspace of the engine, LSP and editor tests
 # Samples of the languages parsed later, kept apart so that those workspaces stay as they were.
-MORE_DATA = Path(__file__).parent / "data" / "languages"
+MORE_DATA = TESTS / "data" / "languages"
 GRAMMAR_LANGUAGES = (
     *("python", "javascript", "typescript", "tsx", "go", "java", "rust", "ruby"),
     *("c", "cpp", "csharp", "php", "kotlin", "swift", "scala", "lua", "shell"),

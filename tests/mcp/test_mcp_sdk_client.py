@@ -19,11 +19,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+from helpers import TESTS
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.session import ClientRequestContext
 from mcp.types import CallToolResult, ListRootsResult, Root, TextContent
 
-DATA = Path(__file__).parent / "data"
+DATA = TESTS / "data"
 pytestmark = pytest.mark.slow
 
 

@@ -12,8 +12,8 @@ import graphlib
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"server": "codesieve.server", "trainer": "codesieve.trainer", "export": "codesieve.export"}
 
 # server/'s parts in the order data flows through them; a part may import the parts of lower rank.
@@ -44,8 +44,8 @@ def _module_names() -> dict[str, Path]:
     """Every module of server/, trainer/ and export/ by its installed name."""
     modules: dict[str, Path] = {}
     for folder, package in FOLDERS.items():
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+        for path in sorted((REPO / folder).rglob("*.py")):
+            parts = path.relative_to(REPO / folder).with_suffix("").parts
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             modules[".".join((package, *parts))] = path
@@ -74,9 +74,10 @@ def all_imports() -> dict[str, set[str]]:
     modules = _module_names()
     packages = {module for module, path in modules.items() if path.name == "__init__.py"}
     scripts = {
-        f"{path.parent.name}.{path.stem}": path
+        ".".join(path.relative_to(REPO).with_suffix("").parts): path
         for folder in ("tests", "bench")
-        for path in (ROOT / folder).glob("*.py")
+        for path in (REPO / folder).rglob("*.py")
+        if "data" not in path.relative_to(REPO / folder).parts  # samples, some broken on purpose
     }
     return {module: _imported(module, path, packages) for module, path in {**modules, **scripts}.items()}
 

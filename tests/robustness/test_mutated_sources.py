@@ -2,7 +2,7 @@
 inserted code points, minified lines and lone surrogates. Nothing raises, every chunk holds whole lines
 of its file, and a workspace of mutated files indexes consistently.
 
-Random text and token soup in the chunker are covered in test_chunking.py; this module starts from valid
+Random text and token soup in the chunker are covered in chunk/test_chunker.py; this module starts from valid
 programs instead.
 """
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 from indexcheck import assert_consistent, open_workspace
 
 from codesieve.server.index.lexical import chunk_words, definition_tokens, query_words, symbol_of
@@ -247,6 +248,6 @@ def test_query_words_take_linear_time_on_one_long_run_of_letters() -> None:
 
 
 def test_no_product_module_is_named_like_test_code() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = REPO
     product = [path for folder in ("server", "trainer", "export") for path in (root / folder).rglob("*.py")]
     assert product and not [path for path in product if is_test_path(path.relative_to(root).as_posix())]

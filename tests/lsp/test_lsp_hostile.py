@@ -307,7 +307,7 @@ async def test_malformed_notifications_are_ignored(client: Client, hostile_works
     await logged(client, "it was never opened")
     assert_no_tracebacks(client)
 
-    # bytes that are not JSON at all: answered with ParseError (tests/test_lsp_framing.py), and the server goes on
+    # bytes that are not JSON at all: answered with ParseError (tests/lsp/test_lsp_framing.py), and the server goes on
     client.write_bytes(b"{this is not json")
     await assert_alive(client, root)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TESTS
 
 from codesieve.export.onnx_export import weight_type_of
 from codesieve.server.model.encoders import TokenEncoder
@@ -36,7 +37,7 @@ from codesieve.trainer.train_ranker import (
 )
 from codesieve.trainer.train_retriever import query_drift, train_retriever
 
-DATA = Path(__file__).parent / "data"
+DATA = TESTS / "data"
 
 
 @pytest.fixture(scope="module")

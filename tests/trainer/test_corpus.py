@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO
 
 from codesieve.trainer.benchmarks import find_benchmarks_root
 from codesieve.trainer.corpus import build as corpus
@@ -37,7 +38,6 @@ from codesieve.trainer.corpus.package_metadata import deb_version, detect_metada
 from codesieve.trainer.corpus.package_mining import mine_package
 from codesieve.trainer.negatives import code_key
 
-REPO = Path(__file__).resolve().parents[1]
 SHA = "a" * 64
 
 PYTHON_SOURCE = '''\

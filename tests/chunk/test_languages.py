@@ -1,22 +1,20 @@
 """The languages split into definitions: test code as each ecosystem marks it, damaged files, long
 names, and every place that lists the languages (README, `--lang`, the editor clients) agreeing with
-what is parsed. Chunk boundaries, names and doc comments per language are in test_chunking.py."""
+what is parsed. Chunk boundaries, names and doc comments per language are in chunk/test_chunker.py."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
-from helpers import lines_of
+from helpers import REPO, TESTS, lines_of
 
 from codesieve.server.chunk.chunker import MAX_NAME_CHARS, Chunk, chunk_source
 from codesieve.server.languages import known_languages, parsed_languages
 from codesieve.server.search.tests_by_path import is_test_code, is_test_path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).parent / "data"
+DATA = TESTS / "data"
 
 
 def flag_tests(path: str, text: str) -> dict[str, bool]:
@@ -188,7 +186,7 @@ README_NAMES = {
 
 
 def readme_sentence() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     start = text.index("What gets indexed:")
     return " ".join(text[start : text.index("\n\n", start)].split())
 
@@ -208,7 +206,7 @@ def test_the_readme_names_what_is_split_into_definitions_and_what_into_windows()
 
 
 def test_cli_lang_help_lists_every_language() -> None:
-    source = (ROOT / "server" / "cli.py").read_text(encoding="utf-8")
+    source = (REPO / "server" / "cli.py").read_text(encoding="utf-8")
     help_text = source[source.index('"--lang"') : source.index('"--path"')]
     listed = set(re.findall(r"\b[a-z]+\b", help_text.split("(repeatable):", 1)[1]))
     assert set(known_languages()) <= listed
@@ -217,16 +215,16 @@ def test_cli_lang_help_lists_every_language() -> None:
 def test_the_editor_clients_serve_every_parsed_language() -> None:
     """The clients start the server for any file (no language filter), so every language the server
     parses reaches it; a filter added later must list them all."""
-    package = json.loads((ROOT / "editor-client" / "package.json").read_text(encoding="utf-8"))
+    package = json.loads((REPO / "editor-client" / "package.json").read_text(encoding="utf-8"))
     on_language = {
         event.split(":", 1)[1] for event in package["activationEvents"] if event.startswith("onLanguage:")
     }
     assert "onStartupFinished" in package["activationEvents"] or on_language >= VSCODE_IDS.keys()
-    client = (ROOT / "editor-client" / "src" / "client.ts").read_text(encoding="utf-8")
+    client = (REPO / "editor-client" / "src" / "client.ts").read_text(encoding="utf-8")
     selector = client[client.index("documentSelector:") :].split("]", 1)[0]
     selected = set(re.findall(r'language:\s*"([\w-]+)"', selector))
     assert 'scheme: "file"' in selector and (not selected or selected >= set(VSCODE_IDS.values()))
-    neovim = (ROOT / "editor-client" / "nvim" / "lua" / "codesieve.lua").read_text(encoding="utf-8")
+    neovim = (REPO / "editor-client" / "nvim" / "lua" / "codesieve.lua").read_text(encoding="utf-8")
     autocmd = neovim[neovim.index('nvim_create_autocmd("FileType"') :].split("})", 1)[0]
     assert "pattern" not in autocmd  # every filetype starts the client
 

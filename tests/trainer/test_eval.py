@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 
 from codesieve.server.model.encoders import OnnxRetriever
 from codesieve.server.model.folder import ModelFolder
@@ -17,7 +18,6 @@ from codesieve.trainer.cli import main
 from codesieve.trainer.evaluate import cascade_ranks, code_embeddings, evaluate, top_order
 from codesieve.trainer.runtime_pipeline import rerank_grid, runtime_cascade
 
-REPO = Path(__file__).parent.parent
 WORDS = [
     "parse",
     "read",

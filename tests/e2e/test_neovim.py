@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO, TESTS
 
-INIT_LUA = Path(__file__).parent / "e2e" / "neovim" / "init.lua"
+INIT_LUA = TESTS / "e2e" / "neovim" / "init.lua"
 GREET = 'def greet(name):\n    """Say hello."""\n    return f"héllo {name} 😋"\n'
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -78,8 +79,8 @@ def test_neovim_finds_code_and_offers_the_code_action(
         assert_real_definition(hit)
 
 
-PLUGIN_LUA = Path(__file__).parent / "e2e" / "neovim" / "plugin.lua"
-NVIM_CLIENT = Path(__file__).parents[1] / "editor-client" / "nvim"
+PLUGIN_LUA = TESTS / "e2e" / "neovim" / "plugin.lua"
+NVIM_CLIENT = REPO / "editor-client" / "nvim"
 
 
 TEST_FUNCTION = """def test_parse_header():
@@ -147,7 +148,7 @@ def test_neovim_client_code_action_fills_the_quickfix_list_and_codesievefind_wor
     assert report["messages"] == [], report["messages"]
 
 
-NO_CODESIEVE_LUA = Path(__file__).parent / "e2e" / "neovim" / "no_codesieve.lua"
+NO_CODESIEVE_LUA = TESTS / "e2e" / "neovim" / "no_codesieve.lua"
 
 
 def test_neovim_client_says_why_a_python_cannot_run_the_server_and_starts_nothing(tmp_path: Path) -> None:

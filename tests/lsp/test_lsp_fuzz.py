@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import TESTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsp_raw import RawServer, frame, request
@@ -25,7 +26,7 @@ from codesieve.server.lsp.protocol import uri_of
 
 pytestmark = pytest.mark.timeout(600)
 
-SAMPLES = Path(__file__).parent / "data" / "chunking"
+SAMPLES = TESTS / "data" / "chunking"
 EXPECTED_ERRORS = {-32600, -32601, -32602, -32002, -32800, -32803}  # never -32603, InternalError
 _IDS = itertools.count(1)
 

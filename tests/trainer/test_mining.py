@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import TESTS
 
 from codesieve.server.chunk.chunker import chunk_source
 from codesieve.trainer.data import Pair, read_pairs, split_by_file, write_pairs
@@ -17,7 +18,7 @@ from codesieve.trainer.mining import (
     pairs_from_source,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = TESTS / "data"
 
 
 @pytest.mark.parametrize(

@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO
 from wheelhouse import runtime_wheelhouse, without_pip_configuration
 
-ROOT = Path(__file__).resolve().parents[1]
-SETUP = ROOT / "scripts" / "setup-editor-tests.sh"
-DRIVER = ROOT / "tests" / "e2e" / "vscode" / "driver.js"
-SAMPLES = ROOT / "tests" / "data" / "chunking"
-ARTIFACTS = ROOT / "artifacts" / "screenshots"
+SETUP = REPO / "scripts" / "setup-editor-tests.sh"
+DRIVER = REPO / "tests" / "e2e" / "vscode" / "driver.js"
+SAMPLES = REPO / "tests" / "data" / "chunking"
+ARTIFACTS = REPO / "artifacts" / "screenshots"
 UNAVAILABLE = 75  # the setup script's exit code when Chromium, node or code-server cannot be installed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -52,7 +52,7 @@ def editor_tools() -> dict[str, str]:
         pytest.skip("VS Code e2e: needs bash and npm to install node 24, code-server and Chromium")
     started = time.monotonic()
     process = subprocess.run(
-        ["bash", str(SETUP)], cwd=ROOT, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
+        ["bash", str(SETUP)], cwd=REPO, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
     )
     if process.returncode == UNAVAILABLE:
         pytest.skip(

@@ -2,7 +2,7 @@
 PATH_MAX, FIFOs and devices named like source and ignore files. Everything is indexed, searched and printed
 as valid JSON, or skipped with its reason; nothing is read that should not be, and nothing blocks.
 
-Symlink loops, unreadable files and plain FIFOs in a scan are covered in test_scanning.py.
+Symlink loops, unreadable files and plain FIFOs in a scan are covered in scan/test_walk.py.
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO
 
 from codesieve.server.config import SETTINGS, Settings, from_mapping, setting_name
 
-ROOT = Path(__file__).resolve().parent.parent
 # Settings of the VS Code client itself: how to start the server, how many results to ask for,
 # vscode-languageclient's protocol trace, whether agent mode gets the MCP server, and where the setup of
 # its own environment finds wheels.
@@ -27,7 +27,7 @@ CLIENT_ONLY = {
 
 
 def _declared() -> dict[str, dict[str, Any]]:
-    manifest = json.loads((ROOT / "editor-client" / "package.json").read_text(encoding="utf-8"))
+    manifest = json.loads((REPO / "editor-client" / "package.json").read_text(encoding="utf-8"))
     configuration = manifest["contributes"]["configuration"]
     sections = configuration if isinstance(configuration, list) else [configuration]
     return {

@@ -9,15 +9,13 @@ import json
 import re
 import sys
 from collections import Counter
-from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import REPO
 
 from codesieve.trainer.benchmarks import find_benchmarks_root
 from codesieve.trainer.corpus.manifest import is_permissive
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

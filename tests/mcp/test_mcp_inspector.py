@@ -23,8 +23,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+from helpers import TESTS
 
-DATA = Path(__file__).parent / "data"
+DATA = TESTS / "data"
 INSPECTOR_VERSION = "2.12.0"
 INSPECTOR_NODE = (22, 19)  # the oldest node the Inspector runs on (its package.json's engines)
 NODE_MAJOR = "24"  # what scripts/setup-editor-tests.sh installs, in the same cache folder

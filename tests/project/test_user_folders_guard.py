@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import platformdirs
+from helpers import TESTS
 
 
 def test_a_run_whose_test_writes_into_the_users_cache_fails(tmp_path: Path) -> None:
-    shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
+    shutil.copy(TESTS / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_careless.py").write_text(
         "import os\nfrom pathlib import Path\n\n"
         "def test_careless():\n"
