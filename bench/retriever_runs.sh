@@ -59,7 +59,7 @@ declare -A ARGS=(
   [doc12k-sections]="--pairs $W/doc12k-sections.jsonl --sources docstring,doc-section --code-view doc --freeze-layers=-1 --max-steps 200"
   # ten times the shipped model's steps, from the base model, over every docstring pair of the 256-package corpus (0.76 epoch)
   [steps2000]="--pairs $W/doc256.jsonl --code-view doc --freeze-layers=-1 --max-steps 2000"
-  # context and query anchor (BENCHMARKS "Training with the index's context"): the shipped model (read back out of its ONNX graph) 500 steps more, on codes that carry the
+  # context and query anchor (BENCHMARKS "Training with the index's context"): codesieve-infonce-v2 (read back out of its ONNX graph) 500 steps more, on codes that carry the
   # line the index puts before them (path and qualified name); the second keeps its queries near the base
   # model's (query anchor: 10 x mean(1 - cos) to the frozen base's query embeddings)
   [ctx500]="--pairs $W/doc256.jsonl --init $W/shipped-torch --code-view doc --code-context path,name --freeze-layers=-1 --max-steps 500 --seed 1"
@@ -69,12 +69,15 @@ declare -A ARGS=(
   # and 300 steps more of the same from ctx256-anchor3
   [ctx256-more]="--pairs $W/doc256.jsonl --init $W/ctx256-anchor3/model --code-view doc --code-context path,name --max-code-tokens 256 --query-anchor 3 --freeze-layers=-1 --max-steps 300 --seed 3"
 )
-if [ ! -e "$W/shipped-torch" ]; then
-  python -c 'import sys; from pathlib import Path; from codesieve.trainer.checkpoints import retriever_from_model_folder
-from codesieve.trainer.models import save_model
-model, tokenizer = retriever_from_model_folder(Path("codesieve/models/default")); save_model(model, Path(sys.argv[1]), tokenizer)' "$W/shipped-torch"
-fi
 for run in ${RUNS:-doc12k doc12k-tests long}; do
+  # The ctx500 runs start from codesieve-infonce-v2 as it shipped: steps2000's int8 export, read back into
+  # torch (its folder is $W/steps2000-model once steps2000 has run; INFONCE_V2 may name another copy of it)
+  if [[ $run == ctx500* ]] && [ ! -e "$W/shipped-torch" ]; then
+    python -c 'import sys; from pathlib import Path; from codesieve.trainer.checkpoints import retriever_from_model_folder
+from codesieve.trainer.models import save_model
+model, tokenizer = retriever_from_model_folder(Path(sys.argv[2])); save_model(model, Path(sys.argv[1]), tokenizer)' \
+      "$W/shipped-torch" "${INFONCE_V2:-$W/steps2000-model}"
+  fi
   if [ -e "$W/$run/checkpoint" ]; then
     trainer train retriever --resume --out "$W/$run"
   else

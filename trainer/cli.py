@@ -163,6 +163,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--no-quantize", action="store_true", help="keep fp32 weights")
     export.add_argument(
+        "--max-code-tokens",
+        type=int,
+        metavar="N",
+        help="the card's code limit, what the index embeds of each chunk (default: the training run's)",
+    )
+    export.add_argument(
         "--weight-type",
         choices=("int8", "int8-asym", "uint8"),  # onnx_export.WeightType, without loading torch
         help="int8 weight type: int8 (symmetric), int8-asym (a zero point per channel) or uint8 (as exact as "
@@ -335,6 +341,9 @@ def _run_export(args: argparse.Namespace) -> int:
     if args.untrained_ranker and not args.base:
         print("trainer export: --untrained-ranker goes with --base", file=sys.stderr)
         return 2
+    if args.max_code_tokens is not None and (args.checkpoint is None or not 1 <= args.max_code_tokens <= 512):
+        print("trainer export: --max-code-tokens goes with CHECKPOINT and is 1 to 512", file=sys.stderr)
+        return 2
     onto = not args.base and (args.onto is not None or args.checkpoint is None)
     if onto and (args.onto is None or args.ranker is None or args.checkpoint is not None):
         print(
@@ -392,6 +401,7 @@ def _export(args: argparse.Namespace, onto: bool, weight_type: WeightType) -> Ex
         quantize=not args.no_quantize,
         corpus=_corpus_of(args.corpus_report),
         weight_type=weight_type,
+        max_code_tokens=args.max_code_tokens,
     )
 
 

@@ -86,11 +86,13 @@ def export_checkpoint(
     quantize: bool = True,
     corpus: dict[str, Any] | None = None,
     weight_type: WeightType = "int8",
+    max_code_tokens: int | None = None,
 ) -> ExportResult:
     """Export the retriever in `checkpoint` (and the ranker there or in `ranker`) to `out`;
     `corpus` (the corpus report's hashes) goes on the card beside the training data, with the fusion
     weight the ranker's dev run chose; `weight_type`
-    is the type of int8 weights (see `onnx_export.off_grid_weight_type` for a fine-tuned model)."""
+    is the type of int8 weights (see `onnx_export.off_grid_weight_type` for a fine-tuned model);
+    `max_code_tokens`, when given, is the card's code limit (what the index embeds) instead of training's."""
     retriever_dir, ranker_dir = _trained_dirs(Path(checkpoint), ranker)
     retriever_model = load_model(retriever_dir, "retriever")
     assert isinstance(retriever_model, DualEncoder)
@@ -112,7 +114,7 @@ def export_checkpoint(
         base_model=config.get("base_model") or BASE_MODEL_NAME,
         dimension=int(retriever_model.bert.config.hidden_size),
         max_query_tokens=int(config.get("max_query_tokens", 64)),
-        max_code_tokens=int(config.get("max_code_tokens", 256)),
+        max_code_tokens=max_code_tokens or int(config.get("max_code_tokens", 256)),
         code_context=code_context_parts(str(config.get("code_context", ""))),
         fusion_weight=fusion_weight,
         training=training,

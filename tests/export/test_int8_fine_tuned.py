@@ -101,11 +101,11 @@ def test_a_model_fine_tuned_from_the_shipped_int8_folder_keeps_its_fine_tuning_i
         )
         kept[weight_type] = _share_kept(before, after, exported)
 
-    grid = weight_type_of(shipped.retriever_path)  # the shipped folder's weights: int8 or uint8
+    grid = weight_type_of(shipped.retriever_path)  # the shipped folder's weights
     other = off_grid_weight_type(shipped.retriever_path)
     assert grid in kept and other in kept and other != grid
     assert kept[grid] < 0.3, kept  # on the start's grid the fine-tuning is rounded away
-    assert kept[other] > 0.6 and kept["uint8"] > 0.6, kept
+    assert kept[other] > 0.6, kept
     parity = check_parity(fitted, tmp_path / f"fitted.{other}.onnx", tokenizer, shipped.card.max_code_tokens)
     assert parity["mean_cosine"] >= 0.99  # check_parity raises below its bars; the bar, stated
 

@@ -561,8 +561,10 @@ def test_code_context_reaches_the_card_and_the_query_anchor_holds_queries_near_t
         trained = load_model(train_retriever(config), "retriever")
         drift[weight] = float(query_drift(embed(trained, queries, torch.device("cpu")), anchor))
         out = tmp_path / f"model-{weight}"
-        assert main(["export", str(run), "--out", str(out), "--weight-type", weight_type]) == 0
+        limit = ["--max-code-tokens", "48"] if weight else []  # the card's limit instead of training's
+        assert main(["export", str(run), "--out", str(out), "--weight-type", weight_type, *limit]) == 0
         assert ModelFolder.load(out).card.code_context == ("path", "name")
+        assert ModelFolder.load(out).card.max_code_tokens == (48 if weight else config.max_code_tokens)
         assert weight_type_of(ModelFolder.load(out).retriever_path) == weight_type
     assert drift[50.0] < drift[0.0] / 2, drift
     with pytest.raises(ValueError, match="code context"):
