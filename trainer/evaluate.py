@@ -174,7 +174,7 @@ def cascade_ranks(
     depth: int,
 ) -> NDArray[np.int64]:
     """Rank of the gold after the ranker reorders the top `depth` (ties against the gold)."""
-    ranks = retriever_ranks.copy()
+    ranks: NDArray[np.int64] = retriever_ranks.copy()
     for row in range(len(gold)):
         members = np.flatnonzero(head[row, :depth] == gold[row])
         if retriever_ranks[row] > depth or members.size == 0:

@@ -332,4 +332,5 @@ def definition_query(language: str) -> Query | None:
     if spec.comments | spec.prefixes:
         prefixes = " ".join(f"({kind})" for kind in sorted(spec.comments | spec.prefixes))
         source += f"\n[{prefixes}] @prefix"
-    return Query(grammar, source)
+    query: Query = Query(grammar, source)
+    return query

@@ -134,13 +134,25 @@ def stored_vector(blob: bytes, dimension: int) -> NDArray[np.float32] | None:
     return vector
 
 
-# errors of a write that memory can still take; anything else (a bug, a locked database) propagates
+# Errors of a write that memory can still take; anything else (a bug, a locked database) propagates. By
+# SQLite's primary result code (FULL, READONLY, IOERR, CANTOPEN), and by the message SQLite gives it for
+# Pythons before 3.11, whose errors carry no code.
 _DISK_ERRORS = {
-    sqlite3.SQLITE_FULL: "the disk is full",
-    sqlite3.SQLITE_READONLY: "the database is read-only",
-    sqlite3.SQLITE_IOERR: "a disk I/O error",
-    sqlite3.SQLITE_CANTOPEN: "the database cannot be opened",
+    13: ("database or disk is full", "the disk is full"),
+    8: ("attempt to write a readonly database", "the database is read-only"),
+    10: ("disk I/O error", "a disk I/O error"),
+    14: ("unable to open database file", "the database cannot be opened"),
 }
+
+
+def disk_error(error: sqlite3.Error) -> str | None:
+    """What went wrong, when `error` is one of the disk errors above; else None."""
+    code = getattr(error, "sqlite_errorcode", None)
+    for primary, (message, reason) in _DISK_ERRORS.items():
+        if (code & 0xFF == primary) if code is not None else message in str(error):
+            return reason
+    return None
+
 
 CHUNK_COLUMNS = "label, id, path, language, kind, name, start_line, end_line, text, content_hash"
 
@@ -235,7 +247,7 @@ class ChunkStore:
             with self.transaction() as db:
                 return change(db)
         except sqlite3.OperationalError as error:
-            reason = _DISK_ERRORS.get(error.sqlite_errorcode & 0xFF)
+            reason = disk_error(error)
             if reason is None or self.in_memory:
                 raise
             self.move_to_memory(f"{reason} ({error})")

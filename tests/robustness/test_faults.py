@@ -14,6 +14,7 @@ import pytest
 from indexcheck import assert_consistent, open_workspace
 
 from codesieve.server.index import vector_index
+from codesieve.server.index.store import disk_error
 from codesieve.server.workspace import SHARED, Workspace
 
 NEW_FILE = '''
@@ -182,3 +183,18 @@ def test_a_snapshot_that_cannot_be_written_leaves_no_temporary_file(
     reopened = open_workspace(sample_workspace, tiny_model)
     assert reopened.loaded_how == "rebuilt from the stored vectors"
     assert_consistent(reopened)
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("database or disk is full", "the disk is full"),
+        ("attempt to write a readonly database", "the database is read-only"),
+        ("disk I/O error", "a disk I/O error"),
+    ],
+)
+def test_a_disk_error_is_known_by_its_message_where_python_gives_no_code(message: str, reason: str) -> None:
+    error = sqlite3.OperationalError(message)  # as Python 3.10 raises them: no sqlite_errorcode
+    assert not hasattr(error, "sqlite_errorcode")
+    assert disk_error(error) == reason
+    assert disk_error(sqlite3.OperationalError("database is locked")) is None
