@@ -83,7 +83,7 @@ PROJECTS: dict[str, Project] = {
     "php": Project("debian", "php-monolog", "2.9.1-1", "f8a26688b521e33cf6ef73b75ae5eac0cb026d986a336161456dd37dbb710681", "PHP", "cift"),
     "kotlin": Project("npm", "expo-modules-core", "2.5.0", "2c9e84e55906407f4761deebb99dd7b4004701661b88df390c4569d65ce3ad8c", "Kotlin", "ciom", ctags_noise=r"^(?!.*\b(fun|class|interface|object)\b)"),
     "swift": Project("npm", "@capacitor/ios", "7.4.3", "9f21078815684e66fd9f5f542796652c251a378dcb41eee417540f2f5714b629", None),
-    # json4s 3.2.10 as Debian 12 packages it (Apache-2.0): Debian has no Scala compiler, but keeps its sources
+    # json4s 3.2.10 as Debian 12 packages it (Apache-2.0): the binary package is a jar, the source package keeps the sources
     "scala": Project("debian-source", "json4s", "3.5.1+really3.2.10", "7b0dd89a60bddd59152a90d8756f91afd89bd614e492f060c5910367354b4cc1", None),
     "lua": Project("debian", "lua-penlight", "1.13.1-3", "69918434ee650d06aa470d49ba05a1a16ae43e66b8216e135cc5075f7d5d9ff3", "Lua", "f", ctags_noise=r"^(?!.*(\bfunction\s+[\w.:]+\s*\(|=\s*function\s*\())"),
     # dracut-core is built per architecture: this is the amd64 package's digest
