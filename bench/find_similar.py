@@ -83,8 +83,8 @@ def main() -> int:
                 p50_ms(BM25([row.code for row in benchmark.codebase]).scores, timed_queries(benchmark)),
             )
         )
+    depths = args.rerank_depth or []
     for model_dir in args.model or [default_model_dir()]:
-        depths = args.rerank_depth or []
         metrics = evaluate(
             benchmark, model_dir, rerank_depths=depths, threads=1, cache_dir=default_cache_dir()
         )

@@ -224,6 +224,7 @@ def run_system(
     """Index each project with the system's model, then run its queries one process each (a model
     with a ranker reranks the top `rerank_depth`, else search's default)."""
     index_dir = index_root or index_dir_for(system.model)
+    depth = [] if rerank_depth is None else ["--rerank-depth", str(rerank_depth)]  # search's own flag
     results = []
     for repo, (folder, exclude) in folders.items():
         flags = settings_flags(system.model, index_dir, exclude)
@@ -231,7 +232,6 @@ def run_system(
         run_cli(["index", *flags, "."], folder)
         print(f"{system.label}: {repo} indexed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         for query in (query for query in queries if query.repo == repo):
-            depth = [] if rerank_depth is None else ["--rerank-depth", str(rerank_depth)]
             hits = search(query.query, folder, flags + depth)
             results.append(
                 {

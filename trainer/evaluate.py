@@ -276,9 +276,8 @@ def evaluate(
     deepest = min(max(rerank_depths), len(ids))
     ranker_scores = rerank_scores(OnnxRanker(model, threads), benchmark, order[:, :deepest])
     cosines = np.take_along_axis(similarity, order, axis=1)
-    kept = np.isfinite(
-        cosines
-    )  # a code query's own text is left out (-inf): it must not enter the statistics
+    # a code query's own text is left out (-inf): it must not enter the statistics
+    kept = np.isfinite(cosines)
     floor = np.min(np.where(kept, cosines, np.inf), axis=1, keepdims=True)
     first_stage = dense_first_stage(np.where(kept, cosines, floor), FIRST_STAGE_DEPTH)
     fused = np.where(
